@@ -1,0 +1,72 @@
+"""The ``tracekit`` command line: parse, call the library, render, pick the exit code.
+
+Exit codes (documented in ``docs/cli.md``):
+
+* 0: success, PASS or PROMOTE;
+* 1: a REGRESSION or ROLLBACK verdict;
+* 2: bad input or usage (``Error: ...`` on stderr, no traceback);
+* 3: INCONCLUSIVE or CONTINUE.
+
+Heavy libraries are imported inside the commands, so ``tracekit --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from tracekit._version import __version__
+from tracekit.cli import simulate as simulate_module
+from tracekit.errors import TracekitError
+
+EXIT_OK = 0
+EXIT_FAIL = 1
+EXIT_BAD_INPUT = 2
+EXIT_INCONCLUSIVE = 3
+
+app = typer.Typer(
+    name="tracekit",
+    help="Latency tracing for tick-based loops, and offline analysis of golden traces.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"tracekit {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Latency tracing for tick-based loops, and offline analysis of golden traces."""
+
+
+app.command("simulate")(simulate_module.simulate_command)
+
+
+def main() -> None:
+    """Entry point of the ``tracekit`` console script and ``python -m tracekit``."""
+    try:
+        app()
+    except TracekitError as error:
+        sys.stderr.write(f"Error: {error}\n")
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("Error: interrupted\n")
+        sys.exit(130)
