@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from tracekit._version import __version__
+from tracekit.cli import analyze as analyze_module
 from tracekit.cli import simulate as simulate_module
 from tracekit.errors import TracekitError
 
@@ -57,6 +58,7 @@ def _root(
     """Latency tracing for tick-based loops, and offline analysis of golden traces."""
 
 
+app.command("analyze")(analyze_module.analyze_command)
 app.command("simulate")(simulate_module.simulate_command)
 
 

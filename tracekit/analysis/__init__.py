@@ -1,0 +1,13 @@
+"""Offline analysis of golden traces with polars.
+
+>>> import tracekit
+>>> traces = tracekit.load("samples/baseline")
+>>> traces.stages()          # a polars DataFrame
+>>> traces.analyze()         # every table of `tracekit analyze`
+"""
+
+from tracekit.analysis.result import Analysis
+from tracekit.analysis.sources import SkippedFile
+from tracekit.analysis.traceset import Selection, TraceSet, load
+
+__all__ = ["Analysis", "Selection", "SkippedFile", "TraceSet", "load"]

@@ -1,0 +1,175 @@
+"""Finding and checking golden-trace files before any data is read.
+
+A path may be a file, a folder (searched recursively; ``run_id=`` partition
+folders are ordinary folders here) or a glob. Each file's Parquet footer is read
+to check that it is a tracekit golden trace of a supported schema version; a bad
+file is named in the error, or skipped and listed with ``skip_bad``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from tracekit import schema
+from tracekit.errors import EmptyDataError, InputError, SchemaError
+
+SUPPORTED_SCHEMA_VERSIONS = frozenset({schema.SCHEMA_VERSION})
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedFile:
+    """A file left out with ``skip_bad``, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Sources:
+    """The golden-trace files selected by some paths.
+
+    Attributes:
+        files: Readable files of a supported schema, sorted.
+        skipped: Files left out because they were bad (only with ``skip_bad``).
+        metadata: Each file's tracekit key-value metadata, by path.
+    """
+
+    files: tuple[str, ...]
+    skipped: tuple[SkippedFile, ...]
+    metadata: dict[str, dict[str, str]]
+
+
+def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
+    """Expand files, folders and globs into Parquet file paths.
+
+    Raises:
+        InputError: A path does not exist, matches nothing, or nothing is found at all.
+    """
+    if not paths:
+        raise InputError("no path given; pass a golden-trace file, folder or glob")
+    found: list[str] = []
+    for raw in paths:
+        text = str(raw)
+        if glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise InputError(f"{text}: the pattern matches no file; check the path")
+            for match in matches:
+                found.extend(_files_under(Path(match)))
+            continue
+        path = Path(text)
+        if not path.exists():
+            raise InputError(f"{text}: no such file or folder; check the path")
+        found.extend(_files_under(path))
+    unique = sorted(set(found))
+    if not unique:
+        shown = ", ".join(str(p) for p in paths)
+        raise EmptyDataError(
+            f"{shown}: no Parquet file found; pass a folder written by the tracer "
+            "(it holds run_id=*/golden-*.parquet)"
+        )
+    return unique
+
+
+def _files_under(path: Path) -> Iterable[str]:
+    if path.is_file():
+        return [str(path)]
+    if path.is_dir():
+        found: list[str] = []
+        for folder, subfolders, names in os.walk(path):
+            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+            found.extend(
+                os.path.join(folder, name)
+                for name in names
+                if name.endswith(".parquet") and not name.startswith(".")
+            )
+        return found
+    return []
+
+
+def check_file(path: str) -> dict[str, str]:
+    """Read a file's footer and return its tracekit metadata.
+
+    Raises:
+        InputError: The file is not Parquet or is truncated.
+        SchemaError: It is Parquet but not a golden trace of a supported version.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet_schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"{path}: not a readable Parquet file ({detail}); "
+            "it may be truncated or not a golden trace: remove it or pass --skip-bad"
+        ) from None
+    raw = parquet_schema.metadata or {}
+    metadata = {
+        key.decode(): value.decode() for key, value in raw.items() if key.startswith(b"tracekit.")
+    }
+    version = metadata.get(schema.META_SCHEMA_VERSION)
+    if version is None:
+        raise SchemaError(
+            f"{path}: a Parquet file without tracekit metadata, not a golden trace; "
+            "remove it from the selection or pass --skip-bad"
+        )
+    if not version.isdigit() or int(version) not in SUPPORTED_SCHEMA_VERSIONS:
+        supported = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
+        raise SchemaError(
+            f"{path}: golden-trace schema version {version} is not supported "
+            f"(this tracekit reads version {supported}); upgrade tracekit to read it"
+        )
+    missing = [name for name in schema.COLUMN_NAMES if name not in parquet_schema.names]
+    if missing:
+        raise SchemaError(
+            f"{path}: schema version {version} file lacks column(s) {', '.join(missing)}; "
+            "the file was not written by tracekit's tracer"
+        )
+    return metadata
+
+
+def find_sources(
+    paths: Sequence[str | Path],
+    *,
+    skip_bad: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Sources:
+    """Resolve paths and check every file.
+
+    Args:
+        paths: Files, folders or globs; several combine.
+        skip_bad: Leave bad files out (listed in :attr:`Sources.skipped`) instead of
+            failing on the first one.
+        progress: Called as ``progress(done, total)`` after each file is checked.
+
+    Raises:
+        InputError: A path is missing, a file is bad (without ``skip_bad``), or no
+            good file remains.
+    """
+    files = resolve_paths(paths)
+    good: list[str] = []
+    skipped: list[SkippedFile] = []
+    metadata: dict[str, dict[str, str]] = {}
+    for done, path in enumerate(files, start=1):
+        if progress is not None:
+            progress(done, len(files))
+        try:
+            metadata[path] = check_file(path)
+        except InputError as exc:
+            if not skip_bad:
+                raise
+            skipped.append(SkippedFile(path, str(exc)))
+            continue
+        good.append(path)
+    if not good:
+        raise EmptyDataError(
+            f"no usable golden-trace file among {len(files)} found "
+            f"(first problem: {skipped[0].reason})"
+        )
+    return Sources(tuple(good), tuple(skipped), metadata)

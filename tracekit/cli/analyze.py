@@ -1,0 +1,105 @@
+"""``tracekit analyze``: stage percentiles, deadline misses, guard trips, exchange latency."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tracekit.cli.common import (
+    OutputFormat,
+    file_progress,
+    make_console,
+    parse_time,
+    render_rich_text,
+    warn,
+    write_output,
+)
+
+
+class GroupBy(enum.StrEnum):
+    symbol = "symbol"
+    run = "run"
+
+
+class CsvTable(enum.StrEnum):
+    stages = "stages"
+    deadline = "deadline"
+    attribution = "attribution"
+    guards = "guards"
+    requests = "requests"
+    parallel = "parallel"
+
+
+def analyze_command(
+    paths: Annotated[
+        list[str], typer.Argument(help="Golden-trace files, folders (recursive) or globs.")
+    ],
+    by: Annotated[
+        list[GroupBy] | None, typer.Option("--by", help="Group the figures (repeatable).")
+    ] = None,
+    every: Annotated[
+        str | None, typer.Option(help="The same figures per time window, e.g. 1m or 30s.")
+    ] = None,
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", help="Only these stages (repeatable).")
+    ] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", help="Only these symbols (repeatable).")
+    ] = None,
+    run: Annotated[
+        list[str] | None, typer.Option("--run", help="Only these run ids (repeatable).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Records starting at or after this ISO time (UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Records starting before this ISO time (UTC).")
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.table,
+    csv_table: Annotated[
+        CsvTable, typer.Option(help="Which table --format csv writes.")
+    ] = CsvTable.stages,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    skip_bad: Annotated[
+        bool, typer.Option(help="Skip unreadable or foreign files (listed on stderr).")
+    ] = False,
+    no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+) -> None:
+    """Per-stage p50/p95/p99, deadline misses, guard trips and exchange latency."""
+    from tracekit.analysis import load
+    from tracekit.render.sections import to_csv
+
+    since_time = parse_time(since, "--since")
+    until_time = parse_time(until, "--until")
+    show_progress = output_format is OutputFormat.table and output is None
+    with file_progress(show_progress) as progress:
+        traces = load(paths, skip_bad=skip_bad, progress=progress)
+    for skipped in traces.skipped:
+        warn(f"skipped {skipped.reason}")
+    traces = traces.select(
+        stages=stage or [],
+        symbols=symbol or [],
+        runs=run or [],
+        since=since_time,
+        until=until_time,
+    )
+    analysis = traces.analyze(by=[key.value for key in by or []], every=every)  # type: ignore[misc]
+
+    if output_format is OutputFormat.json:
+        write_output(analysis.to_json() + "\n", output)
+    elif output_format is OutputFormat.markdown:
+        write_output(analysis.to_markdown(), output)
+    elif output_format is OutputFormat.csv:
+        section = next(s for s in analysis.sections() if s.name == csv_table.value)
+        write_output(to_csv(section), output)
+    elif output is not None:
+        write_output(render_rich_text(analysis), output)
+    else:
+        make_console(no_color=no_color).print(analysis)

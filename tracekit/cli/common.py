@@ -1,0 +1,91 @@
+"""Helpers shared by the commands: consoles, output files, option parsing."""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tracekit.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+
+class OutputFormat(enum.StrEnum):
+    """How a command renders its result."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+def make_console(*, no_color: bool = False, file: object | None = None) -> Console:
+    """A console for stdout (or ``file``); colour off with --no-color or NO_COLOR."""
+    from rich.console import Console
+
+    disable = no_color or bool(os.environ.get("NO_COLOR"))
+    return Console(file=file, no_color=disable, highlight=False)  # type: ignore[arg-type]
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Write rendered text to ``output``, or to stdout when None."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write the output ({exc.strerror})") from None
+
+
+def render_rich_text(renderable: RenderableType, width: int = 120) -> str:
+    """A rich renderable as plain text (for --output FILE)."""
+    from rich.console import Console
+
+    with open(os.devnull, "w") as sink:
+        console = Console(width=width, no_color=True, highlight=False, record=True, file=sink)
+        console.print(renderable)
+        return console.export_text()
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """Parse an ISO 8601 time (UTC when no zone is given) for --since/--until."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            f"{option} {text!r} is not an ISO 8601 time, for example 2026-01-01T00:05:00Z"
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@contextmanager
+def file_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar for checking many files; None when not on a terminal."""
+    if not enabled or not sys.stdout.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("Reading golden traces", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    sys.stderr.write(f"Warning: {message}\n")

@@ -1,0 +1,1 @@
+"""Renderers: turn result objects into rich tables, Markdown, CSV or JSON text."""

@@ -1,0 +1,177 @@
+"""Tables as data: a result object describes itself as :class:`Section`s, and one
+renderer per output format draws any section the same way.
+
+Renderers return strings or rich renderables; they never print.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+    from rich.console import RenderableType
+
+Formatter = Callable[[Any], str]
+
+MISSING = "—"
+"""Shown for a value that cannot be estimated (too few samples) or does not apply."""
+
+
+def fixed(digits: int) -> Formatter:
+    """Format a number with ``digits`` decimals."""
+
+    def format_number(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return MISSING
+        return f"{value:,.{digits}f}"
+
+    return format_number
+
+
+def percent(digits: int = 2) -> Formatter:
+    """Format a share in [0, 1] as a percentage."""
+
+    def format_percent(value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return MISSING
+        return f"{100 * value:.{digits}f}%"
+
+    return format_percent
+
+
+def integer(value: Any) -> str:
+    """Format a count with thousands separators."""
+    return MISSING if value is None else f"{int(value):,}"
+
+
+def text(value: Any) -> str:
+    """Format a value as text; timestamps in ISO 8601 (UTC)."""
+    if value is None:
+        return MISSING
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """How to show one column of a section.
+
+    Attributes:
+        key: Column name in the frame.
+        label: Header text.
+        format: Turns a value into text.
+        numeric: Right-align the column.
+    """
+
+    key: str
+    label: str
+    format: Formatter = text
+    numeric: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """A titled table with a note under it."""
+
+    name: str
+    title: str
+    frame: pl.DataFrame
+    columns: tuple[Column, ...]
+    note: str = ""
+
+    def present_columns(self) -> list[Column]:
+        return [column for column in self.columns if column.key in self.frame.columns]
+
+    def rows(self) -> list[list[str]]:
+        columns = self.present_columns()
+        return [
+            [column.format(row[column.key]) for column in columns]
+            for row in self.frame.iter_rows(named=True)
+        ]
+
+
+def to_rich(sections: Sequence[Section]) -> RenderableType:
+    """Sections as rich tables, one under the other."""
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    parts: list[RenderableType] = []
+    for section in sections:
+        table = Table(title=section.title, box=box.SIMPLE_HEAD, title_justify="left")
+        for column in section.present_columns():
+            table.add_column(column.label, justify="right" if column.numeric else "left")
+        for row in section.rows():
+            table.add_row(*row)
+        parts.append(table)
+        if section.frame.height == 0:
+            parts.append(Text("  (none)", style="dim"))
+        if section.note:
+            parts.append(Text(section.note, style="dim"))
+        parts.append(Text(""))
+    return Group(*parts)
+
+
+def to_markdown(sections: Sequence[Section], heading_level: int = 2) -> str:
+    """Sections as GitHub-flavoured Markdown tables."""
+    out: list[str] = []
+    hashes = "#" * heading_level
+    for section in sections:
+        columns = section.present_columns()
+        out.append(f"{hashes} {section.title}\n")
+        if section.frame.height == 0:
+            out.append("(none)\n")
+        else:
+            out.append("| " + " | ".join(column.label for column in columns) + " |")
+            out.append(
+                "| " + " | ".join("---:" if column.numeric else "---" for column in columns) + " |"
+            )
+            for row in section.rows():
+                out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+            out.append("")
+        if section.note:
+            out.append(f"{section.note}\n")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_csv(section: Section) -> str:
+    """One section as CSV with raw (unformatted) values; null is an empty field."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(section.frame.columns)
+    for row in section.frame.iter_rows():
+        writer.writerow(["" if value is None else _csv_value(value) for value in row])
+    return buffer.getvalue()
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return value
+
+
+def json_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as JSON-able dicts (timestamps ISO 8601, NaN as null)."""
+    rows = []
+    for row in frame.iter_rows(named=True):
+        rows.append({key: _json_value(value) for key, value in row.items()})
+    return rows
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
