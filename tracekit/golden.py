@@ -63,7 +63,7 @@ class GoldenWriter:
         root: Dataset root; files go to ``root/run_id=<run_id>/``.
         run_id: The run's name.
         metadata: Run-level Parquet key-value metadata added to every file.
-        to_wall_ns: Turns a monotonic reading into wall-clock ns since the epoch.
+        wall_offset_ns: Added to a monotonic reading to give wall-clock ns since the epoch.
         max_queue_windows: Windows that may wait; beyond that, windows are dropped.
         write_table: Writes a pyarrow table to a path; replaceable in tests to
             simulate I/O failures.
@@ -74,14 +74,14 @@ class GoldenWriter:
         root: Path,
         run_id: str,
         metadata: dict[str, str],
-        to_wall_ns: Callable[[int], int],
+        wall_offset_ns: int,
         max_queue_windows: int,
         write_table: Callable[[Any, Path], None] | None = None,
     ) -> None:
         self.folder = root / f"{schema.PARTITION_KEY}={run_id}"
         self._run_id = run_id
         self._metadata = metadata
-        self._to_wall_ns = to_wall_ns
+        self._wall_offset_ns = wall_offset_ns
         self._write_table = write_table or _write_parquet
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue_windows)
         self._lock = threading.Lock()
@@ -92,6 +92,8 @@ class GoldenWriter:
         self._write_errors = 0
         self._last_error: str | None = None
         self._closed = False
+        import pyarrow.parquet  # noqa: F401  # imported here, not on the first window mid-loop
+
         self._thread = threading.Thread(target=self._run, name="tracekit-golden", daemon=True)
         self._thread.start()
 
@@ -157,7 +159,7 @@ class GoldenWriter:
         table = window_table(
             self._run_id,
             window,
-            self._to_wall_ns,
+            self._wall_offset_ns,
             {
                 **self._metadata,
                 schema.META_WINDOW: str(seq),
@@ -192,62 +194,105 @@ def _last_window(folder: Path) -> int:
 def window_table(
     run_id: str,
     window: Sequence[FinishedTick],
-    to_wall_ns: Callable[[int], int],
+    wall_offset_ns: int,
     metadata: dict[str, str],
 ) -> Any:
-    """Build the schema-v1 pyarrow table of one window."""
+    """Build the schema-v1 pyarrow table of one window, rows in tick order.
+
+    Columns are built in bulk (``zip``, list comprehensions and Arrow kernels), not
+    row by row: this runs on the writer thread, and every millisecond it holds the
+    GIL is a millisecond the traced loop waits.
+    """
     import pyarrow as pa
-
-    columns: dict[str, list[Any]] = {name: [] for name in schema.COLUMN_NAMES}
-    append = {name: columns[name].append for name in schema.COLUMN_NAMES}
-
-    def row(
-        tick: FinishedTick,
-        kind: str,
-        name: str,
-        symbol: str | None,
-        verb: str | None,
-        error_type: str | None,
-        start_ns: int,
-        duration_ns: int | None,
-        tick_row: bool,
-    ) -> None:
-        append["run_id"](run_id)
-        append["tick_id"](tick.tick_id)
-        append["kind"](kind)
-        append["name"](name)
-        append["symbol"](symbol)
-        append["verb"](verb)
-        append["status"](schema.STATUS_OK if error_type is None else schema.STATUS_ERROR)
-        append["error_type"](error_type)
-        append["start_unix_ns"](to_wall_ns(start_ns))
-        append["duration_ns"](duration_ns)
-        append["deadline_ns"](tick.deadline_ns if tick_row else None)
-        append["deadline_missed"](tick.deadline_missed if tick_row else None)
-        append["parallel_symbols"](tick.parallel_symbols if tick_row else None)
-        append["guard_trips"](tick.guard_trips if tick_row else None)
-        append["request_count"](tick.request_count if tick_row else None)
-        append["detail"](tick.detail)
-
-    for tick in window:
-        row(
-            tick,
-            schema.KIND_TICK,
-            schema.TICK_TOTAL,
-            None,
-            None,
-            tick.error_type,
-            tick.start_ns,
-            tick.duration_ns,
-            True,
-        )
-        for kind, name, symbol, verb, error_type, start_ns, duration_ns in tick.spans:
-            row(tick, kind, name, symbol, verb, error_type, start_ns, duration_ns, False)
-        for reason, symbol, at_ns in tick.guards:
-            row(tick, schema.KIND_GUARD, reason, symbol, None, None, at_ns, None, False)
+    import pyarrow.compute as pc
 
     arrow_schema = schema.arrow_schema(metadata)
-    return pa.Table.from_pydict(columns, schema=arrow_schema)
+
+    def nulls(count: int, name: str) -> Any:
+        return pa.nulls(count, type=arrow_schema.field(name).type)
+
+    def part(count: int, values: dict[str, Any]) -> Any:
+        columns = []
+        for field in arrow_schema:
+            value = values.get(field.name)
+            if value is None:
+                columns.append(nulls(count, field.name))
+            elif isinstance(value, str):
+                columns.append(pa.array([value] * count, type=field.type))
+            else:
+                columns.append(pa.array(value, type=field.type))
+        return pa.Table.from_arrays(columns, schema=arrow_schema)
+
+    def wall(starts: Sequence[int]) -> Any:
+        return pc.add(pa.array(starts, type=pa.int64()), wall_offset_ns)
+
+    def status(error_types: Sequence[str | None]) -> list[str]:
+        return [schema.STATUS_OK if e is None else schema.STATUS_ERROR for e in error_types]
+
+    tick_errors = [tick.error_type for tick in window]
+    parts = [
+        part(
+            len(window),
+            {
+                "run_id": run_id,
+                "tick_id": [tick.tick_id for tick in window],
+                "kind": schema.KIND_TICK,
+                "name": schema.TICK_TOTAL,
+                "status": status(tick_errors),
+                "error_type": tick_errors,
+                "start_unix_ns": wall([tick.start_ns for tick in window]),
+                "duration_ns": [tick.duration_ns for tick in window],
+                "deadline_ns": [tick.deadline_ns for tick in window],
+                "deadline_missed": [tick.deadline_missed for tick in window],
+                "parallel_symbols": [tick.parallel_symbols for tick in window],
+                "guard_trips": [tick.guard_trips for tick in window],
+                "request_count": [tick.request_count for tick in window],
+                "detail": [tick.detail for tick in window],
+            },
+        )
+    ]
+    spans = [span for tick in window for span in tick.spans]
+    if spans:
+        kinds, names, symbols, verbs, errors, starts, durations = zip(*spans, strict=True)
+        parts.append(
+            part(
+                len(spans),
+                {
+                    "run_id": run_id,
+                    "tick_id": [tick.tick_id for tick in window for _ in tick.spans],
+                    "kind": kinds,
+                    "name": names,
+                    "symbol": symbols,
+                    "verb": verbs,
+                    "status": status(errors),
+                    "error_type": errors,
+                    "start_unix_ns": wall(starts),
+                    "duration_ns": durations,
+                    "detail": [tick.detail for tick in window for _ in tick.spans],
+                },
+            )
+        )
+    guards = [guard for tick in window for guard in tick.guards]
+    if guards:
+        reasons, guard_symbols, ats = zip(*guards, strict=True)
+        parts.append(
+            part(
+                len(guards),
+                {
+                    "run_id": run_id,
+                    "tick_id": [tick.tick_id for tick in window for _ in tick.guards],
+                    "kind": schema.KIND_GUARD,
+                    "name": reasons,
+                    "symbol": guard_symbols,
+                    "status": schema.STATUS_OK,
+                    "start_unix_ns": wall(ats),
+                    "detail": [tick.detail for tick in window for _ in tick.guards],
+                },
+            )
+        )
+    table = pa.concat_tables(parts)
+    order = pc.sort_indices(table, sort_keys=[("tick_id", "ascending")])
+    return table.take(order)
 
 
 def _write_parquet(table: Any, path: Path) -> None:

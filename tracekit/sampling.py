@@ -38,8 +38,13 @@ class Sampler:
 
     def __call__(self, tick_id: int) -> bool:
         """True when tick ``tick_id`` is sampled."""
-        if self._threshold <= 0:
+        threshold = self._threshold
+        if threshold <= 0:
             return False
-        if self._threshold >= 1 << 64:
+        if threshold >= 1 << 64:
             return True
-        return mix64(self.seed + tick_id * _GOLDEN_GAMMA) < self._threshold
+        # mix64 inlined: this runs once per tick on the traced loop.
+        z = (self.seed + tick_id * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+        return (z ^ (z >> 31)) < threshold

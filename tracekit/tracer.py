@@ -68,6 +68,7 @@ class _TickState:
         "dropped",
         "guard_trips",
         "guards",
+        "late",
         "measuring",
         "open",
         "parallel_symbols",
@@ -77,8 +78,9 @@ class _TickState:
         "tick_id",
     )
 
-    def __init__(self, tick_id: int, sampled: bool, measuring: bool) -> None:
+    def __init__(self, tick_id: int, sampled: bool, measuring: bool, late: list[int]) -> None:
         self.tick_id = tick_id
+        self.late = late  # the tracer's counter of spans that ended after their tick
         self.sampled = sampled
         self.measuring = measuring
         self.open = True
@@ -123,7 +125,9 @@ def _span_type(clock: ClockNs, max_records: int) -> type:
             end_ns = clock()
             state = self._state
             spans = state.spans
-            if state.open and len(spans) < max_records:
+            if not state.open:
+                state.late[0] += 1
+            elif len(spans) < max_records:
                 spans.append(
                     (
                         self._kind,
@@ -150,8 +154,8 @@ class TracerStats:
         ticks_sampled: Ticks chosen by the sampling decision.
         ticks_kept_for_miss: Unsampled ticks whose detail was kept because they missed.
         deadline_misses: Ticks slower than their deadline.
-        records_dropped: Span records dropped because their tick was over
-            ``max_records_per_tick`` (spans ending after their tick ended are not kept).
+        records_dropped: Span records dropped: over ``max_records_per_tick`` in their
+            tick, or ending after their tick had ended.
         orphan_calls: Spans, guard trips or parallel-symbol counts outside any tick.
         ticks_after_close: Ticks finished after :meth:`Tracer.close` (not recorded).
         writer: The golden writer's counters (all zero without a writer).
@@ -230,6 +234,14 @@ class _NullTick:
 _NULL_TICK: Final = _NullTick()
 
 
+def _null_stage(name: str, symbol: str | None = None) -> _NullSpan:
+    return NULL_SPAN
+
+
+def _null_request(verb: str, api: str, symbol: str | None = None) -> _NullSpan:
+    return NULL_SPAN
+
+
 class Tracer:
     """Records ticks, stage spans, exchange requests and guard trips.
 
@@ -280,6 +292,7 @@ class Tracer:
         self._ticks_kept_for_miss = 0
         self._deadline_misses = 0
         self._records_dropped = 0
+        self._late_spans = [0]
         self._orphan_calls = 0
         self._ticks_after_close = 0
         self._closed = False
@@ -289,11 +302,15 @@ class Tracer:
                 Path(self.config.output_dir),
                 self.run_id,
                 {**self._run_metadata(), **(run_metadata or {})},
-                self.to_wall_ns,
+                self._wall_offset_ns,
                 self.config.max_queue_windows,
             )
         if self.enabled:
             atexit.register(self.close)
+        else:
+            # Bound once, so a disabled tracer's calls skip even the context lookup.
+            self.stage = _null_stage  # type: ignore[method-assign]
+            self.request = _null_request  # type: ignore[method-assign]
 
     # -- the traced program's API -------------------------------------------------
 
@@ -386,7 +403,7 @@ class Tracer:
                 ticks_sampled=self._ticks_sampled,
                 ticks_kept_for_miss=self._ticks_kept_for_miss,
                 deadline_misses=self._deadline_misses,
-                records_dropped=self._records_dropped,
+                records_dropped=self._records_dropped + self._late_spans[0],
                 orphan_calls=self._orphan_calls,
                 ticks_after_close=self._ticks_after_close,
                 writer=self._writer.stats() if self._writer is not None else WriterStats(),
@@ -406,7 +423,9 @@ class Tracer:
     def _begin_tick(self) -> _TickState:
         tick_id = next(self._tick_ids)
         sampled = self._sampler(tick_id)
-        return _TickState(tick_id, sampled, sampled or self.config.keep_missed_detail)
+        return _TickState(
+            tick_id, sampled, sampled or self.config.keep_missed_detail, self._late_spans
+        )
 
     def _end_tick(
         self,
@@ -424,21 +443,23 @@ class Tracer:
             detail = schema.DETAIL_DEADLINE_MISS
         else:
             detail = schema.DETAIL_NONE
-        spans = state.spans if detail != schema.DETAIL_NONE else []
-        finished = FinishedTick(
-            state.tick_id,
-            start_ns,
-            duration_ns,
-            deadline_ns,
-            missed,
-            error_type,
-            state.parallel_symbols,
-            state.guard_trips,
-            state.request_count,
-            detail,
-            spans,
-            state.guards,
-        )
+        writer = self._writer
+        finished = None
+        if writer is not None:
+            finished = FinishedTick(
+                state.tick_id,
+                start_ns,
+                duration_ns,
+                deadline_ns,
+                missed,
+                error_type,
+                state.parallel_symbols,
+                state.guard_trips,
+                state.request_count,
+                detail,
+                state.spans if detail != schema.DETAIL_NONE else [],
+                state.guards,
+            )
         full: list[FinishedTick] | None = None
         with self._lock:
             if self._closed:
@@ -449,12 +470,12 @@ class Tracer:
             self._ticks_sampled += detail == schema.DETAIL_SAMPLED
             self._ticks_kept_for_miss += detail == schema.DETAIL_DEADLINE_MISS
             self._records_dropped += state.dropped
-            if self._writer is not None:
+            if finished is not None:
                 self._window.append(finished)
                 if len(self._window) >= self.config.golden_trace_interval:
                     full, self._window = self._window, []
-        if full is not None and self._writer is not None:
-            self._writer.submit(full)
+        if full is not None and writer is not None:
+            writer.submit(full)
 
     def _run_metadata(self) -> dict[str, str]:
         return {
