@@ -173,6 +173,18 @@ class TraceSet:
         )
         return TraceSet(self.sources, selection)
 
+    def last(self, duration: str) -> TraceSet:
+        """The most recent ``duration`` (e.g. ``30m``) of the selection, measured back
+        from its newest record."""
+        newest = self.scan().select(pl.col("start_unix_ns").max()).collect().item()
+        if newest is None:
+            raise EmptyDataError(
+                f"{_describe(self.files)}: no record to take the last {duration} of"
+            )
+        since_ns = int(newest) - parse_duration_ns(duration)
+        selection = dataclasses.replace(self.selection, since_ns=since_ns)
+        return TraceSet(self.sources, selection)
+
     # -- the data -------------------------------------------------------------------
 
     def scan(self) -> pl.LazyFrame:

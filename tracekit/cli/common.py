@@ -31,7 +31,9 @@ def make_console(*, no_color: bool = False, file: object | None = None) -> Conso
     from rich.console import Console
 
     disable = no_color or bool(os.environ.get("NO_COLOR"))
-    return Console(file=file, no_color=disable, highlight=False)  # type: ignore[arg-type]
+    # Piped or in a CI log, nothing wraps lines: use a width that fits the tables.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+    return Console(file=file, no_color=disable, highlight=False, width=width)  # type: ignore[arg-type]
 
 
 def write_output(text: str, output: Path | None) -> None:

@@ -1,10 +1,10 @@
 """Log-bucketed latency histograms with a bounded relative error.
 
 Bucket ``i`` holds durations in ``(GAMMA**(i-1), GAMMA**i]`` nanoseconds, with
-``GAMMA = (1 + ALPHA) / (1 - ALPHA)`` and ``ALPHA = 0.01``. A bucket is represented by
-``2 * GAMMA**i / (GAMMA + 1)``, within 1% of every value in it (the DDSketch
-construction), so any quantile read from a histogram is within 1% of the
-corresponding order statistic. Histograms with the same buckets merge by adding
+``GAMMA = (1 + ALPHA) / (1 - ALPHA)`` and ``ALPHA = 0.005`` (buckets about 1% wide,
+the DDSketch construction). A quantile is read by interpolating log-linearly
+inside the bucket that holds its rank, so it lies in the same bucket as the exact
+order statistic: within 1% of it. Histograms with the same buckets merge by adding
 counts, which is what makes profiles mergeable and the bootstrap cheap.
 """
 
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import polars as pl
 
-ALPHA: Final = 0.01
-"""The relative error bound of a bucket's representative value."""
+ALPHA: Final = 0.005
+"""Half the relative width of a bucket: a bucket spans a factor of ``GAMMA`` (~1.01)."""
 
 GAMMA: Final = (1 + ALPHA) / (1 - ALPHA)
 LOG_GAMMA: Final = math.log(GAMMA)
@@ -43,21 +43,27 @@ def bucket_values_ms(indexes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
 
 def quantiles_from_counts(
     counts: npt.NDArray[np.floating] | npt.NDArray[np.integer],
-    values_ms: npt.NDArray[np.float64],
+    first_index: int,
     quantile: float,
 ) -> npt.NDArray[np.float64]:
     """The ``quantile`` of each row of a (rows x buckets) count matrix, in ms.
 
-    Uses the lower empirical quantile (the value of the ``ceil(q * n)``-th
-    observation); rows with no observations give NaN.
+    Column ``j`` is bucket ``first_index + j``. The rank ``q * n`` is located in its
+    bucket and interpolated log-linearly between the bucket's edges, so estimates
+    move smoothly with the data rather than in bucket steps. Rows with no
+    observations give NaN.
     """
     import numpy as np
 
     counts2d = np.atleast_2d(counts).astype(np.float64)
     cumulative = np.cumsum(counts2d, axis=1)
     totals = cumulative[:, -1]
-    rank = np.maximum(np.ceil(quantile * totals), 1.0)
-    index = np.sum(cumulative < rank[:, None], axis=1)
-    index = np.minimum(index, counts2d.shape[1] - 1)
-    result = values_ms[index]
-    return np.where(totals > 0, result, np.nan)
+    rank = quantile * totals
+    column = np.minimum(np.sum(cumulative < rank[:, None], axis=1), counts2d.shape[1] - 1)
+    rows = np.arange(counts2d.shape[0])
+    in_bucket = counts2d[rows, column]
+    before = cumulative[rows, column] - in_bucket
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fraction = np.clip(np.where(in_bucket > 0, (rank - before) / in_bucket, 1.0), 0.0, 1.0)
+    exponent = (first_index + column - 1 + fraction) * LOG_GAMMA
+    return np.where(totals > 0, np.exp(exponent) / 1e6, np.nan)

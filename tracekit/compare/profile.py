@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tracekit import schema
 from tracekit._version import __version__
-from tracekit.compare.histogram import ALPHA, bucket_expr, bucket_values_ms
+from tracekit.compare.histogram import ALPHA, bucket_expr
 from tracekit.errors import InputError
 
 if TYPE_CHECKING:
@@ -216,11 +216,12 @@ def _percentiles(histogram: SparseHistogram) -> dict[str, float | None]:
 
     if not histogram:
         return {"p50": None, "p95": None, "p99": None}
-    indexes = np.array(sorted(histogram), dtype=np.int64)
-    counts = np.array([histogram[i] for i in indexes.tolist()], dtype=np.float64)
-    values = bucket_values_ms(indexes)
+    first = min(histogram)
+    counts = np.zeros(max(histogram) - first + 1, dtype=np.float64)
+    for index, count in histogram.items():
+        counts[index - first] = count
     return {
-        label: round(float(quantiles_from_counts(counts, values, q)[0]), 6)
+        label: round(float(quantiles_from_counts(counts, first, q)[0]), 6)
         for label, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
     }
 

@@ -1,0 +1,203 @@
+"""tracekit compare and tracekit profile through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracekit.compare.profile import profile_from_durations, read_profile
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracekit", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def write_profile(path: Path, seed: int, factor: float = 1.0, n: int = 20_000) -> Path:
+    rng = np.random.default_rng(seed)
+    ticks = rng.lognormal(np.log(100.0), 0.3, n) * factor
+    stage = rng.lognormal(np.log(20.0), 0.3, n) * factor
+    profile_from_durations({f"run-{seed}": {"tick_total": ticks, "spread": stage}}).write(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("profiles")
+    return {
+        "base": write_profile(folder / "base.json", 1),
+        "same": write_profile(folder / "same.json", 2),
+        "faster": write_profile(folder / "faster.json", 3, 0.9),
+        "slower": write_profile(folder / "slower.json", 4, 1.10),
+        "tiny": write_profile(folder / "tiny.json", 5, 1.0, n=200),
+    }
+
+
+def test_pass_exits_0(profiles: dict[str, Path]) -> None:
+    result = run("compare", str(profiles["base"]), str(profiles["faster"]))
+    assert result.returncode == 0, result.stderr
+    assert "Verdict: PASS" in result.stdout
+
+
+def test_regression_exits_1_with_json_reasons(profiles: dict[str, Path]) -> None:
+    result = run("compare", str(profiles["base"]), str(profiles["slower"]), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    assert document["format"] == "tracekit.comparison"
+    assert document["version"] == 1
+    assert document["verdict"] == "REGRESSION"
+    assert document["bootstrap"]["replicates"] == 2000
+    assert document["bootstrap"]["seed"] == 0
+    p95 = next(m for m in document["metrics"] if (m["stage"], m["metric"]) == ("tick_total", "p95"))
+    assert p95["verdict"] == "REGRESSION"
+    assert p95["reason"] == "above_threshold"
+    assert 0.07 < p95["change"] < 0.13
+    assert p95["low"] > 0 and p95["high"] > p95["low"]
+    assert {
+        "stage",
+        "metric",
+        "baseline",
+        "current",
+        "change",
+        "low",
+        "high",
+        "threshold",
+        "verdict",
+        "reason",
+        "critical",
+        "n_baseline",
+        "n_current",
+        "p_value",
+        "mde",
+    } <= set(p95)
+
+
+def test_inconclusive_exits_3_or_0_when_mapped(profiles: dict[str, Path], tmp_path: Path) -> None:
+    result = run("compare", str(profiles["base"]), str(profiles["tiny"]))
+    assert result.returncode == 3, result.stderr
+    assert "too few samples" in result.stdout
+    mapped = run(
+        "compare",
+        "--baseline",
+        str(profiles["base"]),
+        "--current",
+        str(profiles["tiny"]),
+        "--inconclusive",
+        "pass",
+        "--report",
+        str(tmp_path / "gate.md"),
+    )
+    assert mapped.returncode == 0
+    report = (tmp_path / "gate.md").read_text()
+    assert report.startswith("# ⚠️ tracekit perf gate: INCONCLUSIVE")
+    assert "| stage | metric |" in report
+
+
+def test_thresholds_from_flags_and_config(profiles: dict[str, Path], tmp_path: Path) -> None:
+    config = tmp_path / "gate.yaml"
+    config.write_text("gate:\n  p95: 0.20\n  p99: 0.20\n  miss_rate_pp: 5\n")
+    loose = run("compare", str(profiles["base"]), str(profiles["slower"]), "--config", str(config))
+    assert loose.returncode == 0, loose.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("gate:\n  p96: 0.2\n")
+    result = run("compare", str(profiles["base"]), str(profiles["slower"]), "--config", str(bad))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Error: {bad}: unknown key gate.p96")
+
+
+def test_golden_traces_against_a_profile(tmp_path: Path) -> None:
+    profile = tmp_path / "perf_profile.json"
+    made = run("profile", str(SAMPLES / "baseline"), "-o", str(profile))
+    assert made.returncode == 0, made.stderr
+    document = json.loads(profile.read_text())
+    for seed_field in (
+        "total_ticks",
+        "deadline_misses",
+        "deadline_miss_pct",
+        "stage_percentiles",
+        "guard_trips",
+        "exchange_req_percentiles",
+    ):
+        assert seed_field in document
+    assert document["total_ticks"] == 6000
+    assert set(document["stage_percentiles"]["spread"]) == {"p50", "p95", "p99"}
+    assert read_profile(profile).total_ticks == 6000
+    result = run("compare", str(profile), str(SAMPLES / "current"), "--format", "json")
+    assert result.returncode == 1, result.stderr
+    metrics = json.loads(result.stdout)["metrics"]
+    spread = next(m for m in metrics if (m["stage"], m["metric"]) == ("spread", "p95"))
+    assert spread["verdict"] == "REGRESSION"
+    assert spread["change"] > 0.05
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '{"format": "tracekit.profile", "version": 99, "runs": []}',
+            "profile version 99 is not supported",
+        ),
+        ('{"hello": 1}', "not a tracekit profile"),
+        ("not json", "not valid JSON"),
+    ],
+)
+def test_bad_profiles_exit_2(
+    profiles: dict[str, Path], tmp_path: Path, content: str, message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = run("compare", str(profiles["base"]), str(bad))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"Error: {bad}: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_stage_in_common_and_empty_side(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a = tmp_path / "a.json"
+    b = tmp_path / "b.json"
+    profile_from_durations({"r": {"alpha": rng.lognormal(0, 1, 500)}}).write(a)
+    profile_from_durations({"r": {"beta": rng.lognormal(0, 1, 500)}}).write(b)
+    result = run("compare", str(a), str(b))
+    assert result.returncode == 2
+    assert "have no stage in common" in result.stderr
+    empty = tmp_path / "empty.json"
+    profile_from_durations({}).write(empty)
+    result = run("compare", str(empty), str(a))
+    assert result.returncode == 2
+    assert "holds no tick" in result.stderr
+
+
+def test_missing_stage_in_current_fails(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    a = tmp_path / "a.json"
+    b = tmp_path / "b.json"
+    ticks = rng.lognormal(np.log(100), 0.3, 5000)
+    profile_from_durations({"r": {"tick_total": ticks, "spread": ticks / 5}}).write(a)
+    profile_from_durations({"r": {"tick_total": ticks, "emit": ticks / 5}}).write(b)
+    result = run("compare", str(a), str(b), "--format", "json")
+    assert result.returncode == 1
+    metrics = json.loads(result.stdout)["metrics"]
+    reasons = {(m["stage"], m["reason"]) for m in metrics}
+    assert ("spread", "stage_missing_in_current") in reasons
+    assert ("emit", "new_stage") in reasons
+
+
+def test_usage_errors_exit_2(profiles: dict[str, Path]) -> None:
+    result = run("compare", str(profiles["base"]))
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: ")

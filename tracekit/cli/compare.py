@@ -1,0 +1,165 @@
+"""``tracekit compare`` (the perf gate) and ``tracekit profile`` (write a profile)."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tracekit.cli.common import OutputFormat, make_console, render_rich_text, write_output
+from tracekit.errors import ConfigError, InputError
+
+
+class InconclusiveAs(enum.StrEnum):
+    inconclusive = "inconclusive"
+    pass_ = "pass"
+
+
+def _stage_thresholds(items: list[str]) -> dict[str, dict[str, float]]:
+    """Parse ``spread:p95=0.05`` items."""
+    result: dict[str, dict[str, float]] = {}
+    for item in items:
+        try:
+            key, value = item.split("=", 1)
+            stage, metric = key.split(":", 1)
+            result.setdefault(stage, {})[metric] = float(value.rstrip("%")) / (
+                100 if value.endswith("%") else 1
+            )
+        except ValueError:
+            raise ConfigError(
+                f"--stage-threshold {item!r} is not STAGE:METRIC=VALUE, e.g. spread:p95=0.05"
+            ) from None
+    return result
+
+
+def compare_command(
+    sides: Annotated[
+        list[str] | None,
+        typer.Argument(help="BASELINE CURRENT: golden-trace paths or profile .json files."),
+    ] = None,
+    baseline: Annotated[
+        list[str] | None, typer.Option(help="Baseline traces or profile (repeatable).")
+    ] = None,
+    current: Annotated[
+        list[str] | None, typer.Option(help="Current traces or profile (repeatable).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file whose gate: section sets the policy.")
+    ] = None,
+    p95: Annotated[float | None, typer.Option(help="Allowed p95 rise (0.03 = +3%).")] = None,
+    p99: Annotated[float | None, typer.Option(help="Allowed p99 rise (0.05 = +5%).")] = None,
+    miss_rate_pp: Annotated[
+        float | None, typer.Option(help="Allowed miss-rate rise in percentage points.")
+    ] = None,
+    stage_threshold: Annotated[
+        list[str] | None,
+        typer.Option(help="Per-stage threshold, STAGE:METRIC=VALUE (repeatable)."),
+    ] = None,
+    critical: Annotated[
+        list[str] | None,
+        typer.Option(help="Critical metrics STAGE:METRIC (repeatable; replaces the default)."),
+    ] = None,
+    ignore_stage: Annotated[
+        list[str] | None, typer.Option(help="Leave a stage out of the gate (repeatable).")
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Fail only when the whole interval exceeds the threshold.")
+    ] = False,
+    inconclusive: Annotated[
+        InconclusiveAs, typer.Option(help="Exit code for INCONCLUSIVE: 3, or 0 with 'pass'.")
+    ] = InconclusiveAs.inconclusive,
+    bootstrap: Annotated[int | None, typer.Option(help="Bootstrap replicates B.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")
+    ] = OutputFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write the Markdown report here (PR comment).")
+    ] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
+    no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+) -> None:
+    """A perf gate: exit 0 PASS, 1 REGRESSION, 3 INCONCLUSIVE, 2 bad input."""
+    from tracekit.compare.gate import compare_profiles
+    from tracekit.compare.policy import GatePolicy
+    from tracekit.compare.result import Comparison
+    from tracekit.compare.sides import load_side
+
+    baseline_paths, current_paths = _sides(sides or [], baseline or [], current or [])
+    overrides = {
+        "p95": p95,
+        "p99": p99,
+        "miss_rate_pp": miss_rate_pp,
+        "replicates": bootstrap,
+        "seed": seed,
+        "strict": strict or None,
+        "stages": _stage_thresholds(stage_threshold) if stage_threshold else None,
+        "critical": tuple(critical) if critical else None,
+        "ignore": tuple(ignore_stage) if ignore_stage else None,
+    }
+    if config is not None:
+        policy = GatePolicy.from_yaml(config, **overrides)
+    else:
+        policy = GatePolicy(
+            **{k: v for k, v in overrides.items() if v is not None}  # type: ignore[arg-type]
+        )
+    base_profile = load_side(baseline_paths, skip_bad=skip_bad)
+    current_profile = load_side(current_paths, skip_bad=skip_bad)
+    comparison = Comparison(
+        compare_profiles(base_profile, current_profile, policy),
+        base_profile.source,
+        current_profile.source,
+    )
+    if report is not None:
+        write_output(comparison.to_markdown(), report)
+    if output_format is OutputFormat.json:
+        write_output(comparison.to_json() + "\n", output)
+    elif output_format is OutputFormat.markdown:
+        write_output(comparison.to_markdown(), output)
+    elif output_format is OutputFormat.csv:
+        raise InputError("compare has no CSV output; use --format json for machine use")
+    elif output is not None:
+        write_output(render_rich_text(comparison), output)
+    else:
+        make_console(no_color=no_color).print(comparison)
+    raise typer.Exit(comparison.exit_code(inconclusive is InconclusiveAs.pass_))
+
+
+def _sides(
+    positional: list[str], baseline: list[str], current: list[str]
+) -> tuple[list[str], list[str]]:
+    if positional and (baseline or current):
+        raise InputError("give BASELINE CURRENT either as arguments or as --baseline/--current")
+    if positional:
+        if len(positional) != 2:
+            raise InputError(
+                f"expected BASELINE CURRENT (2 paths), got {len(positional)}; "
+                "for several paths per side use --baseline X --baseline Y --current Z"
+            )
+        return [positional[0]], [positional[1]]
+    if not baseline or not current:
+        raise InputError("give BASELINE and CURRENT (or --baseline and --current)")
+    return baseline, current
+
+
+def profile_command(
+    paths: Annotated[list[str], typer.Argument(help="Golden-trace files, folders or globs.")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write the profile JSON.")
+    ] = Path("perf_profile.json"),
+    skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
+) -> None:
+    """Write a perf profile (histograms and counts) that compare reads."""
+    from tracekit.compare.sides import load_side
+
+    profile = load_side(paths, skip_bad=skip_bad)
+    profile.write(output)
+    typer.echo(
+        f"Wrote {output}: {profile.total_ticks:,} ticks, {len(profile.runs)} run(s), "
+        f"{len(profile.stage_names())} stages"
+    )

@@ -1,0 +1,1 @@
+"""``tracekit compare``: a perf gate with bootstrap intervals and three outcomes."""
