@@ -80,7 +80,7 @@ def test_real_ten_percent_shift_is_caught() -> None:
 def test_small_samples_are_never_pass() -> None:
     rng = np.random.default_rng(7)
     result = gate(lognormal_ticks(rng, 200), lognormal_ticks(rng, 200))
-    p99 = [m for m in result.metrics if m.stage == "tick_total" and m.metric == "p99"][0]
+    p99 = next(m for m in result.metrics if m.stage == "tick_total" and m.metric == "p99")
     assert p99.verdict is Verdict.INCONCLUSIVE
     assert p99.reason.value == "too_few_samples"
     assert result.verdict is not Verdict.PASS

@@ -64,7 +64,8 @@ def test_regression_exits_1_with_json_reasons(profiles: dict[str, Path]) -> None
     assert p95["verdict"] == "REGRESSION"
     assert p95["reason"] == "above_threshold"
     assert 0.07 < p95["change"] < 0.13
-    assert p95["low"] > 0 and p95["high"] > p95["low"]
+    assert p95["low"] > 0
+    assert p95["high"] > p95["low"]
     assert {
         "stage",
         "metric",
