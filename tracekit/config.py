@@ -103,6 +103,8 @@ def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8") from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -168,7 +168,7 @@ class GoldenWriter:
         )
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / golden_file_name(seq)
-        temporary = self.folder / f".{final.name}.{os.getpid()}.tmp"
+        temporary = self.folder / f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             self._write_table(table, temporary)
             _fsync_file(temporary)

@@ -268,6 +268,8 @@ class Tracer:
         run_metadata: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config if config is not None else TraceConfig()
+        if run_id is not None:  # checked like the config's own run_id
+            self.config = dataclasses.replace(self.config, run_id=run_id)
         self._clock: ClockNs = clock if clock is not None else monotonic_ns
         self._current: contextvars.ContextVar[_TickState | None] = contextvars.ContextVar(
             f"tracekit_tick_{id(self)}", default=None
@@ -276,7 +278,7 @@ class Tracer:
         anchor_mono_ns = self._clock()
         anchor_wall_ns = wall_anchor_ns if wall_anchor_ns is not None else time.time_ns()
         self._wall_offset_ns = anchor_wall_ns - anchor_mono_ns
-        self.run_id = run_id or self.config.run_id or _default_run_id(anchor_wall_ns)
+        self.run_id = self.config.run_id or _default_run_id(anchor_wall_ns)
         seed = self.config.sample_seed
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little")
@@ -493,4 +495,5 @@ class Tracer:
 def _default_run_id(wall_ns: int) -> str:
     started = datetime.fromtimestamp(wall_ns / 1e9, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
     host = socket.gethostname().split(".")[0] or "host"
-    return f"{started}-{host}-{os.getpid()}"
+    # The random suffix keeps two tracers started in the same second apart.
+    return f"{started}-{host}-{os.getpid()}-{os.urandom(3).hex()}"
