@@ -50,7 +50,6 @@ META_SAMPLE_RATE: Final = "tracekit.sample_rate"
 META_SAMPLE_SEED: Final = "tracekit.sample_seed"
 META_WINDOW: Final = "tracekit.window"
 META_TICKS: Final = "tracekit.ticks"
-META_DROPPED_RECORDS: Final = "tracekit.dropped_records"
 
 PARTITION_KEY: Final = "run_id"
 """Golden files live under ``<output_dir>/run_id=<run id>/`` (Hive-style partitions)."""

@@ -1,0 +1,73 @@
+"""The docs and the code agree: schema columns, Quick start, CLI reference."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tracekit import schema
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_schema_doc_lists_the_columns_of_the_code() -> None:
+    text = (ROOT / "docs" / "schema.md").read_text()
+    block = text.split("<!-- columns:start -->")[1].split("<!-- columns:end -->")[0]
+    rows = [line for line in block.splitlines() if line.startswith("| `")]
+    documented = []
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        documented.append((cells[0].strip("`"), cells[1], cells[2] == "yes", cells[3]))
+    in_code = [(c.name, c.arrow_type, c.nullable, c.description) for c in schema.COLUMNS]
+    assert documented == in_code
+
+
+def test_ci_runs_exactly_the_readme_quick_start() -> None:
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start")[1].split("## ")[0]
+    commands = re.findall(r"```console\n(.*?)```", quick_start, re.S)[0].strip().splitlines()
+    assert len(commands) == 2
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    for command in commands:
+        assert command in ci, f"{command!r} is not run by .ci/run"
+
+
+def test_metadata_keys_are_documented() -> None:
+    text = (ROOT / "docs" / "schema.md").read_text()
+    keys = [value for name, value in vars(schema).items() if name.startswith("META_")]
+    for key in keys:
+        assert f"`{key}`" in text
+
+
+def commands() -> list[str]:
+    import typer.main
+
+    from tracekit.cli import app
+
+    group = typer.main.get_command(app)
+    return sorted(group.commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", commands())
+def test_every_command_has_help_and_is_documented(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tracekit", command, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
+    assert f"`tracekit {command}" in (ROOT / "docs" / "cli.md").read_text()
+
+
+def test_exit_codes_are_documented() -> None:
+    from tracekit import cli
+
+    text = (ROOT / "docs" / "cli.md").read_text()
+    for code in (cli.EXIT_OK, cli.EXIT_FAIL, cli.EXIT_BAD_INPUT, cli.EXIT_INCONCLUSIVE):
+        assert f"| {code} |" in text
