@@ -19,8 +19,9 @@ from tracekit import TraceConfig
 from tracekit.errors import ConfigError, TracekitError
 
 ALL_KEYS = (
-    "deadline_ms, enabled, export_golden, golden_trace_interval, keep_missed_detail, "
-    "max_queue_windows, max_records_per_tick, output_dir, run_id, sample_rate, sample_seed"
+    "deadline_ms, deployment, enabled, export_golden, golden_trace_interval, "
+    "keep_missed_detail, max_queue_windows, max_records_per_tick, metrics, metrics_addr, "
+    "metrics_port, output_dir, run_id, sample_rate, sample_seed"
 )
 
 # (key, bad value as Python, the same value as YAML text, words of the allowed values)

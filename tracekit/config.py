@@ -38,6 +38,12 @@ class TraceConfig:
         max_records_per_tick: Detail records kept per tick; the rest are counted as dropped.
         run_id: Name of this run (a partition of the dataset); None derives one from
             the start time, host and process id.
+        metrics: Feed the live Prometheus metrics (``docs/prometheus.md``).
+        metrics_port: Serve them on this port (0 picks a free one); None serves nothing
+            (mount ``Tracer.metrics_registry`` in your own exporter instead).
+        metrics_addr: Address to serve on; loopback unless you choose otherwise.
+        deployment: Value of a ``deployment`` label on every metric (for example
+            ``canary`` or ``control``); None adds no such label.
     """
 
     enabled: bool = True
@@ -51,6 +57,10 @@ class TraceConfig:
     max_queue_windows: int = 64
     max_records_per_tick: int = 10_000
     run_id: str | None = None
+    metrics: bool = False
+    metrics_port: int | None = None
+    metrics_addr: str = "127.0.0.1"
+    deployment: str | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -173,5 +183,13 @@ _RULES: dict[str, tuple[str, Any, str]] = {
         "str?",
         lambda v: v is None or (v != "" and "/" not in v and "\\" not in v and "=" not in v),
         "null or a non-empty name without '/', '\\' or '='",
+    ),
+    "metrics": ("bool", _always, "true or false"),
+    "metrics_port": ("int?", lambda v: v is None or 0 <= v <= 65535, "null or a port 0-65535"),
+    "metrics_addr": ("str", lambda v: v != "", "an address such as 127.0.0.1"),
+    "deployment": (
+        "str?",
+        lambda v: v is None or (v != "" and '"' not in v),
+        "null or a non-empty label value",
     ),
 }

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tracekit import schema
 from tracekit._version import __version__
@@ -37,6 +37,9 @@ from tracekit.config import TraceConfig
 from tracekit.golden import GoldenWriter, WriterStats
 from tracekit.records import FinishedTick, GuardRecord, SpanRecord
 from tracekit.sampling import Sampler
+
+if TYPE_CHECKING:
+    from tracekit.metrics import PrometheusMetrics
 
 logger = logging.getLogger("tracekit")
 
@@ -254,6 +257,8 @@ class Tracer:
         run_id: Overrides ``config.run_id``.
         run_metadata: Extra or replacement Parquet key-value metadata for every file
             (the simulator sets a fixed host and pid so its output is reproducible).
+        metrics_registry: A ``prometheus_client.CollectorRegistry`` to register the
+            live metrics in (with ``config.metrics``); a new one when omitted.
 
     The tracer is a context manager; :meth:`close` also runs at interpreter exit.
     """
@@ -266,6 +271,7 @@ class Tracer:
         wall_anchor_ns: int | None = None,
         run_id: str | None = None,
         run_metadata: Mapping[str, str] | None = None,
+        metrics_registry: Any = None,
     ) -> None:
         self.config = config if config is not None else TraceConfig()
         if run_id is not None:  # checked like the config's own run_id
@@ -307,6 +313,21 @@ class Tracer:
                 self._wall_offset_ns,
                 self.config.max_queue_windows,
             )
+        self.metrics: PrometheusMetrics | None = None
+        self.metrics_port: int | None = None
+        if self.enabled and self.config.metrics:
+            from tracekit.metrics import PrometheusMetrics
+
+            self.metrics = PrometheusMetrics(
+                self.config.deadline_ms,
+                self.config.deployment,
+                metrics_registry,
+                self._health,
+            )
+            if self.config.metrics_port is not None:
+                self.metrics_port = self.metrics.serve(
+                    self.config.metrics_port, self.config.metrics_addr
+                )
         if self.enabled:
             atexit.register(self.close)
         else:
@@ -384,6 +405,8 @@ class Tracer:
             if window:
                 self._writer.submit(window)
             self._writer.close()
+        if self.metrics is not None:
+            self.metrics.close()
         atexit.unregister(self.close)
 
     def __enter__(self) -> Tracer:
@@ -446,8 +469,9 @@ class Tracer:
         else:
             detail = schema.DETAIL_NONE
         writer = self._writer
+        metrics = self.metrics
         finished = None
-        if writer is not None:
+        if writer is not None or metrics is not None:
             finished = FinishedTick(
                 state.tick_id,
                 start_ns,
@@ -472,12 +496,18 @@ class Tracer:
             self._ticks_sampled += detail == schema.DETAIL_SAMPLED
             self._ticks_kept_for_miss += detail == schema.DETAIL_DEADLINE_MISS
             self._records_dropped += state.dropped
-            if finished is not None:
+            if writer is not None and finished is not None:
                 self._window.append(finished)
                 if len(self._window) >= self.config.golden_trace_interval:
                     full, self._window = self._window, []
         if full is not None and writer is not None:
             writer.submit(full)
+        if metrics is not None and finished is not None:
+            metrics.submit(finished)
+
+    def _health(self) -> tuple[int, int, int]:
+        stats = self.stats()
+        return stats.records_dropped, stats.writer.windows_dropped, stats.writer.write_errors
 
     def _run_metadata(self) -> dict[str, str]:
         return {

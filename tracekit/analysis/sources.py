@@ -42,6 +42,22 @@ class Sources:
     skipped: tuple[SkippedFile, ...]
     metadata: dict[str, dict[str, str]]
 
+    def without(self, bad: Sequence[SkippedFile]) -> Sources:
+        """These sources less ``bad`` files, which join the skipped ones.
+
+        Raises:
+            EmptyDataError: No file would remain.
+        """
+        names = {skipped.path for skipped in bad}
+        files = tuple(path for path in self.files if path not in names)
+        if not files:
+            raise EmptyDataError(
+                f"no usable golden-trace file among {len(self.files)} found "
+                f"(first problem: {bad[0].reason})"
+            )
+        metadata = {path: meta for path, meta in self.metadata.items() if path in files}
+        return Sources(files, (*self.skipped, *bad), metadata)
+
 
 def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
     """Expand files, folders and globs into Parquet file paths.

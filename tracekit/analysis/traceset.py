@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from tracekit import schema
-from tracekit.analysis.sources import Sources, find_sources
+from tracekit.analysis.sources import SkippedFile, Sources, find_sources
 from tracekit.analysis.stats import (
     PERCENTILES,
     QUANTILE_METHOD,
@@ -73,6 +73,13 @@ class Selection:
         }
 
 
+def _unix_ns(moment: datetime) -> int:
+    """Exact ns since the epoch (no float rounding) of an aware datetime."""
+    from datetime import UTC, timedelta
+
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+
+
 def _iso(ns: int | None) -> str | None:
     if ns is None:
         return None
@@ -102,9 +109,12 @@ def load(
     if isinstance(paths, str | Path):
         paths = [paths]
     sources = find_sources(paths, skip_bad=skip_bad, progress=progress)
-    traces = TraceSet(sources)
-    traces.check_values()
-    return traces
+    bad = TraceSet(sources).bad_values()
+    if bad and not skip_bad:
+        raise InputError(bad[0].reason)
+    if bad:
+        sources = sources.without(bad)
+    return TraceSet(sources)
 
 
 class TraceSet:
@@ -168,8 +178,8 @@ class TraceSet:
             stages=tuple(stages),
             symbols=tuple(symbols),
             runs=tuple(runs),
-            since_ns=None if since is None else int(since.timestamp() * 1e9),
-            until_ns=None if until is None else int(until.timestamp() * 1e9),
+            since_ns=None if since is None else _unix_ns(since),
+            until_ns=None if until is None else _unix_ns(until),
         )
         return TraceSet(self.sources, selection)
 
@@ -181,7 +191,7 @@ class TraceSet:
             raise EmptyDataError(
                 f"{_describe(self.files)}: no record to take the last {duration} of"
             )
-        since_ns = int(newest) - parse_duration_ns(duration)
+        since_ns = int(newest) - parse_duration_ns(duration, "--last")
         selection = dataclasses.replace(self.selection, since_ns=since_ns)
         return TraceSet(self.sources, selection)
 
@@ -207,25 +217,31 @@ class TraceSet:
             )
         return frame
 
-    def check_values(self) -> None:
-        """Fail on negative or null durations of ticks, stages or requests.
-
-        Raises:
-            InputError: Naming the first file with such a row.
-        """
+    def bad_values(self) -> list[SkippedFile]:
+        """Files holding a tick, stage or request row with a negative or null duration."""
         timed = pl.col("kind").is_in([schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST])
         bad = pl.col("duration_ns").is_null() | (pl.col("duration_ns") < 0)
         frame = pl.scan_parquet(
             list(self.sources.files), hive_partitioning=False, include_file_paths="file"
         )
-        found = frame.filter(timed & bad).select("file", "kind", "duration_ns").head(1).collect()
-        if found.height:
-            row = found.row(0, named=True)
+        found = (
+            frame.filter(timed & bad)
+            .group_by("file")
+            .agg(pl.col("kind").first(), pl.col("duration_ns").first())
+            .sort("file")
+            .collect()
+        )
+        result = []
+        for row in found.iter_rows(named=True):
             what = "null" if row["duration_ns"] is None else f"negative ({row['duration_ns']} ns)"
-            raise InputError(
-                f"{row['file']}: a {row['kind']} row has a {what} duration; the file is "
-                "corrupt or was not written by tracekit: remove it or pass --skip-bad"
+            result.append(
+                SkippedFile(
+                    row["file"],
+                    f"{row['file']}: a {row['kind']} row has a {what} duration; the file is "
+                    "corrupt or was not written by tracekit: remove it or pass --skip-bad",
+                )
             )
+        return result
 
     # -- the questions ------------------------------------------------------------------
 
@@ -488,10 +504,12 @@ def _finish_stages(frame: pl.DataFrame) -> pl.DataFrame:
         for label, q in PERCENTILES
     )
     if "stage" in frame.columns:
-        order = {name: index for index, name in enumerate(STAGE_ORDER)}
+        known = [name for name in STAGE_ORDER if name != schema.TICK_TOTAL]
+        order = {name: index for index, name in enumerate(known)}
+        order[schema.TICK_TOTAL] = len(known) + 1  # custom stages (len(known)) come first
         frame = frame.with_columns(
             pl.col("stage")
-            .replace_strict(order, default=len(order), return_dtype=pl.Int32)
+            .replace_strict(order, default=len(known), return_dtype=pl.Int32)
             .alias("_order")
         )
         keys = [c for c in frame.columns if c in (*GROUP_KEYS, WINDOW_COLUMN)]
@@ -554,7 +572,7 @@ _DURATION_UNITS = {
 }
 
 
-def parse_duration_ns(text: str) -> int:
+def parse_duration_ns(text: str, option: str = "--every") -> int:
     """Parse ``90s``, ``1m``, ``2h``, ``500ms`` into nanoseconds.
 
     Raises:
@@ -565,12 +583,12 @@ def parse_duration_ns(text: str) -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)\s*", text)
     if match is None or float(match.group(1)) <= 0:
         raise InputError(
-            f"duration {text!r} is not a positive number with a unit (ns, us, ms, s, m, h, d), "
+            f"{option} {text!r} is not a positive number with a unit (ns, us, ms, s, m, h, d), "
             "for example 1m"
         )
     value = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if not math.isfinite(value) or value < 1:
-        raise InputError(f"duration {text!r} is too small; use at least 1ns")
+        raise InputError(f"{option} {text!r} is too small; use at least 1ns")
     return int(value)
 
 

@@ -66,12 +66,29 @@ app.command("simulate")(simulate_module.simulate_command)
 
 
 def main() -> None:
-    """Entry point of the ``tracekit`` console script and ``python -m tracekit``."""
+    """Entry point of the ``tracekit`` console script and ``python -m tracekit``.
+
+    The one place where errors become output: a :class:`TracekitError` or a usage
+    error is one ``Error: ...`` line on stderr and its exit code, never a traceback.
+    """
     try:
-        app()
+        code = app(standalone_mode=False)
     except TracekitError as error:
-        sys.stderr.write(f"Error: {error}\n")
-        sys.exit(error.exit_code)
+        _fail(str(error), error.exit_code)
+    except typer.Abort:
+        _fail("interrupted", 130)
     except KeyboardInterrupt:
-        sys.stderr.write("Error: interrupted\n")
-        sys.exit(130)
+        _fail("interrupted", 130)
+    except typer.TyperException as error:  # usage errors of the command line parser
+        if type(error).__name__ == "NoArgsIsHelpError":
+            ctx = getattr(error, "ctx", None)
+            sys.stdout.write(ctx.get_help() + "\n" if ctx is not None else "")
+            sys.exit(EXIT_OK)
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        _fail(" ".join(message.split()), int(getattr(error, "exit_code", EXIT_BAD_INPUT)))
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"Error: {message}\n")
+    sys.exit(code)
