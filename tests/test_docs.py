@@ -71,3 +71,13 @@ def test_exit_codes_are_documented() -> None:
     text = (ROOT / "docs" / "cli.md").read_text()
     for code in (cli.EXIT_OK, cli.EXIT_FAIL, cli.EXIT_BAD_INPUT, cli.EXIT_INCONCLUSIVE):
         assert f"| {code} |" in text
+
+
+def test_prometheus_doc_shows_every_query_and_rule() -> None:
+    from tracekit.promql import PANELS, recording_rules
+
+    text = (ROOT / "docs" / "prometheus.md").read_text()
+    for panel in PANELS:
+        assert panel.expr in text, panel.key
+    for rule in recording_rules():
+        assert rule["expr"] in text, rule["record"]
