@@ -1,0 +1,60 @@
+"""``tracekit canary``: PROMOTE, CONTINUE or ROLLBACK for a phase of a staged rollout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tracekit.cli.common import OutputFormat, make_console, render_rich_text, write_output
+from tracekit.errors import InputError
+
+
+def canary_command(
+    control: Annotated[str, typer.Argument(help="Control: golden traces or a profile .json.")],
+    canary: Annotated[str, typer.Argument(help="Canary: golden traces or a profile .json.")],
+    phase: Annotated[int, typer.Option(help="Rollout phase (1, 2, 3 by default).")] = 1,
+    look: Annotated[
+        int, typer.Option(help="Which decision of this phase this is (1, 2, ...): spends alpha.")
+    ] = 1,
+    last: Annotated[
+        str | None, typer.Option(help="Judge only the most recent window, e.g. 30m.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="YAML file whose canary: section sets the phases.")
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")
+    ] = OutputFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write the Markdown report here.")
+    ] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
+    no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+) -> None:
+    """Judge a canary: exit 0 PROMOTE, 1 ROLLBACK, 3 CONTINUE, 2 bad input."""
+    from tracekit.compare.canary import CanaryPolicy, judge
+    from tracekit.compare.sides import load_side
+
+    policy = CanaryPolicy.from_yaml(config) if config is not None else CanaryPolicy()
+    control_profile = load_side([control], skip_bad=skip_bad, since_last=last)
+    canary_profile = load_side([canary], skip_bad=skip_bad, since_last=last)
+    result = judge(control_profile, canary_profile, phase, policy, look)
+    if report is not None:
+        write_output(result.to_markdown(), report)
+    if output_format is OutputFormat.json:
+        write_output(json.dumps(result.to_dict(), indent=2) + "\n", output)
+    elif output_format is OutputFormat.markdown:
+        write_output(result.to_markdown(), output)
+    elif output_format is OutputFormat.csv:
+        raise InputError("canary has no CSV output; use --format json for machine use")
+    elif output is not None:
+        write_output(render_rich_text(result), output)
+    else:
+        make_console(no_color=no_color).print(result)
+    raise typer.Exit(result.exit_code())
