@@ -199,6 +199,17 @@ def tick_batch(tracer: Tracer) -> Batch:
     return run
 
 
+def drain_metrics(tracer: Tracer) -> Callable[[], None]:
+    """Feed the queued ticks into the metrics outside the timing (as the metrics
+    thread does), so the next case does not pay for it."""
+
+    def drain() -> None:
+        if tracer.metrics is not None:
+            tracer.metrics.drain()
+
+    return drain
+
+
 def otel_batch(otel_tracer: Any) -> Batch:
     """The same stage span through OpenTelemetry, inside one parent span per batch."""
 
@@ -313,6 +324,7 @@ class Tracers:
     unsampled_head: Tracer
     tick_export: Tracer
     tick_no_export: Tracer
+    tick_metrics: Tracer
     disabled: Tracer
 
     def all(self) -> dict[str, Tracer]:
@@ -344,6 +356,10 @@ def make_tracers(output_dir: Path, interval: int) -> Iterator[Tracers]:
         ),
         tick_no_export=Tracer(
             TraceConfig(export_golden=False, sample_seed=1), run_id="bench-tick-no-export"
+        ),
+        tick_metrics=Tracer(
+            TraceConfig(export_golden=False, metrics=True, sample_seed=1),
+            run_id="bench-tick-metrics",
         ),
         disabled=Tracer(TraceConfig(enabled=False)),
     )
@@ -410,6 +426,12 @@ def build_cases(tracers: Tracers, otel: OtelSetup | None, interval: int) -> list
             "tracekit.tick.no_export",
             "tick, golden export off (rate 0.2)",
             tick_batch(tracers.tick_no_export),
+        ),
+        Case(
+            "tracekit.tick.metrics",
+            "tick, Prometheus metrics on, export off (rate 0.2)",
+            tick_batch(tracers.tick_metrics),
+            after_batch=drain_metrics(tracers.tick_metrics),
         ),
         Case(
             "tracekit.disabled.stage",

@@ -259,3 +259,28 @@ def test_recording_rules_and_alerts_evaluate(prometheus: str) -> None:
     rules = [rule for group in groups for rule in group["rules"]]
     assert len(rules) == 13
     assert all(rule["health"] == "ok" for rule in rules), [r.get("lastError") for r in rules]
+
+
+def test_metrics_without_a_deployment_label_have_exactly_the_seed_labels() -> None:
+    clock = VirtualClock()
+    config = TraceConfig(export_golden=False, sample_rate=1.0, metrics=True, metrics_port=0)
+    with Tracer(config, clock=clock) as tracer:
+        for index in range(3):
+            with tracer.tick():
+                with tracer.stage("spread", symbol="BTC-USD"):
+                    clock.advance(5_000_000)
+                with tracer.request("POST", "place_order"):
+                    clock.advance(2_000_000)
+                tracer.guard_trip("vol_soft")
+                tracer.set_parallel_symbols(4)
+                if index == 2:
+                    clock.advance(250_000_000)  # the third tick misses its 200 ms deadline
+        text = scrape(tracer)
+    assert 'mm_stage_duration_ms_count{stage="spread"} 3.0' in text
+    assert 'mm_stage_duration_ms_count{stage="tick_total"} 3.0' in text
+    assert 'mm_exchange_req_ms_count{api="place_order",verb="POST"} 3.0' in text
+    assert 'mm_guard_trips_total{reason="vol_soft"} 3.0' in text
+    assert "mm_ticks_total 3.0" in text
+    assert "mm_tick_deadline_miss_total 1.0" in text
+    assert "mm_parallel_symbols 4.0" in text
+    assert "deployment" not in text

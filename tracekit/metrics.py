@@ -116,9 +116,12 @@ class PrometheusMetrics:
         )
         # Children bound once: the drain loop does dictionary lookups only.
         self._tick_total = self._stage.labels(schema.TICK_TOTAL, *self._extra_values)
-        self._miss_child = self._misses.labels(*self._extra_values)
-        self._tick_child = self._ticks.labels(*self._extra_values)
-        self._parallel_child = self._parallel.labels(*self._extra_values)
+        # Without a deployment label these metrics have no labels: the metric is the child.
+        self._miss_child = self._misses.labels(*self._extra_values) if extra else self._misses
+        self._tick_child = self._ticks.labels(*self._extra_values) if extra else self._ticks
+        self._parallel_child = (
+            self._parallel.labels(*self._extra_values) if extra else self._parallel
+        )
         self._stage_children: dict[str, Any] = {}
         self._request_children: dict[tuple[str, str], Any] = {}
         self._guard_children: dict[str, Any] = {}
