@@ -162,7 +162,7 @@ def read_golden_or_update(name: str, actual: str) -> str:
 
 
 def render_in_process(analysis: Analysis) -> str:
-    console = Console(width=120, no_color=True, record=True, file=io.StringIO(), highlight=False)
+    console = Console(width=140, no_color=True, record=True, file=io.StringIO(), highlight=False)
     console.print(analysis)
     return console.export_text()
 
@@ -187,9 +187,9 @@ def test_table_matches_golden(
     # The same rendering in-process, through the object's __rich__.
     by = ["run_id"] if "--by" in options else []
     every = "20s" if "--every" in options else None
-    analysis = tracekit.load(known_root).analyze(by=by, every=every)  # type: ignore[arg-type]
+    analysis = tracekit.load(known_root).analyze(by=by, every=every, sketches=True)  # type: ignore[arg-type]
     assert render_in_process(analysis) == text
-    assert max(len(line) for line in text.splitlines()) <= 120
+    assert max(len(line) for line in text.splitlines()) <= 140
 
 
 def test_table_of_a_small_sample_shows_a_dash_not_the_max(tiny_root: Path, tmp_path: Path) -> None:
@@ -202,9 +202,9 @@ def test_table_of_a_small_sample_shows_a_dash_not_the_max(tiny_root: Path, tmp_p
         for line in text.splitlines()
         if line.startswith("  ") and line.strip()
     }
-    # stage, n, p50, p95, p99, max, mean
-    assert rows["a"][1:] == ["50", "13.00", "16.00", "—", "500.00", "22.74"]
-    assert rows["b"][1:] == ["10", "21.00", "—", "—", "500.00", "68.90"]
+    # stage, n, p50, p95, p99, max, mean (then the sketch)
+    assert rows["a"][1:7] == ["50", "13.00", "16.00", "—", "500.00", "22.74"]
+    assert rows["b"][1:7] == ["10", "21.00", "—", "—", "500.00", "68.90"]
     assert rows["GET"][2:] == ["10", "21.00", "—", "—", "500.00", "68.90", "0.00%"]
 
 
@@ -212,7 +212,7 @@ def test_markdown_matches_golden(known_root: Path) -> None:
     text = invoke("analyze", known_root, "--format", "markdown").stdout
     assert text == read_golden_or_update("analyze_known.md", text)
     assert text.startswith("# tracekit analysis\n\n5 files, runs: alpha, beta\n")
-    assert "| stage | n | p50 ms | p95 ms | p99 ms | max ms | mean ms |" in text
+    assert "| stage | n | p50 ms | p95 ms | p99 ms | max ms | mean ms | shape (log) |" in text
 
 
 def test_table_on_stdout_without_colour(known_root: Path) -> None:

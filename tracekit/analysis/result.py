@@ -124,7 +124,12 @@ class Analysis:
                 "stages",
                 "Stage latency",
                 self.stages,
-                (Column("stage", "stage"), *_KEY_COLUMNS, *latency),
+                (
+                    Column("stage", "stage"),
+                    *_KEY_COLUMNS,
+                    *latency,
+                    Column("sketch", "shape (log)"),
+                ),
                 "Stages from sampled ticks only (unbiased); tick_total from every tick. " + too_few,
             ),
             Section(

@@ -33,6 +33,7 @@ from tracekit.analysis.stats import (
     wilson_interval,
 )
 from tracekit.errors import EmptyDataError, InputError
+from tracekit.render.sketch import SKETCH_BINS_PER_OCTAVE, sparkline_from_bins
 
 if TYPE_CHECKING:
     from tracekit.analysis.result import Analysis
@@ -275,12 +276,22 @@ class TraceSet:
         """Parallel symbols per tick: min, mean, max."""
         return self._parallel_query(by, every).collect(engine="streaming")
 
-    def analyze(self, by: Sequence[GroupKey] = (), every: str | None = None) -> Analysis:
-        """Every figure of ``tracekit analyze`` at once, from one shared scan."""
+    def analyze(
+        self, by: Sequence[GroupKey] = (), every: str | None = None, sketches: bool = False
+    ) -> Analysis:
+        """Every figure of ``tracekit analyze`` at once, from one shared scan.
+
+        Args:
+            by: Group by ``symbol`` and/or ``run_id``.
+            every: Also group by wall-clock windows of this width (e.g. ``1m``).
+            sketches: Add a ``sketch`` column to the stage table: a Unicode sparkline
+                of each stage's latency distribution (quarter-octave bins).
+        """
         from tracekit.analysis.result import Analysis
 
         by = _check_by(by)
         ticks_query, guards_query = self._guard_queries(by, every)
+        extra = [self._sketch_query(by, every)] if sketches else []
         frames = pl.collect_all(
             [
                 self._stages_query(by, every),
@@ -290,16 +301,19 @@ class TraceSet:
                 guards_query,
                 self._requests_query(by, every),
                 self._parallel_query(by, every),
+                *extra,
             ],
             engine="streaming",
         )
-        stages, deadline, attribution, tick_counts, guards, requests, parallel = frames
+        stages, deadline, attribution, tick_counts, guards, requests, parallel = frames[:7]
         if deadline.height == 0 or int(deadline["ticks"].sum()) == 0:
             raise EmptyDataError(
                 f"{_describe(self.files)}: no tick in the selection; "
                 "widen --run, --since or --until"
             )
         stages = self._select_stages(_finish_stages(stages))
+        if sketches:
+            stages = _with_sketches(stages, frames[7])
         return Analysis(
             files=self.files,
             skipped=self.skipped,
@@ -345,7 +359,10 @@ class TraceSet:
             keys.append(WINDOW_COLUMN)
         return frame, keys
 
-    def _stages_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
+    def _stage_rows(
+        self, by: Sequence[GroupKey], every: str | None
+    ) -> tuple[pl.LazyFrame, list[str]]:
+        """Sampled stage rows and every tick row (as ``tick_total``): stage, keys, duration."""
         frame, keys = self._keyed(self.scan(), by, every)
         columns = [*keys, "stage", "duration_ns"]
         detail = frame.filter(
@@ -354,8 +371,17 @@ class TraceSet:
         ticks = frame.filter(pl.col("kind") == schema.KIND_TICK).with_columns(
             pl.lit(schema.TICK_TOTAL).alias("stage")
         )
-        combined = pl.concat([detail.select(columns), ticks.select(columns)])
-        return combined.group_by(["stage", *keys]).agg(_latency_aggregates())
+        return pl.concat([detail.select(columns), ticks.select(columns)]), keys
+
+    def _stages_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
+        rows, keys = self._stage_rows(by, every)
+        return rows.group_by(["stage", *keys]).agg(_latency_aggregates())
+
+    def _sketch_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
+        rows, keys = self._stage_rows(by, every)
+        micros = (pl.col("duration_ns").cast(pl.Float64) / 1000.0).clip(lower_bound=1.0)
+        sketch_bin = (micros.log(2) * SKETCH_BINS_PER_OCTAVE).floor().cast(pl.Int32)
+        return rows.group_by(["stage", *keys, sketch_bin.alias("bin")]).agg(pl.len().alias("count"))
 
     def _deadline_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
         frame, keys = self._keyed(self.scan(), by, every)
@@ -467,6 +493,21 @@ class TraceSet:
             .drop("_all", strict=False)
             .sort(keys or "n")
         )
+
+
+def _with_sketches(stages: pl.DataFrame, bins: pl.DataFrame) -> pl.DataFrame:
+    """Join a sparkline per stage row (and group) onto the stage table."""
+    keys = [c for c in stages.columns if c in ("stage", *GROUP_KEYS, WINDOW_COLUMN)]
+    lines = []
+    for group, part in bins.group_by(keys, maintain_order=True):
+        counts = dict(zip(part["bin"].to_list(), part["count"].to_list(), strict=True))
+        lines.append({**dict(zip(keys, group, strict=True)), "sketch": sparkline_from_bins(counts)})
+    if not lines:
+        return stages.with_columns(pl.lit("").alias("sketch"))
+    sketch = pl.DataFrame(
+        lines, schema={**{k: stages.schema[k] for k in keys}, "sketch": pl.String}
+    )
+    return stages.join(sketch, on=keys, how="left", nulls_equal=True)
 
 
 def _check_by(by: Sequence[str]) -> tuple[GroupKey, ...]:

@@ -21,6 +21,7 @@ from tracekit._version import __version__
 from tracekit.cli import analyze as analyze_module
 from tracekit.cli import canary as canary_module
 from tracekit.cli import compare as compare_module
+from tracekit.cli.export import export_app
 from tracekit.cli import prometheus as prometheus_module
 from tracekit.cli import simulate as simulate_module
 from tracekit.errors import TracekitError
@@ -68,6 +69,7 @@ app.command("profile")(compare_module.profile_command)
 app.command("rules")(prometheus_module.rules_command)
 app.command("dashboard")(prometheus_module.dashboard_command)
 app.command("simulate")(simulate_module.simulate_command)
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:

@@ -90,7 +90,11 @@ def analyze_command(
         since=since_time,
         until=until_time,
     )
-    analysis = traces.analyze(by=[key.value for key in by or []], every=every)  # type: ignore[misc]
+    analysis = traces.analyze(
+        by=[key.value for key in by or []],  # type: ignore[misc]
+        every=every,
+        sketches=output_format in (OutputFormat.table, OutputFormat.markdown),
+    )
 
     if output_format is OutputFormat.json:
         write_output(analysis.to_json() + "\n", output)

@@ -32,7 +32,7 @@ def make_console(*, no_color: bool = False, file: object | None = None) -> Conso
 
     disable = no_color or bool(os.environ.get("NO_COLOR"))
     # Piped or in a CI log, nothing wraps lines: use a width that fits the tables.
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 140
     return Console(file=file, no_color=disable, highlight=False, width=width)  # type: ignore[arg-type]
 
 
@@ -48,7 +48,7 @@ def write_output(text: str, output: Path | None) -> None:
         raise InputError(f"{output}: cannot write the output ({exc.strerror})") from None
 
 
-def render_rich_text(renderable: RenderableType, width: int = 120) -> str:
+def render_rich_text(renderable: RenderableType, width: int = 140) -> str:
     """A rich renderable as plain text (for --output FILE)."""
     from rich.console import Console
 

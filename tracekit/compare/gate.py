@@ -132,6 +132,8 @@ class GateResult:
     metrics: list[MetricResult]
     attribution: list[StageShift]
     policy: GatePolicy
+    sketches: dict[str, tuple[str, str]]
+    """Stage -> (baseline, current) sparklines of the latency distribution."""
     baseline_ticks: int
     current_ticks: int
     baseline_runs: int
@@ -175,6 +177,7 @@ def compare_profiles(baseline: Profile, current: Profile, policy: GatePolicy) ->
 
     metrics: list[MetricResult] = []
     means: dict[str, tuple[float, float]] = {}
+    sketches: dict[str, tuple[str, str]] = {}
     for stage in common:
         low = min(baseline.bucket_range(stage) or (0, 0))
         high = max(
@@ -187,6 +190,7 @@ def compare_profiles(baseline: Profile, current: Profile, policy: GatePolicy) ->
         total_base = matrix_base.sum(axis=0)
         total_current = matrix_current.sum(axis=0)
         means[stage] = (_mean(total_base, values), _mean(total_current, values))
+        sketches[stage] = (_sketch(total_base, values), _sketch(total_current, values))
         replicated_base = weights_base @ matrix_base
         replicated_current = weights_current @ matrix_current
         for metric, quantile in QUANTILE_METRICS.items():
@@ -216,11 +220,23 @@ def compare_profiles(baseline: Profile, current: Profile, policy: GatePolicy) ->
         metrics=metrics,
         attribution=_attribution(means),
         policy=policy,
+        sketches=sketches,
         baseline_ticks=baseline.total_ticks,
         current_ticks=current.total_ticks,
         baseline_runs=len(baseline.runs),
         current_runs=len(current.runs),
     )
+
+
+def _sketch(counts: npt.NDArray[np.float64], values_ms: npt.NDArray[np.float64]) -> str:
+    from tracekit.render.sketch import sketch_bin, sparkline_from_bins
+
+    bins: dict[int, float] = {}
+    for count, value in zip(counts.tolist(), values_ms.tolist(), strict=True):
+        if count:
+            key = sketch_bin(value * 1e6)
+            bins[key] = bins.get(key, 0.0) + count
+    return sparkline_from_bins(bins, width=12)
 
 
 def _mean(counts: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> float:

@@ -79,9 +79,15 @@ class Comparison:
     def metrics_frame(self) -> pl.DataFrame:
         rows = [metric.to_dict() for metric in self.result.metrics]
         frame = pl.DataFrame(rows, infer_schema_length=None)
+        sketches = self.result.sketches
+        shapes = [
+            sketches[row["stage"]][1] if row["metric"] == "p95" and row["stage"] in sketches else ""
+            for row in rows
+        ]
         return frame.with_columns(
             pl.Series("interval", [_interval(row) for row in rows], dtype=pl.String),
             pl.Series("why", [_why(row) for row in rows], dtype=pl.String),
+            pl.Series("shape", shapes, dtype=pl.String),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -137,6 +143,7 @@ class Comparison:
                     Column("interval", "90% interval", numeric=True),
                     Column("verdict", "verdict"),
                     Column("why", "why"),
+                    Column("shape", "current (log)"),
                 ),
                 f"Quantiles in ms, miss_rate as a share (Δ in points). Bootstrap: moving "
                 f"blocks, B={policy.replicates}, seed={policy.seed}; each bound one-sided "

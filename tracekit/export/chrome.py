@@ -30,7 +30,7 @@ import os
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -79,24 +79,6 @@ _THREAD_UNKNOWN: Final[Mapping[str, int]] = {"pid": 0, "tid": 0}
 _NS_PER_US: Final = 1000
 _NS_PER_MS: Final = 1_000_000
 _BYTES_PER_MB: Final = 1_000_000
-_COLUMNS: Final = (
-    "run_id",
-    "tick_id",
-    "kind",
-    "name",
-    "symbol",
-    "verb",
-    "status",
-    "error_type",
-    "start_unix_ns",
-    "duration_ns",
-    "deadline_ns",
-    "deadline_missed",
-    "parallel_symbols",
-    "guard_trips",
-    "request_count",
-    "detail",
-)
 
 
 class ExportTooLargeError(InputError):
@@ -154,13 +136,17 @@ class ChromeExport:
 
     def summary(self) -> str:
         """One line saying what was written, for the command line."""
-        runs = f"{len(self.runs)} run" + ("" if len(self.runs) == 1 else "s")
         return (
-            f"Wrote {self.output}: {runs}, {self.ticks:,} ticks "
-            f"({self.deadline_misses:,} deadline misses), {self.events:,} events on "
-            f"{self.threads:,} tracks, {_format_mb(self.size_bytes)}; "
-            "open it in https://ui.perfetto.dev"
+            f"Wrote {self.output}: {_count(len(self.runs), 'run')}, "
+            f"{_count(self.ticks, 'tick')} ({_count(self.deadline_misses, 'deadline miss')}), "
+            f"{_count(self.events, 'event')} on {_count(self.threads, 'track')}, "
+            f"{_format_mb(self.size_bytes)}; open it in https://ui.perfetto.dev"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    return f"{number:,} {noun if number == 1 else plural}"
 
 
 # -- selection ---------------------------------------------------------------------------
@@ -394,7 +380,7 @@ def chrome_trace(
         )
     data = (
         _selected(traces, ticks)
-        .select(_COLUMNS)
+        .select(schema.COLUMN_NAMES)
         .sort(["run_id", "start_unix_ns", "tick_id", "kind", "name", "symbol"], nulls_last=True)
         .collect(engine="streaming")
     )
@@ -464,7 +450,9 @@ def _build(
 
     timed: list[_Timed] = []
     metadata: list[dict[str, Any]] = []
-    next_tid = len(runs) + 1  # tids never equal a pid: viewers treat tid == pid as main thread
+    # tids are unique in the file and never equal a pid: Perfetto keys threads by tid
+    # alone and takes tid == pid for a process's main thread.
+    next_tid = len(runs) + 1
     for pid, run in enumerate(runs, start=1):
         metadata.append(_meta("process_name", pid, None, {"name": f"run {run}"}))
         metadata.append(_meta("process_sort_index", pid, None, {"sort_index": pid}))
@@ -605,19 +593,26 @@ def _other_data(
 # -- writing -----------------------------------------------------------------------------
 
 
+def _json_chunks(trace: Mapping[str, Any], batch: int = 4096) -> Iterator[str]:
+    """The JSON text in pieces of ``batch`` events, one event per line."""
+    # One encoder for every event: json.dumps with options builds a new one per call.
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    events = trace["traceEvents"]
+    yield '{"traceEvents":[\n'
+    for first in range(0, len(events), batch):
+        lines = ",\n".join(encode(event) for event in events[first : first + batch])
+        yield lines if first == 0 else ",\n" + lines
+    rest = {key: value for key, value in trace.items() if key != "traceEvents"}
+    yield "\n]" + ("," + encode(rest)[1:] if rest else "}") + "\n"
+
+
 def dumps_chrome_trace(trace: Mapping[str, Any]) -> str:
     """The trace as JSON text, one event per line.
 
     Non-ASCII text is written as UTF-8 rather than ``\\u`` escapes, which
     Perfetto's JSON reader does not decode.
     """
-    lines = ",\n".join(
-        json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        for event in trace["traceEvents"]
-    )
-    rest = {key: value for key, value in trace.items() if key != "traceEvents"}
-    tail = json.dumps(rest, ensure_ascii=False, separators=(",", ":"))[1:]
-    return '{"traceEvents":[\n' + lines + "\n]" + ("," + tail if rest else "}") + "\n"
+    return "".join(_json_chunks(trace))
 
 
 def write_chrome_trace(
@@ -648,13 +643,14 @@ def write_chrome_trace(
     """
     output = Path(output)
     trace = chrome_trace(traces, ticks=ticks, max_mb=max_mb)
-    data = dumps_chrome_trace(trace).encode("utf-8")
     temporary = output.with_name(f".{output.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    size_bytes = 0
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(temporary, "wb") as file:
-                file.write(data)
+                for chunk in _json_chunks(trace):  # never the whole text in memory
+                    size_bytes += file.write(chunk.encode("utf-8"))
             os.replace(temporary, output)
         except BaseException:
             temporary.unlink(missing_ok=True)
@@ -664,7 +660,7 @@ def write_chrome_trace(
     other = trace["otherData"]
     return ChromeExport(
         output=output,
-        size_bytes=len(data),
+        size_bytes=size_bytes,
         events=sum(1 for event in trace["traceEvents"] if event["ph"] != "M"),
         runs=tuple(other["runs"]),
         ticks=other["ticks"],
