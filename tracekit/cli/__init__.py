@@ -21,9 +21,9 @@ from tracekit._version import __version__
 from tracekit.cli import analyze as analyze_module
 from tracekit.cli import canary as canary_module
 from tracekit.cli import compare as compare_module
-from tracekit.cli.export import export_app
 from tracekit.cli import prometheus as prometheus_module
 from tracekit.cli import simulate as simulate_module
+from tracekit.cli.export import export_app
 from tracekit.errors import TracekitError
 
 EXIT_OK = 0

@@ -9,7 +9,7 @@ from typing import Final
 BARS: Final = " ▁▂▃▄▅▆▇█"
 
 SKETCH_BINS_PER_OCTAVE: Final = 4
-"""Sketch bins are quarter-octaves of duration: bin ``b`` holds ``2**(b/4)`` to ``2**((b+1)/4)`` µs."""
+"""Bins per doubling of duration: bin ``b`` holds ``2**(b/4)`` to ``2**((b+1)/4)`` µs."""
 
 
 def sketch_bin(duration_ns: float) -> int:
