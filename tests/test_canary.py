@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracekit.compare.canary import (
+from tracekit.compare.profile import Profile, profile_from_durations
+from tracekit.compare.rollout import (
     CanaryPolicy,
     Decision,
     PhaseCriteria,
@@ -19,7 +20,6 @@ from tracekit.compare.canary import (
     judge,
     look_alpha,
 )
-from tracekit.compare.profile import Profile, profile_from_durations
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

@@ -38,13 +38,11 @@ def canary_command(
     no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
 ) -> None:
     """Judge a canary: exit 0 PROMOTE, 1 ROLLBACK, 3 CONTINUE, 2 bad input."""
-    from tracekit.compare.canary import CanaryPolicy, judge
-    from tracekit.compare.sides import load_side
+    from tracekit.compare import canary as judge_canary
+    from tracekit.compare.rollout import CanaryPolicy
 
     policy = CanaryPolicy.from_yaml(config) if config is not None else CanaryPolicy()
-    control_profile = load_side([control], skip_bad=skip_bad, since_last=last)
-    canary_profile = load_side([canary], skip_bad=skip_bad, since_last=last)
-    result = judge(control_profile, canary_profile, phase, policy, look)
+    result = judge_canary(control, canary, phase, policy, look=look, last=last, skip_bad=skip_bad)
     if report is not None:
         write_output(result.to_markdown(), report)
     if output_format is OutputFormat.json:

@@ -85,10 +85,8 @@ def compare_command(
     no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
 ) -> None:
     """A perf gate: exit 0 PASS, 1 REGRESSION, 3 INCONCLUSIVE, 2 bad input."""
-    from tracekit.compare.gate import compare_profiles
+    from tracekit.compare import compare
     from tracekit.compare.policy import GatePolicy
-    from tracekit.compare.result import Comparison
-    from tracekit.compare.sides import load_side
 
     baseline_paths, current_paths = _sides(sides or [], baseline or [], current or [])
     overrides = {
@@ -108,13 +106,7 @@ def compare_command(
         policy = GatePolicy(
             **{k: v for k, v in overrides.items() if v is not None}  # type: ignore[arg-type]
         )
-    base_profile = load_side(baseline_paths, skip_bad=skip_bad)
-    current_profile = load_side(current_paths, skip_bad=skip_bad)
-    comparison = Comparison(
-        compare_profiles(base_profile, current_profile, policy),
-        base_profile.source,
-        current_profile.source,
-    )
+    comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad)
     if report is not None:
         write_output(comparison.to_markdown(), report)
     if output_format is OutputFormat.json:
