@@ -47,7 +47,9 @@ def compare(
     base_profile = load_side(_paths(baseline), skip_bad=skip_bad)
     current_profile = load_side(_paths(current), skip_bad=skip_bad)
     result = compare_profiles(base_profile, current_profile, policy or GatePolicy())
-    return Comparison(result, base_profile.source, current_profile.source)
+    return Comparison(
+        result, base_profile.source, current_profile.source, base_profile, current_profile
+    )
 
 
 def canary(

@@ -20,6 +20,8 @@ from tracekit.render.sections import Column, Section, fixed, to_markdown, to_ric
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from tracekit.compare.profile import Profile
+
 COMPARISON_FORMAT: Final = "tracekit.comparison"
 COMPARISON_VERSION: Final = 1
 
@@ -60,11 +62,21 @@ def _interval(row: dict[str, Any]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """A gate result with where its sides came from."""
+    """A gate result with where its sides came from.
+
+    Attributes:
+        result: The verdicts.
+        baseline_source: Where the baseline came from, for people.
+        current_source: Where the current side came from.
+        baseline_profile: The baseline profile (for plots), when kept.
+        current_profile: The current profile, when kept.
+    """
 
     result: GateResult
     baseline_source: str
     current_source: str
+    baseline_profile: Profile | None = dataclasses.field(default=None, repr=False)
+    current_profile: Profile | None = dataclasses.field(default=None, repr=False)
 
     @property
     def verdict(self) -> Verdict:
