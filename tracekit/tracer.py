@@ -45,9 +45,11 @@ logger = logging.getLogger("tracekit")
 
 
 class _NullSpan:
-    """The span handed out when nothing is to be measured: it does nothing."""
+    """The span (and, for a disabled tracer, the tick) handed out when nothing is to be
+    measured: it does nothing."""
 
     __slots__ = ()
+    tick_id = 0
 
     def __enter__(self) -> _NullSpan:
         return self
@@ -216,27 +218,6 @@ class _TickSpan:
         return self._state.tick_id
 
 
-class _NullTick:
-    """The tick handed out by a disabled tracer."""
-
-    __slots__ = ()
-    tick_id = 0
-
-    def __enter__(self) -> _NullTick:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
-
-
-_NULL_TICK: Final = _NullTick()
-
-
 def _null_stage(name: str, symbol: str | None = None) -> _NullSpan:
     return NULL_SPAN
 
@@ -337,14 +318,14 @@ class Tracer:
 
     # -- the traced program's API -------------------------------------------------
 
-    def tick(self, deadline_ms: float | None = None) -> _TickSpan | _NullTick:
+    def tick(self, deadline_ms: float | None = None) -> _TickSpan | _NullSpan:
         """A context manager around one tick: measures ``tick_total`` and the deadline.
 
         Args:
             deadline_ms: This tick's deadline; ``config.deadline_ms`` when omitted.
         """
         if not self.enabled:
-            return _NULL_TICK
+            return NULL_SPAN
         if deadline_ms is None:
             return _TickSpan(self, self._deadline_ns)
         return _TickSpan(self, round(deadline_ms * 1_000_000))

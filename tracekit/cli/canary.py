@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from tracekit.cli.common import OutputFormat, make_console, render_rich_text, write_output
-from tracekit.errors import InputError
+from tracekit.cli.common import OutputFormat, emit
 
 
 def canary_command(
@@ -43,16 +41,5 @@ def canary_command(
 
     policy = CanaryPolicy.from_yaml(config) if config is not None else CanaryPolicy()
     result = judge_canary(control, canary, phase, policy, look=look, last=last, skip_bad=skip_bad)
-    if report is not None:
-        write_output(result.to_markdown(), report)
-    if output_format is OutputFormat.json:
-        write_output(json.dumps(result.to_dict(), indent=2) + "\n", output)
-    elif output_format is OutputFormat.markdown:
-        write_output(result.to_markdown(), output)
-    elif output_format is OutputFormat.csv:
-        raise InputError("canary has no CSV output; use --format json for machine use")
-    elif output is not None:
-        write_output(render_rich_text(result), output)
-    else:
-        make_console(no_color=no_color).print(result)
+    emit(result, output_format, output, no_color=no_color, report=report)
     raise typer.Exit(result.exit_code())

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tracekit.errors import InputError
 
@@ -91,3 +91,34 @@ def file_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 def warn(message: str) -> None:
     """One warning line on stderr."""
     sys.stderr.write(f"Warning: {message}\n")
+
+
+def emit(
+    result: Any,
+    output_format: OutputFormat,
+    output: Path | None,
+    *,
+    no_color: bool = False,
+    report: Path | None = None,
+) -> None:
+    """Render a decision result (``to_json``, ``to_markdown``, ``__rich__``) where asked.
+
+    Args:
+        result: A result object with ``to_json()``, ``to_markdown()`` and ``__rich__``.
+        output_format: table, json or markdown (csv is refused).
+        output: A file to write instead of stdout.
+        no_color: No colour on the terminal.
+        report: Also write the Markdown report here.
+    """
+    if output_format is OutputFormat.csv:
+        raise InputError("this command has no CSV output; use --format json for machine use")
+    if report is not None:
+        write_output(result.to_markdown(), report)
+    if output_format is OutputFormat.json:
+        write_output(result.to_json() + "\n", output)
+    elif output_format is OutputFormat.markdown:
+        write_output(result.to_markdown(), output)
+    elif output is not None:
+        write_output(render_rich_text(result), output)
+    else:
+        make_console(no_color=no_color).print(result)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from tracekit.cli.common import OutputFormat, make_console, render_rich_text, write_output
+from tracekit.cli.common import OutputFormat, emit
 from tracekit.errors import ConfigError, InputError
 
 
@@ -107,18 +107,7 @@ def compare_command(
             **{k: v for k, v in overrides.items() if v is not None}  # type: ignore[arg-type]
         )
     comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad)
-    if report is not None:
-        write_output(comparison.to_markdown(), report)
-    if output_format is OutputFormat.json:
-        write_output(comparison.to_json() + "\n", output)
-    elif output_format is OutputFormat.markdown:
-        write_output(comparison.to_markdown(), output)
-    elif output_format is OutputFormat.csv:
-        raise InputError("compare has no CSV output; use --format json for machine use")
-    elif output is not None:
-        write_output(render_rich_text(comparison), output)
-    else:
-        make_console(no_color=no_color).print(comparison)
+    emit(comparison, output_format, output, no_color=no_color, report=report)
     raise typer.Exit(comparison.exit_code(inconclusive is InconclusiveAs.pass_))
 
 

@@ -252,6 +252,12 @@ class CanaryResult:
             "checks": [check.to_dict() for check in self.checks],
         }
 
+    def to_json(self) -> str:
+        """:meth:`to_dict` as indented JSON text."""
+        import json
+
+        return json.dumps(self.to_dict(), indent=2)
+
     def sections(self) -> list[Any]:
         import polars as pl
 
