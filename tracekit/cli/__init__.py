@@ -21,6 +21,7 @@ from tracekit._version import __version__
 from tracekit.cli import analyze as analyze_module
 from tracekit.cli import canary as canary_module
 from tracekit.cli import compare as compare_module
+from tracekit.cli import plot as plot_module
 from tracekit.cli import prometheus as prometheus_module
 from tracekit.cli import simulate as simulate_module
 from tracekit.cli.export import export_app
@@ -65,6 +66,7 @@ def _root(
 app.command("analyze")(analyze_module.analyze_command)
 app.command("compare")(compare_module.compare_command)
 app.command("canary")(canary_module.canary_command)
+app.command("plot")(plot_module.plot_command)
 app.command("profile")(compare_module.profile_command)
 app.command("rules")(prometheus_module.rules_command)
 app.command("dashboard")(prometheus_module.dashboard_command)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from tracekit.compare.histogram import GAMMA
 from tracekit.errors import InputError
@@ -33,6 +33,17 @@ PALETTE: Final = (
     "#F0E442",
     "#000000",
 )
+REASON_PALETTE: Final = (
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#7F7F7F",
+    "#000000",
+    "#F0E442",
+    "#0072B2",
+    "#E69F00",
+)
+"""Colours of guard-trip reasons, starting apart from the first runs' colours."""
 DEADLINE_COLOR: Final = "#C0392B"
 MISS_COLOR: Final = "#C0392B"
 GRID_COLOR: Final = "#DDDDDD"
@@ -44,14 +55,22 @@ PERCENTILE_STYLES: Final = {
 }
 """Line style of each percentile marker, the same in every figure."""
 
+_GOOD, _BAD, _UNDECIDED, _OTHER = "#009E73", "#D55E00", "#B8860B", "#777777"
 VERDICT_COLORS: Final = {
-    "PASS": "#009E73",
-    "REGRESSION": "#D55E00",
-    "INCONCLUSIVE": "#B8860B",
-    "NEW": "#777777",
+    "PASS": _GOOD,
+    "REGRESSION": _BAD,
+    "INCONCLUSIVE": _UNDECIDED,
+    "NEW": _OTHER,
+    # The canary's decisions and check statuses.
+    "PROMOTE": _GOOD,
+    "ROLLBACK": _BAD,
+    "CONTINUE": _UNDECIDED,
+    "met": _GOOD,
+    "violated": _BAD,
+    "undecided": _UNDECIDED,
 }
-"""Colour of each verdict; any other verdict (a canary's) is drawn grey."""
-OTHER_VERDICT_COLOR: Final = "#777777"
+"""Colour of each verdict (green good, vermilion bad, ochre undecided); others grey."""
+OTHER_VERDICT_COLOR: Final = _OTHER
 
 DEFAULT_WIDTH_IN: Final = 10.0
 DEFAULT_DPI: Final = 100.0
@@ -60,6 +79,28 @@ MAX_PIXELS_PER_SIDE: Final = 20_000
 
 TITLE_SIZE: Final = 13
 NOTE_SIZE: Final = 9
+
+
+def check_size(width_in: float | None, height_in: float | None, dpi: float) -> None:
+    """Refuse a figure size or dpi that is not positive or would make a huge image.
+
+    Args:
+        width_in: Width in inches, or None for a default.
+        height_in: Height in inches, or None for a default.
+        dpi: Dots per inch.
+
+    Raises:
+        InputError: Naming the option at fault (``--width``, ``--height``, ``--dpi``).
+    """
+    for name, value in (("--width", width_in), ("--height", height_in), ("--dpi", dpi)):
+        if value is not None and (not math.isfinite(value) or value <= 0):
+            raise InputError(f"{name} must be a positive number, got {value:g}")
+    for name, value in (("--width", width_in), ("--height", height_in)):
+        if value is not None and value * dpi > MAX_PIXELS_PER_SIDE:
+            raise InputError(
+                f"{name} {value:g} at --dpi {dpi:g} is {value * dpi:,.0f} pixels; "
+                f"the limit is {MAX_PIXELS_PER_SIDE:,}: lower the size or the dpi"
+            )
 
 
 def new_figure(width_in: float, height_in: float, dpi: float) -> Figure:
@@ -76,34 +117,42 @@ def new_figure(width_in: float, height_in: float, dpi: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    for name, value in (("--width", width_in), ("--height", height_in), ("--dpi", dpi)):
-        if not math.isfinite(value) or value <= 0:
-            raise InputError(f"{name} must be a positive number, got {value:g}")
-    for name, value in (("--width", width_in), ("--height", height_in)):
-        if value * dpi > MAX_PIXELS_PER_SIDE:
-            raise InputError(
-                f"{name} {value:g} at --dpi {dpi:g} is {value * dpi:,.0f} pixels; "
-                f"the limit is {MAX_PIXELS_PER_SIDE:,}: lower the size or the dpi"
-            )
+    check_size(width_in, height_in, dpi)
     figure = Figure(figsize=(width_in, height_in), dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
 
 
-def style_axes(axes: Axes, *, grid_axis: str = "both") -> None:
-    """Light grid behind the data, no top and right frame lines."""
+def size_or(value: float | None, default: float) -> float:
+    """``value`` when given (even 0, so that it is refused), else ``default``."""
+    return default if value is None else value
+
+
+def style_axes(axes: Axes, *, grid_axis: Literal["both", "x", "y"] = "both") -> None:
+    """Light grid behind the data (fainter on minor ticks), no top and right frame lines."""
     axes.set_axisbelow(True)
-    axes.grid(True, axis=grid_axis, color=GRID_COLOR, linewidth=0.8)  # type: ignore[arg-type]
-    axes.grid(True, which="minor", axis=grid_axis, color=GRID_COLOR, linewidth=0.4, alpha=0.5)  # type: ignore[arg-type]
+    axes.grid(True, axis=grid_axis, color=GRID_COLOR, linewidth=0.8)
+    axes.grid(True, which="minor", axis=grid_axis, color=GRID_COLOR, linewidth=0.4, alpha=0.5)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
 
 
 def set_titles(figure: Figure, title: str, caption: str | None = None) -> None:
-    """The figure title on top, and a small grey caption line at the bottom."""
-    figure.suptitle(title, fontsize=TITLE_SIZE, fontweight="bold")
+    """The figure title on top, and a small grey caption at the bottom.
+
+    Both are wrapped to the figure's width: matplotlib does not wrap them itself,
+    and constrained layout would let a long line run off the image.
+    """
+    import textwrap
+
+    # About 2 characters per point of font size fit in an inch of 72 points.
+    title_chars = max(20, int(figure.get_figwidth() * 72 / (TITLE_SIZE * 0.62)))
+    figure.suptitle(textwrap.fill(title, title_chars), fontsize=TITLE_SIZE, fontweight="bold")
     if caption:
-        figure.supxlabel(caption, fontsize=NOTE_SIZE, color=NOTE_COLOR)
+        caption_chars = max(30, int(figure.get_figwidth() * 72 / (NOTE_SIZE * 0.58)))
+        figure.supxlabel(
+            textwrap.fill(caption, caption_chars), fontsize=NOTE_SIZE, color=NOTE_COLOR
+        )
 
 
 def ms_formatter() -> Any:

@@ -1,0 +1,117 @@
+"""``tracekit plot``: stage latency, a tick timeline, guard trips or request latency as an image.
+
+The command loads and selects traces like ``tracekit analyze``, asks
+:mod:`tracekit.plots` for one figure and writes it; nothing is drawn here. Only
+typer is imported at module level, so ``tracekit --help`` does not load
+matplotlib or polars.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tracekit.cli.common import file_progress, parse_time, warn
+
+
+class PlotKind(enum.StrEnum):
+    """The figures ``tracekit plot`` draws (``tracekit.plots.TRACE_KINDS``)."""
+
+    stages = "stages"
+    timeline = "timeline"
+    guards = "guards"
+    requests = "requests"
+
+
+class ImageFormat(enum.StrEnum):
+    """Image formats (``tracekit.plots.PLOT_FORMATS``)."""
+
+    png = "png"
+    svg = "svg"
+    pdf = "pdf"
+
+
+def plot_command(
+    paths: Annotated[
+        list[str], typer.Argument(help="Golden-trace files, folders (recursive) or globs.")
+    ],
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Image file to write: .png, .svg or .pdf."),
+    ],
+    kind: Annotated[
+        PlotKind,
+        typer.Option(
+            "--kind",
+            "-k",
+            help="stages: latency per stage; timeline: tick_total over time; "
+            "guards: trips per window; requests: latency per verb and API.",
+        ),
+    ] = PlotKind.stages,
+    output_format: Annotated[
+        ImageFormat | None,
+        typer.Option("--format", "-f", help="Image format; default: from the --output suffix."),
+    ] = None,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option("--stage", help="Only these stages (repeatable; --kind stages)."),
+    ] = None,
+    symbol: Annotated[
+        list[str] | None, typer.Option("--symbol", help="Only these symbols (repeatable).")
+    ] = None,
+    run: Annotated[
+        list[str] | None, typer.Option("--run", help="Only these run ids (repeatable).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Records starting at or after this ISO time (UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Records starting before this ISO time (UTC).")
+    ] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(help="Window width of --kind guards, e.g. 30s or 5m (default: auto)."),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Figure title.")] = None,
+    width: Annotated[float | None, typer.Option(help="Width in inches (default 10).")] = None,
+    height: Annotated[
+        float | None, typer.Option(help="Height in inches (default: depends on --kind).")
+    ] = None,
+    dpi: Annotated[float, typer.Option(help="Dots per inch of PNG output.")] = 100.0,
+    skip_bad: Annotated[
+        bool, typer.Option(help="Skip unreadable or foreign files (listed on stderr).")
+    ] = False,
+) -> None:
+    """Plot golden traces to a PNG, SVG or PDF file."""
+    from tracekit.analysis import load
+    from tracekit.errors import InputError
+    from tracekit.plots import check_size, format_for_path, plot_traces, save_figure
+
+    # Everything that can be checked without the data is checked first.
+    image_format = format_for_path(output, output_format.value if output_format else None)
+    check_size(width, height, dpi)
+    since_time = parse_time(since, "--since")
+    until_time = parse_time(until, "--until")
+    if stage and kind is not PlotKind.stages:
+        raise InputError(f"--stage selects rows of --kind stages; it does not apply to {kind}")
+    if every is not None and kind is not PlotKind.guards:
+        raise InputError(f"--every sets the guards figure's windows; it does not apply to {kind}")
+    with file_progress(True) as progress:
+        traces = load(paths, skip_bad=skip_bad, progress=progress)
+    for skipped in traces.skipped:
+        warn(f"skipped {skipped.reason}")
+    traces = traces.select(
+        stages=stage or [],
+        symbols=symbol or [],
+        runs=run or [],
+        since=since_time,
+        until=until_time,
+    )
+    figure = plot_traces(
+        traces, kind.value, title=title, width=width, height=height, dpi=dpi, every=every
+    )
+    written = save_figure(figure, output, image_format)
+    typer.echo(f"Wrote {written} ({kind.value}, {image_format})")
