@@ -173,3 +173,14 @@ def test_canary_config_section(tmp_path: Path) -> None:
     bad = run("canary", control, canary, "--config", str(config))
     assert bad.returncode == 2
     assert "unknown key canary.phases.1.p95_maximum" in bad.stderr
+
+
+def test_plot_folder_gets_the_canary_figures(tmp_path: Path) -> None:
+    control, canary = str(SAMPLES / "canary" / "control"), str(SAMPLES / "canary" / "canary")
+    result = run("canary", control, canary, "--phase", "3", "--plot", str(tmp_path / "plots"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "criteria.png",
+        "overlays.png",
+    ]
+    assert all(p.stat().st_size > 10_000 for p in (tmp_path / "plots").iterdir())

@@ -202,3 +202,12 @@ def test_usage_errors_exit_2(profiles: dict[str, Path]) -> None:
     result = run("compare", str(profiles["base"]))
     assert result.returncode == 2
     assert result.stderr.startswith("Error: ")
+
+
+def test_plot_folder_gets_overlays_and_forest(tmp_path: Path) -> None:
+    result = run(
+        "compare", str(SAMPLES / "baseline"), str(SAMPLES / "current"), "--plot", str(tmp_path)
+    )
+    assert result.returncode == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forest.png", "overlays.png"]
+    assert all(p.stat().st_size > 10_000 for p in tmp_path.iterdir())

@@ -34,6 +34,9 @@ def canary_command(
     ] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
     no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write overlay and criteria plots (PNG) to this folder.")
+    ] = None,
 ) -> None:
     """Judge a canary: exit 0 PROMOTE, 1 ROLLBACK, 3 CONTINUE, 2 bad input."""
     from tracekit.compare import canary as judge_canary
@@ -42,4 +45,8 @@ def canary_command(
     policy = CanaryPolicy.from_yaml(config) if config is not None else CanaryPolicy()
     result = judge_canary(control, canary, phase, policy, look=look, last=last, skip_bad=skip_bad)
     emit(result, output_format, output, no_color=no_color, report=report)
+    if plot is not None:
+        from tracekit.plots import plot_canary, save_figures
+
+        save_figures(plot_canary(result), plot)
     raise typer.Exit(result.exit_code())

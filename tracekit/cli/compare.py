@@ -83,6 +83,9 @@ def compare_command(
     ] = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
     no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="Write overlay and forest plots (PNG) to this folder.")
+    ] = None,
 ) -> None:
     """A perf gate: exit 0 PASS, 1 REGRESSION, 3 INCONCLUSIVE, 2 bad input."""
     from tracekit.compare import compare
@@ -108,6 +111,10 @@ def compare_command(
         )
     comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad)
     emit(comparison, output_format, output, no_color=no_color, report=report)
+    if plot is not None:
+        from tracekit.plots import plot_comparison, save_figures
+
+        save_figures(plot_comparison(comparison, deadline_ms=None), plot)
     raise typer.Exit(comparison.exit_code(inconclusive is InconclusiveAs.pass_))
 
 

@@ -204,6 +204,8 @@ class CanaryResult:
     control_ticks: int
     canary_ticks: int
     policy: CanaryPolicy
+    control_profile: Profile | None = dataclasses.field(default=None, repr=False)
+    canary_profile: Profile | None = dataclasses.field(default=None, repr=False)
 
     @property
     def decision(self) -> Decision:
@@ -347,7 +349,9 @@ def judge(
         checks.append(
             _requests(sides["control"], sides["canary"], criteria.requests_drop_min, z, n_canary)
         )
-    return CanaryResult(phase, look, alpha_k, checks, control.total_ticks, n_canary, policy)
+    return CanaryResult(
+        phase, look, alpha_k, checks, control.total_ticks, n_canary, policy, control, canary
+    )
 
 
 class _Side:

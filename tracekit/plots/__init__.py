@@ -12,6 +12,7 @@ See ``docs/plots.md``.
 """
 
 from tracekit.plots._style import check_size
+from tracekit.plots.canary import plot_canary
 from tracekit.plots.comparison import IntervalMetric, plot_comparison, plot_forest, plot_overlays
 from tracekit.plots.save import PLOT_FORMATS, format_for_path, save_figure, save_figures
 from tracekit.plots.traces import (
@@ -29,6 +30,7 @@ __all__ = [
     "IntervalMetric",
     "check_size",
     "format_for_path",
+    "plot_canary",
     "plot_comparison",
     "plot_forest",
     "plot_guards",

@@ -320,6 +320,7 @@ def plot_forest(
     caption: str | None = None,
     interval_label: str = "interval",
     absolute_metrics: Collection[str] | None = None,
+    value_label: str = "relative change, current / baseline - 1",
     width: float | None = None,
     height: float | None = None,
     dpi: float = DEFAULT_DPI,
@@ -340,6 +341,7 @@ def plot_forest(
         interval_label: Legend name of the bars, e.g. ``"90% interval"``.
         absolute_metrics: Metric names whose change is a difference of rates (drawn
             in percentage points); None for every name ending in ``rate``.
+        value_label: The x-axis label of the relative-change panel.
         width: Width in inches. Defaults to 10.
         height: Height in inches. Defaults to 0.34 per row plus 2.
         dpi: Dots per inch of raster output. Defaults to 100.
@@ -378,7 +380,7 @@ def plot_forest(
     # About one x label per 1.6 inches, so that labels like "+7.5 pp" never touch.
     label_count = max(3, round(figure.get_figwidth() / 1.6))
     for (absolute, rows), (axes,) in zip(groups, panels, strict=True):
-        _forest_panel(axes, rows, absolute, label_count)
+        _forest_panel(axes, rows, absolute, label_count, value_label)
 
     verdicts = []
     for metric in metrics:
@@ -408,7 +410,11 @@ def plot_forest(
 
 
 def _forest_panel(
-    axes: Axes, rows: Sequence[IntervalMetric], absolute: bool, label_count: int
+    axes: Axes,
+    rows: Sequence[IntervalMetric],
+    absolute: bool,
+    label_count: int,
+    value_label: str,
 ) -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -463,7 +469,7 @@ def _forest_panel(
         axes.set_xlabel("difference in rate, current - baseline (percentage points)")
     else:
         axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _signed(100 * v) + "%"))
-        axes.set_xlabel("relative change, current / baseline - 1")
+        axes.set_xlabel(value_label)
 
 
 def _signed(value: float) -> str:
