@@ -1,7 +1,8 @@
 """tracekit: latency tracing for tick-based loops, and offline analysis of its traces.
 
 The tracer (:class:`Tracer`, :class:`TraceConfig`) imports only the standard
-library. The analysis API (:func:`load`) imports polars when first used.
+library. The analysis API (:func:`load`) imports polars when first used. Names are
+imported on first access, so ``import tracekit`` (and ``tracekit --help``) stays fast.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tracekit._version import __version__
-from tracekit.clock import VirtualClock
-from tracekit.config import TraceConfig
-from tracekit.tracer import Tracer, TracerStats
 
 if TYPE_CHECKING:
     from tracekit.analysis import TraceSet, load
+    from tracekit.clock import VirtualClock
+    from tracekit.config import TraceConfig
+    from tracekit.tracer import Tracer, TracerStats
 
 __all__ = [
     "TraceConfig",
@@ -26,10 +27,26 @@ __all__ = [
     "load",
 ]
 
+_HOMES = {
+    "Tracer": "tracekit.tracer",
+    "TracerStats": "tracekit.tracer",
+    "TraceConfig": "tracekit.config",
+    "VirtualClock": "tracekit.clock",
+    "load": "tracekit.analysis",
+    "TraceSet": "tracekit.analysis",
+}
+
 
 def __getattr__(name: str) -> Any:
-    if name in ("load", "TraceSet"):
-        from tracekit import analysis
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tracekit' has no attribute {name!r}")
+    import importlib
 
-        return getattr(analysis, name)
-    raise AttributeError(f"module 'tracekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
