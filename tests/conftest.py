@@ -36,6 +36,7 @@ settings.register_profile(
 settings.load_profile("tracekit")
 
 WRITER_THREAD_NAME = "tracekit-golden"
+METRICS_THREAD_NAME = "tracekit-metrics"
 LEAK_GRACE_S = 1.0
 """How long a writer thread may take to finish after its test before it counts as leaked."""
 WALL_ANCHOR_NS = 1_700_000_000_000_000_000
@@ -43,12 +44,13 @@ WALL_ANCHOR_NS = 1_700_000_000_000_000_000
 
 
 def _writer_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name == WRITER_THREAD_NAME]
+    names = (WRITER_THREAD_NAME, METRICS_THREAD_NAME)
+    return [thread for thread in threading.enumerate() if thread.name in names]
 
 
 @pytest.fixture(autouse=True)
 def no_leaked_writer_thread() -> Iterator[None]:
-    """Fail any test that leaves a golden-writer thread running.
+    """Fail any test that leaves a golden-writer or metrics thread running.
 
     In the spirit of pyinstrument's fixture that fails tests leaving the profiler
     installed: every Tracer and GoldenWriter a test starts must be closed by it.
@@ -62,7 +64,8 @@ def no_leaked_writer_thread() -> Iterator[None]:
     alive = [thread for thread in leaked if thread.is_alive()]
     if alive:
         pytest.fail(
-            f"the test left {len(alive)} {WRITER_THREAD_NAME!r} thread(s) running; "
+            f"the test left {len(alive)} thread(s) running "
+            f"({', '.join(sorted({thread.name for thread in alive}))}); "
             "close every Tracer and GoldenWriter it creates"
         )
 

@@ -472,4 +472,4 @@ def test_leak_check_fails_a_test_that_leaves_a_writer_thread(pytester: pytest.Py
             leaked.close()
     assert leaked is not None
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*test_leaks_a_writer*", "*'tracekit-golden' thread(s) running*"])
+    result.stdout.fnmatch_lines(["*test_leaks_a_writer*", "*thread(s) running (tracekit-golden)*"])
