@@ -40,11 +40,12 @@ def simulate_command(
         int | None, typer.Option(help="Override trace.golden_trace_interval.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
 ) -> None:
     """Simulate a market-making loop on a virtual clock and write its golden traces."""
-    from rich.console import Console
     from rich.table import Table
 
+    from tracekit.cli.common import make_console
     from tracekit.config import TraceConfig
     from tracekit.simulate import SimulationSpec, parse_slow, simulate
 
@@ -65,7 +66,7 @@ def simulate_command(
         tick_interval_ms=tick_interval_ms,
     )
     result = simulate(spec, trace_config, run_id=run_id)
-    console = Console()
+    console = make_console(no_color=no_color)
     if as_json:
         console.out(json.dumps(result.to_dict(), indent=2, sort_keys=True), highlight=False)
         return

@@ -301,6 +301,13 @@ class CanaryResult:
 
         return to_rich(self.sections())
 
+    def _repr_html_(self) -> str:
+        parts = [f"<h4>tracekit canary, phase {self.phase}: {self.decision.value}</h4>"]
+        for section in self.sections():
+            parts.append(section.frame._repr_html_())
+            parts.append(f"<p><small>{section.note}</small></p>")
+        return "\n".join(parts)
+
 
 def judge(
     control: Profile,
