@@ -69,7 +69,8 @@ def test_exit_codes_are_documented() -> None:
     from tracekit import cli
 
     text = (ROOT / "docs" / "cli.md").read_text()
-    for code in (cli.EXIT_OK, cli.EXIT_FAIL, cli.EXIT_BAD_INPUT, cli.EXIT_INCONCLUSIVE):
+    codes = (cli.EXIT_OK, cli.EXIT_FAIL, cli.EXIT_BAD_INPUT, cli.EXIT_INCONCLUSIVE)
+    for code in (*codes, cli.EXIT_INTERNAL, 130):
         assert f"| {code} |" in text
 
 

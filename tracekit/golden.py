@@ -85,7 +85,7 @@ class GoldenWriter:
         self._write_table = write_table or _write_parquet
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue_windows)
         self._lock = threading.Lock()
-        self._window_seq = _last_window(self.folder)
+        self._window_seq, self.last_tick_id = _resume_point(self.folder)
         self._files_written = 0
         self._rows_written = 0
         self._windows_dropped = 0
@@ -164,6 +164,7 @@ class GoldenWriter:
                 **self._metadata,
                 schema.META_WINDOW: str(seq),
                 schema.META_TICKS: str(len(window)),
+                schema.META_LAST_TICK: str(max((tick.tick_id for tick in window), default=0)),
             },
         )
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -181,14 +182,24 @@ class GoldenWriter:
         return int(table.num_rows)
 
 
-def _last_window(folder: Path) -> int:
-    """The highest window number already in ``folder``, so a resumed run appends."""
-    numbers = [0]
+def _resume_point(folder: Path) -> tuple[int, int]:
+    """The highest window number already in ``folder`` and the last tick id it holds,
+    so a resumed run appends windows and continues its tick numbering."""
+    import pyarrow.parquet as pq
+
+    numbered: list[tuple[int, Path]] = []
     with contextlib.suppress(OSError):
         for path in folder.glob("golden-*.parquet"):
             with contextlib.suppress(ValueError):
-                numbers.append(int(path.stem.removeprefix("golden-")))
-    return max(numbers)
+                numbered.append((int(path.stem.removeprefix("golden-")), path))
+    if not numbered:
+        return 0, 0
+    last_tick = 0
+    for _, path in numbered:
+        with contextlib.suppress(Exception):  # an unreadable file only loses its hint
+            metadata = pq.read_schema(path).metadata or {}
+            last_tick = max(last_tick, int(metadata.get(schema.META_LAST_TICK.encode(), b"0")))
+    return max(number for number, _ in numbered), last_tick
 
 
 def window_table(
@@ -219,6 +230,8 @@ def window_table(
                 columns.append(nulls(count, field.name))
             elif isinstance(value, str):
                 columns.append(pa.array([value] * count, type=field.type))
+            elif field.type == pa.string():
+                columns.append(_strings(value))
             else:
                 columns.append(pa.array(value, type=field.type))
         return pa.Table.from_arrays(columns, schema=arrow_schema)
@@ -293,6 +306,17 @@ def window_table(
     table = pa.concat_tables(parts)
     order = pc.sort_indices(table, sort_keys=[("tick_id", "ascending")])
     return table.take(order)
+
+
+def _strings(values: Sequence[Any]) -> Any:
+    """A string column; a label that is not a str (a symbol passed as an int, say) is
+    written as its text rather than costing the whole window."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
 
 
 def _write_parquet(table: Any, path: Path) -> None:

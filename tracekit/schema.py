@@ -50,6 +50,7 @@ META_SAMPLE_RATE: Final = "tracekit.sample_rate"
 META_SAMPLE_SEED: Final = "tracekit.sample_seed"
 META_WINDOW: Final = "tracekit.window"
 META_TICKS: Final = "tracekit.ticks"
+META_LAST_TICK: Final = "tracekit.last_tick_id"
 
 PARTITION_KEY: Final = "run_id"
 """Golden files live under ``<output_dir>/run_id=<run id>/`` (Hive-style partitions)."""

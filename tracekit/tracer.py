@@ -34,6 +34,7 @@ from tracekit import schema
 from tracekit._version import __version__
 from tracekit.clock import ClockNs, monotonic_ns
 from tracekit.config import TraceConfig
+from tracekit.errors import ConfigError
 from tracekit.golden import GoldenWriter, WriterStats
 from tracekit.records import FinishedTick, GuardRecord, SpanRecord
 from tracekit.sampling import Sampler
@@ -162,6 +163,8 @@ class TracerStats:
         records_dropped: Span records dropped: over ``max_records_per_tick`` in their
             tick, or ending after their tick had ended.
         orphan_calls: Spans, guard trips or parallel-symbol counts outside any tick.
+        invalid_calls: Calls with an unusable argument (e.g. a NaN ``deadline_ms``); the
+            tracer used its default instead of raising.
         ticks_after_close: Ticks finished after :meth:`Tracer.close` (not recorded).
         writer: The golden writer's counters (all zero without a writer).
     """
@@ -172,6 +175,7 @@ class TracerStats:
     deadline_misses: int
     records_dropped: int
     orphan_calls: int
+    invalid_calls: int
     ticks_after_close: int
     writer: WriterStats
 
@@ -283,17 +287,9 @@ class Tracer:
         self._records_dropped = 0
         self._late_spans = [0]
         self._orphan_calls = 0
+        self._invalid_calls = 0
         self._ticks_after_close = 0
         self._closed = False
-        self._writer: GoldenWriter | None = None
-        if self.enabled and self.config.export_golden:
-            self._writer = GoldenWriter(
-                Path(self.config.output_dir),
-                self.run_id,
-                {**self._run_metadata(), **(run_metadata or {})},
-                self._wall_offset_ns,
-                self.config.max_queue_windows,
-            )
         self.metrics: PrometheusMetrics | None = None
         self.metrics_port: int | None = None
         if self.enabled and self.config.metrics:
@@ -306,9 +302,28 @@ class Tracer:
                 self._health,
             )
             if self.config.metrics_port is not None:
-                self.metrics_port = self.metrics.serve(
-                    self.config.metrics_port, self.config.metrics_addr
-                )
+                try:
+                    self.metrics_port = self.metrics.serve(
+                        self.config.metrics_port, self.config.metrics_addr
+                    )
+                except OSError as error:
+                    self.metrics.close()
+                    address = f"{self.config.metrics_addr}:{self.config.metrics_port}"
+                    raise ConfigError(
+                        f"trace.metrics_port: cannot serve metrics on {address} "
+                        f"({error.strerror or error}); choose a free port, or 0 for any"
+                    ) from None
+        self._writer: GoldenWriter | None = None
+        if self.enabled and self.config.export_golden:
+            self._writer = GoldenWriter(
+                Path(self.config.output_dir),
+                self.run_id,
+                {**self._run_metadata(), **(run_metadata or {})},
+                self._wall_offset_ns,
+                self.config.max_queue_windows,
+            )
+            # A resumed run continues its tick numbering, so (run_id, tick_id) stays unique.
+            self._tick_ids = itertools.count(self._writer.last_tick_id + 1)
         if self.enabled:
             atexit.register(self.close)
         else:
@@ -327,6 +342,13 @@ class Tracer:
         if not self.enabled:
             return NULL_SPAN
         if deadline_ms is None:
+            return _TickSpan(self, self._deadline_ns)
+        if (
+            not isinstance(deadline_ms, int | float)
+            or isinstance(deadline_ms, bool)
+            or not 0 < deadline_ms < 1e12
+        ):
+            self._invalid_calls += 1  # never raise into the loop: use the configured deadline
             return _TickSpan(self, self._deadline_ns)
         return _TickSpan(self, round(deadline_ms * 1_000_000))
 
@@ -411,6 +433,7 @@ class Tracer:
                 deadline_misses=self._deadline_misses,
                 records_dropped=self._records_dropped + self._late_spans[0],
                 orphan_calls=self._orphan_calls,
+                invalid_calls=self._invalid_calls,
                 ticks_after_close=self._ticks_after_close,
                 writer=self._writer.stats() if self._writer is not None else WriterStats(),
             )

@@ -8,10 +8,11 @@ file is named in the error, or skipped and listed with ``skip_bad``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from tracekit import schema
@@ -147,7 +148,55 @@ def check_file(path: str) -> dict[str, str]:
             f"{path}: schema version {version} file lacks column(s) {', '.join(missing)}; "
             "the file was not written by tracekit's tracer"
         )
+    expected = schema.arrow_schema()
+    wrong = [
+        f"{field.name} is {parquet_schema.field(field.name).type}, not {field.type}"
+        for field in expected
+        if not parquet_schema.field(field.name).type.equals(field.type)
+    ]
+    if wrong:
+        raise SchemaError(
+            f"{path}: column types differ from schema v1 ({'; '.join(wrong)}); "
+            "the file was not written by tracekit's tracer: remove it or pass --skip-bad"
+        )
     return metadata
+
+
+@contextlib.contextmanager
+def reading(files: Sequence[str]) -> Iterator[None]:
+    """Turn a data error met while reading ``files`` into an InputError naming the file.
+
+    The footer checks of :func:`check_file` cannot see a corrupt data page; polars
+    meets it mid-query. On that (rare) path every file is read in turn to find it.
+    """
+    import polars as pl
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:
+        culprit = _find_unreadable(files)
+        first = " ".join(str(error).split())[:200]
+        if culprit is None:
+            raise InputError(
+                f"cannot read the golden traces ({type(error).__name__}: {first}); check the files"
+            ) from None
+        raise InputError(
+            f"{culprit}: the data cannot be read ({first}); the file is corrupt: "
+            "remove it from the selection"
+        ) from None
+
+
+def _find_unreadable(files: Sequence[str]) -> str | None:
+    import polars as pl
+    import pyarrow as pa
+
+    for path in files:
+        try:
+            pl.read_parquet(path, columns=list(schema.COLUMN_NAMES))
+        except (pl.exceptions.PolarsError, pa.ArrowException, OSError):
+            return path
+    return None
 
 
 def find_sources(

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from tracekit import schema
-from tracekit.analysis.sources import SkippedFile, Sources, find_sources
+from tracekit.analysis.sources import SkippedFile, Sources, find_sources, reading
 from tracekit.analysis.stats import (
     PERCENTILES,
     QUANTILE_METHOD,
@@ -187,7 +187,8 @@ class TraceSet:
     def last(self, duration: str) -> TraceSet:
         """The most recent ``duration`` (e.g. ``30m``) of the selection, measured back
         from its newest record."""
-        newest = self.scan().select(pl.col("start_unix_ns").max()).collect().item()
+        with reading(self.files):
+            newest = self.scan().select(pl.col("start_unix_ns").max()).collect().item()
         if newest is None:
             raise EmptyDataError(
                 f"{_describe(self.files)}: no record to take the last {duration} of"
@@ -225,13 +226,14 @@ class TraceSet:
         frame = pl.scan_parquet(
             list(self.sources.files), hive_partitioning=False, include_file_paths="file"
         )
-        found = (
-            frame.filter(timed & bad)
-            .group_by("file")
-            .agg(pl.col("kind").first(), pl.col("duration_ns").first())
-            .sort("file")
-            .collect()
-        )
+        with reading(self.files):
+            found = (
+                frame.filter(timed & bad)
+                .group_by("file")
+                .agg(pl.col("kind").first(), pl.col("duration_ns").first())
+                .sort("file")
+                .collect()
+            )
         result = []
         for row in found.iter_rows(named=True):
             what = "null" if row["duration_ns"] is None else f"negative ({row['duration_ns']} ns)"
@@ -252,29 +254,34 @@ class TraceSet:
         Stage rows come from the sampled detail only; ``tick_total`` from every tick.
         A percentile whose n is below :func:`min_n_for_quantile` is null.
         """
-        return self._select_stages(
-            _finish_stages(self._stages_query(by, every).collect(engine="streaming"))
-        )
+        with reading(self.files):
+            frame = self._stages_query(by, every).collect(engine="streaming")
+        return self._select_stages(_finish_stages(frame))
 
     def deadline(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Ticks, misses and the miss rate with its 95% Wilson interval."""
-        return _finish_deadline(self._deadline_query(by, every).collect(engine="streaming"))
+        with reading(self.files):
+            return _finish_deadline(self._deadline_query(by, every).collect(engine="streaming"))
 
     def attribution(self, by: Sequence[GroupKey] = ()) -> pl.DataFrame:
         """For missed ticks with kept detail: which component took the largest share."""
-        return self._attribution_query(by).collect(engine="streaming")
+        with reading(self.files):
+            return self._attribution_query(by).collect(engine="streaming")
 
     def guards(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Guard trips by reason: count, per 1,000 ticks, share of all trips."""
-        return _finish_guards(*pl.collect_all(self._guard_queries(by, every)))
+        with reading(self.files):
+            return _finish_guards(*pl.collect_all(self._guard_queries(by, every)))
 
     def requests(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Exchange requests by verb and api: n, p50/p95/p99, max, mean, error share."""
-        return _finish_stages(self._requests_query(by, every).collect(engine="streaming"))
+        with reading(self.files):
+            return _finish_stages(self._requests_query(by, every).collect(engine="streaming"))
 
     def parallel(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Parallel symbols per tick: min, mean, max."""
-        return self._parallel_query(by, every).collect(engine="streaming")
+        with reading(self.files):
+            return self._parallel_query(by, every).collect(engine="streaming")
 
     def analyze(
         self, by: Sequence[GroupKey] = (), every: str | None = None, sketches: bool = False
@@ -292,19 +299,20 @@ class TraceSet:
         by = _check_by(by)
         ticks_query, guards_query = self._guard_queries(by, every)
         extra = [self._sketch_query(by, every)] if sketches else []
-        frames = pl.collect_all(
-            [
-                self._stages_query(by, every),
-                self._deadline_query(by, every),
-                self._attribution_query(by),
-                ticks_query,
-                guards_query,
-                self._requests_query(by, every),
-                self._parallel_query(by, every),
-                *extra,
-            ],
-            engine="streaming",
-        )
+        with reading(self.files):
+            frames = pl.collect_all(
+                [
+                    self._stages_query(by, every),
+                    self._deadline_query(by, every),
+                    self._attribution_query(by),
+                    ticks_query,
+                    guards_query,
+                    self._requests_query(by, every),
+                    self._parallel_query(by, every),
+                    *extra,
+                ],
+                engine="streaming",
+            )
         stages, deadline, attribution, tick_counts, guards, requests, parallel = frames[:7]
         if deadline.height == 0 or int(deadline["ticks"].sum()) == 0:
             raise EmptyDataError(

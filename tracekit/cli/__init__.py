@@ -5,13 +5,16 @@ Exit codes (documented in ``docs/cli.md``):
 * 0: success, PASS or PROMOTE;
 * 1: a REGRESSION or ROLLBACK verdict;
 * 2: bad input or usage (``Error: ...`` on stderr, no traceback);
-* 3: INCONCLUSIVE or CONTINUE.
+* 3: INCONCLUSIVE or CONTINUE;
+* 4: an internal error (a bug in tracekit: please report it; ``TRACEKIT_DEBUG=1``
+  shows the traceback).
 
 Heavy libraries are imported inside the commands, so ``tracekit --help`` is fast.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -31,6 +34,7 @@ EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_BAD_INPUT = 2
 EXIT_INCONCLUSIVE = 3
+EXIT_INTERNAL = 4
 
 app = typer.Typer(
     name="tracekit",
@@ -95,6 +99,15 @@ def main() -> None:
             sys.exit(EXIT_OK)
         message = error.format_message() if hasattr(error, "format_message") else str(error)
         _fail(" ".join(message.split()), int(getattr(error, "exit_code", EXIT_BAD_INPUT)))
+    except Exception as error:  # a bug: never let it look like a verdict (exit 1)
+        if os.environ.get("TRACEKIT_DEBUG"):
+            raise
+        detail = " ".join(str(error).split())[:300]
+        _fail(
+            f"internal error ({type(error).__name__}: {detail}); please report it "
+            "(TRACEKIT_DEBUG=1 shows the traceback)",
+            EXIT_INTERNAL,
+        )
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 

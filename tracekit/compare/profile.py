@@ -283,6 +283,13 @@ def read_profile(path: Path) -> Profile:
 
 def profile_from_traces(traces: TraceSet) -> Profile:
     """Build a profile from golden traces (stages from the sampled detail only)."""
+    from tracekit.analysis.sources import reading
+
+    with reading(traces.files):
+        return _profile_from_traces(traces)
+
+
+def _profile_from_traces(traces: TraceSet) -> Profile:
     import polars as pl
 
     frame = traces.scan()

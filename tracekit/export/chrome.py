@@ -367,6 +367,13 @@ def chrome_trace(
         InputError: ``max_mb`` is not a positive number.
     """
     _check_max_mb(max_mb)
+    from tracekit.analysis.sources import reading
+
+    with reading(traces.files):
+        return _chrome_trace(traces, ticks, max_mb)
+
+
+def _chrome_trace(traces: TraceSet, ticks: TickRange | None, max_mb: float) -> dict[str, Any]:
     estimate = estimate_chrome_trace(traces, ticks=ticks)
     if estimate.events == 0:
         raise EmptyDataError(

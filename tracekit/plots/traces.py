@@ -127,13 +127,16 @@ def plot_traces(
     if every is not None and kind != "guards":
         raise InputError(f"--every sets the guards figure's windows; it does not apply to {kind}")
     check_size(width, height, dpi)
-    if kind == "stages":
-        return plot_stages(traces, **options)
-    if kind == "timeline":
-        return plot_timeline(traces, **options)
-    if kind == "guards":
-        return plot_guards(traces, every=every, **options)
-    return plot_requests(traces, **options)
+    from tracekit.analysis.sources import reading
+
+    with reading(traces.files):
+        if kind == "stages":
+            return plot_stages(traces, **options)
+        if kind == "timeline":
+            return plot_timeline(traces, **options)
+        if kind == "guards":
+            return plot_guards(traces, every=every, **options)
+        return plot_requests(traces, **options)
 
 
 # -- stages ----------------------------------------------------------------------------

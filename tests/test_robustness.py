@@ -1,0 +1,114 @@
+"""What a misuse or a broken input does: counted or one clear error, never a crash."""
+
+from __future__ import annotations
+
+import math
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import tracekit.cli
+from tracekit import TraceConfig, Tracer, VirtualClock
+from tracekit.errors import ConfigError
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracekit", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("deadline", [math.nan, math.inf, -5.0, 0, "100", True])
+def test_a_bad_per_tick_deadline_is_counted_not_raised(deadline: object, tmp_path: Path) -> None:
+    clock = VirtualClock()
+    with Tracer(TraceConfig(output_dir=str(tmp_path)), clock=clock) as tracer:
+        with tracer.tick(deadline_ms=deadline):  # type: ignore[arg-type]
+            clock.advance(250_000_000)
+        stats = tracer.stats()
+    assert stats.invalid_calls == 1
+    assert stats.deadline_misses == 1  # judged against the configured 200 ms
+
+
+def test_a_taken_metrics_port_is_a_config_error_and_leaks_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = TraceConfig(output_dir=str(tmp_path), metrics=True, metrics_port=port)
+        with pytest.raises(ConfigError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
+            Tracer(config)
+    assert not list(tmp_path.iterdir())  # no writer was started
+
+
+def test_a_non_string_symbol_is_written_as_text(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    config = TraceConfig(output_dir=str(tmp_path), sample_rate=1.0, golden_trace_interval=2)
+    with Tracer(config, clock=clock, run_id="r") as tracer:
+        for _ in range(2):
+            with tracer.tick(), tracer.stage("spread", symbol=7):  # type: ignore[arg-type]
+                clock.advance(1_000)
+    assert tracer.stats().writer.write_errors == 0
+    table = pq.read_table(tmp_path / "run_id=r" / "golden-000001.parquet")
+    assert "7" in table.column("symbol").to_pylist()
+
+
+def test_a_resumed_run_continues_its_tick_numbering(tmp_path: Path) -> None:
+    config = TraceConfig(output_dir=str(tmp_path), golden_trace_interval=5)
+    for _ in range(2):
+        with Tracer(config, clock=VirtualClock(), run_id="r") as tracer:
+            for _ in range(5):
+                with tracer.tick():
+                    pass
+    ids = pq.read_table(tmp_path / "run_id=r", columns=["tick_id"]).column("tick_id").to_pylist()
+    assert sorted(ids) == list(range(1, 11))
+
+
+def test_a_corrupt_data_page_is_named(tmp_path: Path) -> None:
+    source = next((SAMPLES / "baseline").rglob("golden-000001.parquet"))
+    broken = tmp_path / "run_id=x" / "golden-000001.parquet"
+    broken.parent.mkdir()
+    data = bytearray(source.read_bytes())
+    for index in range(200, len(data) // 2):  # the data pages; the footer stays intact
+        data[index] = 0xFF
+    broken.write_bytes(bytes(data))
+    result = run("analyze", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"Error: {broken}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_column_of_the_wrong_type_is_a_schema_error(tmp_path: Path) -> None:
+    source = next((SAMPLES / "baseline").rglob("golden-000001.parquet"))
+    table = pq.read_table(source)
+    index = table.schema.get_field_index("duration_ns")
+    as_text = pa.array([None if v is None else str(v) for v in table.column(index).to_pylist()])
+    table = table.set_column(index, "duration_ns", as_text)
+    path = tmp_path / "strings.parquet"
+    pq.write_table(table, path)
+    result = run("analyze", str(path))
+    assert result.returncode == 2
+    assert "duration_ns is string, not int64" in result.stderr
+
+
+def test_an_internal_error_exits_4_not_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def explode(**_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tracekit.cli, "app", explode)
+    monkeypatch.delenv("TRACEKIT_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        tracekit.cli.main()
+    assert exit_info.value.code == tracekit.cli.EXIT_INTERNAL == 4
+    assert capsys.readouterr().err == (
+        "Error: internal error (RuntimeError: boom); please report it "
+        "(TRACEKIT_DEBUG=1 shows the traceback)\n"
+    )
