@@ -45,10 +45,15 @@ def replicate_weights(
             continue
         length = block_length(units)
         blocks = math.ceil(units / length)
-        starts = rng.integers(0, units - length + 1, size=(replicates, blocks))
-        drawn = (starts[:, :, None] + np.arange(length)).reshape(replicates, -1)[:, :units]
+        multiplicity = run_multiplicity[:, run]
         counts = np.zeros((replicates, units), dtype=np.float64)
-        np.add.at(counts, (np.broadcast_to(rows, drawn.shape), drawn), 1.0)
-        weights[:, offset : offset + units] = counts * run_multiplicity[:, run : run + 1]
+        # Every copy of a run drawn more than once gets a block resample of its own.
+        for copy in range(int(multiplicity.max())):
+            starts = rng.integers(0, units - length + 1, size=(replicates, blocks))
+            drawn = (starts[:, :, None] + np.arange(length)).reshape(replicates, -1)[:, :units]
+            draw = np.zeros((replicates, units), dtype=np.float64)
+            np.add.at(draw, (np.broadcast_to(rows, drawn.shape), drawn), 1.0)
+            counts += draw * (multiplicity > copy)[:, None]
+        weights[:, offset : offset + units] = counts
         offset += units
     return weights

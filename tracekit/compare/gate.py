@@ -24,6 +24,7 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from enum import StrEnum
+from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Final
 
 from tracekit.compare.bootstrap import replicate_weights
@@ -289,10 +290,19 @@ def _quantile_metric(
         / quantiles_from_counts(replicated_base, first_index, quantile)
         - 1.0
     )
-    ratios = ratios[np.isfinite(ratios)]
+    ratios = ratios[np.isfinite(ratios) & (ratios > -1.0)]
+    if ratios.size < 2 or not math.isfinite(change):
+        return MetricResult(
+            **common,
+            change=change,
+            low=None,
+            high=None,
+            verdict=Verdict.INCONCLUSIVE,
+            reason=Reason.TOO_FEW_SAMPLES,
+        )
     low = float(np.quantile(ratios, policy.alpha))
     high = float(np.quantile(ratios, 1.0 - policy.alpha))
-    p_value = float((np.sum(ratios <= 0.0) + 1) / (ratios.size + 1))
+    p_value = _p_value_no_increase(change, ratios)
     verdict, reason = _decide(change, low, high, threshold, policy.strict)
     return MetricResult(
         **common,
@@ -304,6 +314,21 @@ def _quantile_metric(
         p_value=p_value,
         mde=(high - low) / 2.0,
     )
+
+
+def _p_value_no_increase(change: float, ratios: npt.NDArray[np.float64]) -> float:
+    """One-sided p-value of "no increase", from the bootstrap spread of the log ratio.
+
+    A normal approximation rather than the share of replicates at or below 1: that
+    share cannot go below ``1 / (B + 1)``, which would make Holm's first cut-off
+    (``alpha / m``) unreachable for a modest B.
+    """
+    import numpy as np
+
+    spread = float(np.std(np.log1p(ratios), ddof=1))
+    if spread <= 0.0:
+        return 0.0 if change > 0 else 1.0
+    return 1.0 - NormalDist().cdf(math.log1p(change) / spread)
 
 
 def _decide(
@@ -334,12 +359,16 @@ def _apply_holm(metrics: list[MetricResult], policy: GatePolicy) -> list[MetricR
         for index, m in enumerate(metrics)
         if not m.critical and m.p_value is not None and not policy.strict
     ]
-    family.sort(key=lambda index: metrics[index].p_value or 1.0)
+
+    def p_value(index: int) -> float:
+        value = metrics[index].p_value
+        return 1.0 if value is None else value
+
+    family.sort(key=p_value)
     size = len(family)
     rejected: set[int] = set()
     for rank, index in enumerate(family):
-        p_value = metrics[index].p_value or 1.0
-        if p_value > policy.alpha / (size - rank):
+        if p_value(index) > policy.alpha / (size - rank):
             break
         rejected.add(index)
     result = []

@@ -7,9 +7,10 @@ violated criterion means ROLLBACK, all met means PROMOTE, anything else CONTINUE
 
 Decisions are repeated on a growing sample (a cron every few minutes), so each
 look spends part of the error budget: look ``k`` uses
-``alpha_k = alpha * 6 / (pi**2 * k**2)``. These sum to ``alpha`` over any number of
-looks, so the chance of *any* false rollback over the whole phase stays at most
-``alpha`` (a union bound; ``tests/test_canary.py`` checks it by simulation).
+``alpha_k = alpha * 6 / (pi**2 * k**2)``, split evenly over the phase's criteria.
+These sum to ``alpha`` over any number of looks and criteria, so the chance of
+*any* false rollback over the whole phase stays at most ``alpha`` (a union bound;
+``tests/test_canary.py`` checks it by simulation).
 
 Quantile intervals are normal intervals on the log scale with the standard error
 from the moving-block bootstrap of :mod:`tracekit.compare.bootstrap` (a normal
@@ -268,8 +269,9 @@ class CanaryResult:
         rows = [check.to_dict() for check in self.checks]
         frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
         note = (
-            f"Phase {self.phase}, look {self.look}: each bound one-sided at "
-            f"alpha {self.alpha_spent:.4f} (of {self.policy.alpha:g} for the whole phase). "
+            f"Phase {self.phase}, look {self.look} spends alpha {self.alpha_spent:.4f} of the "
+            f"phase's {self.policy.alpha:g}, split over {len(self.checks)} criteria "
+            "(each bound one-sided). "
             f"Control {self.control_ticks:,} ticks, canary {self.canary_ticks:,} ticks."
         )
         if self.ticks_to_decide is not None:
@@ -333,7 +335,8 @@ def judge(
         if profile.total_ticks == 0 or profile.bucket_range(TICK_TOTAL) is None:
             raise InputError(f"{profile.source}: the {side} side holds no tick")
     alpha_k = look_alpha(policy.alpha, look)
-    z = NormalDist().inv_cdf(1.0 - alpha_k)
+    # Bonferroni over the phase's criteria: any false rollback in the phase stays <= alpha.
+    z = NormalDist().inv_cdf(1.0 - alpha_k / _criteria_count(criteria))
     n_canary = canary.total_ticks
     sides = {
         "control": _Side(control, policy, 0),
@@ -359,6 +362,10 @@ def judge(
     return CanaryResult(
         phase, look, alpha_k, checks, control.total_ticks, n_canary, policy, control, canary
     )
+
+
+def _criteria_count(criteria: PhaseCriteria) -> int:
+    return max(1, sum(value is not None for value in dataclasses.astuple(criteria)))
 
 
 class _Side:
