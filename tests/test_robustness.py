@@ -112,3 +112,61 @@ def test_an_internal_error_exits_4_not_1(
         "Error: internal error (RuntimeError: boom); please report it "
         "(TRACEKIT_DEBUG=1 shows the traceback)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('strict: "no"', "gate.strict must be true or false, got 'no'"),
+        ('alpha: "x"', "gate.alpha must be a number in (0, 0.5), got 'x'"),
+        ('seed: "abc"', "gate.seed must be a whole number >= 0, got 'abc'"),
+        ("stages: [1, 2]", "gate.stages must map stage names to {p95: ..., p99: ...}"),
+        ("p95: .nan", "gate.p95 must be a number >= 0, got nan"),
+        ("replicates: 10", "gate.replicates must be a whole number >= 100, got 10"),
+    ],
+)
+def test_gate_config_values_are_checked(tmp_path: Path, line: str, message: str) -> None:
+    config = tmp_path / "gate.yaml"
+    config.write_text(f"gate:\n  {line}\n")
+    result = run(
+        "compare", str(SAMPLES / "baseline"), str(SAMPLES / "current"), "--config", str(config)
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"Error: {config}: {message}\n"
+
+
+def test_a_profile_with_impossible_counts_is_refused(tmp_path: Path) -> None:
+    import json
+
+    good = tmp_path / "good.json"
+    assert run("profile", str(SAMPLES / "baseline"), "-o", str(good)).returncode == 0
+    document = json.loads(good.read_text())
+    document["runs"][0]["blocks"][0]["misses"] = 10**6
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(document))
+    result = run("compare", str(bad), str(good))
+    assert result.returncode == 2
+    assert "the profile is corrupt: re-create it" in result.stderr
+    document = json.loads(good.read_text())
+    document["runs"][0]["blocks"][0]["stages"]["spread"]["idx"][0] = 10**9
+    bad.write_text(json.dumps(document))
+    assert run("compare", str(bad), str(good)).returncode == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--for", "abc"], ["--interval", "x y"], ["--p95-ms", "-5"], ["--miss-ratio", "7"]],
+)
+def test_rules_refuse_values_prometheus_would_reject(args: list[str]) -> None:
+    result = run("rules", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: ")
+    assert result.stdout == ""
+
+
+def test_simulate_fails_when_nothing_could_be_written(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run("simulate", "--ticks", "150", "-o", str(blocker / "traces"))
+    assert result.returncode == 2
+    assert "could not write the golden traces" in result.stderr

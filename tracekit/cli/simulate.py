@@ -66,6 +66,13 @@ def simulate_command(
         tick_interval_ms=tick_interval_ms,
     )
     result = simulate(spec, trace_config, run_id=run_id)
+    if result.stats.writer.write_errors:
+        from tracekit.errors import InputError
+
+        raise InputError(
+            f"{output}: could not write the golden traces ({result.stats.writer.last_error}); "
+            "choose a writable --output folder"
+        )
     console = make_console(no_color=no_color)
     if as_json:
         console.out(json.dumps(result.to_dict(), indent=2, sort_keys=True), highlight=False)

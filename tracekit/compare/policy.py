@@ -8,6 +8,7 @@ and from the ``gate:`` section of the YAML config (``docs/compare.md``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -52,14 +53,20 @@ class GatePolicy:
     def __post_init__(self) -> None:
         for name in ("p95", "p99", "miss_rate_pp"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            if not _is_threshold(value):
                 raise ConfigError(f"gate.{name} must be a number >= 0, got {value!r}")
-        if not 0 < self.alpha < 0.5:
-            raise ConfigError(f"gate.alpha must be in (0, 0.5), got {self.alpha!r}")
-        if not isinstance(self.replicates, int) or self.replicates < 100:
+        if not _is_number(self.alpha) or not 0 < self.alpha < 0.5:
+            raise ConfigError(f"gate.alpha must be a number in (0, 0.5), got {self.alpha!r}")
+        if not _is_whole(self.replicates) or self.replicates < 100:
             raise ConfigError(
                 f"gate.replicates must be a whole number >= 100, got {self.replicates!r}"
             )
+        if not _is_whole(self.seed) or self.seed < 0:
+            raise ConfigError(f"gate.seed must be a whole number >= 0, got {self.seed!r}")
+        if not isinstance(self.strict, bool):
+            raise ConfigError(f"gate.strict must be true or false, got {self.strict!r}")
+        if not isinstance(self.stages, Mapping):
+            raise ConfigError("gate.stages must map stage names to {p95: ..., p99: ...}")
         for stage, overrides in self.stages.items():
             if not isinstance(overrides, Mapping):
                 raise ConfigError(f"gate.stages.{stage} must map p95/p99 to thresholds")
@@ -68,7 +75,7 @@ class GatePolicy:
                     raise ConfigError(
                         f"gate.stages.{stage}.{metric}: unknown metric; use p95 or p99"
                     )
-                if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                if not _is_threshold(value):
                     raise ConfigError(
                         f"gate.stages.{stage}.{metric} must be a number >= 0, got {value!r}"
                     )
@@ -122,3 +129,15 @@ class GatePolicy:
             return cls(**values)
         except ConfigError as error:
             raise ConfigError(f"{path}: {error}") from None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_threshold(value: Any) -> bool:
+    return _is_number(value) and value >= 0

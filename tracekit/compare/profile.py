@@ -32,6 +32,9 @@ PROFILE_VERSION: Final = 1
 TARGET_BLOCKS_PER_RUN: Final = 256
 MIN_BLOCK_TICKS: Final = 20
 
+MAX_BUCKET_INDEX: Final = 8000
+"""Bucket indexes beyond this (durations over ~10^17 ns) mark a corrupt profile."""
+
 SparseHistogram = dict[int, int]
 """Bucket index -> count."""
 
@@ -278,6 +281,20 @@ def read_profile(path: Path) -> Profile:
         ]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path}: profile is incomplete or malformed ({exc!r})") from None
+    for run in runs:
+        for block in run.blocks:
+            if not 0 <= block.misses <= block.ticks or block.requests < 0:
+                raise InputError(
+                    f"{path}: run {run.run_id} has a block with {block.ticks} ticks and "
+                    f"{block.misses} misses; the profile is corrupt: re-create it"
+                )
+            for name, histogram in block.stages.items():
+                for index, count in histogram.items():
+                    if count < 0 or not 0 <= index <= MAX_BUCKET_INDEX:
+                        raise InputError(
+                            f"{path}: run {run.run_id}, stage {name}: bucket {index} holds "
+                            f"{count}; the profile is corrupt: re-create it"
+                        )
     return Profile(runs, str(path))
 
 
