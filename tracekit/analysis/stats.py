@@ -19,11 +19,12 @@ Z_95_TWO_SIDED: Final = 1.959963984540054
 
 
 def min_n_for_quantile(quantile: float) -> int:
-    """The smallest sample for which a quantile is more than the sample maximum.
+    """The smallest sample for which analyze reports the q-th quantile.
 
     With fewer than ``1 / (1 - q)`` observations the linear estimate of the q-th
-    quantile is interpolated against the maximum, so analyze marks it as not
-    estimable (p95 needs 20, p99 needs 100).
+    quantile lies in the top gap of the sample, mostly the maximum itself, so
+    analyze marks it as not estimable (p95 needs 20, p99 needs 100). At exactly
+    that n it still interpolates towards the maximum; it is reported, with its n.
     """
     return math.ceil(round(1.0 / (1.0 - quantile), 9))
 

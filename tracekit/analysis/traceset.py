@@ -194,6 +194,8 @@ class TraceSet:
                 f"{_describe(self.files)}: no record to take the last {duration} of"
             )
         since_ns = int(newest) - parse_duration_ns(duration, "--last")
+        if self.selection.since_ns is not None:  # keep the later of the two starts
+            since_ns = max(since_ns, self.selection.since_ns)
         selection = dataclasses.replace(self.selection, since_ns=since_ns)
         return TraceSet(self.sources, selection)
 

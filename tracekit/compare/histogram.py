@@ -34,6 +34,13 @@ def bucket_expr(duration_ns: pl.Expr) -> pl.Expr:
     )
 
 
+def bucket_indexes(durations_ns: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """The bucket index of each duration (numpy twin of :func:`bucket_expr`)."""
+    import numpy as np
+
+    return np.ceil(np.log(np.maximum(durations_ns, 1.0)) / LOG_GAMMA).astype(np.int64)
+
+
 def bucket_values_ms(indexes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """The representative value, in ms, of each bucket index."""
     import numpy as np

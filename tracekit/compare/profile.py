@@ -398,7 +398,7 @@ def profile_from_durations(
     """
     import numpy as np
 
-    from tracekit.compare.histogram import LOG_GAMMA
+    from tracekit.compare.histogram import bucket_indexes
 
     profiles = []
     for run_id, stages in runs.items():
@@ -411,7 +411,7 @@ def profile_from_durations(
             block_stages: dict[str, SparseHistogram] = {}
             for name, values in stages.items():
                 chunk = np.asarray(values[start:stop], dtype=np.float64) * 1e6
-                indexes = np.ceil(np.log(np.maximum(chunk, 1.0)) / LOG_GAMMA).astype(np.int64)
+                indexes = bucket_indexes(chunk)
                 unique, counts = np.unique(indexes, return_counts=True)
                 block_stages[name] = dict(zip(unique.tolist(), counts.tolist(), strict=True))
             total = stages.get(schema.TICK_TOTAL)
