@@ -34,5 +34,5 @@ def test_notebook_runs_and_shows_tables_and_figures() -> None:
     texts = [
         output["data"]["text/plain"] for output in outputs if "text/plain" in output.get("data", {})
     ]
-    assert any("REGRESSION" in text and "1" in text for text in texts)
+    assert "(<Verdict.REGRESSION: 'REGRESSION'>, 1)" in texts
     assert any("PROMOTE" in text for text in texts)
