@@ -10,11 +10,15 @@ import typer
 
 from tracekit.cli.common import (
     OutputFormat,
-    file_progress,
+    PathsArgument,
+    RunOption,
+    SinceOption,
+    SkipBadOption,
+    SymbolOption,
+    UntilOption,
+    load_selection,
     make_console,
-    parse_time,
     render_rich_text,
-    warn,
     write_output,
 )
 
@@ -34,9 +38,7 @@ class CsvTable(enum.StrEnum):
 
 
 def analyze_command(
-    paths: Annotated[
-        list[str], typer.Argument(help="Golden-trace files, folders (recursive) or globs.")
-    ],
+    paths: PathsArgument,
     by: Annotated[
         list[GroupBy] | None, typer.Option("--by", help="Group the figures (repeatable).")
     ] = None,
@@ -46,18 +48,10 @@ def analyze_command(
     stage: Annotated[
         list[str] | None, typer.Option("--stage", help="Only these stages (repeatable).")
     ] = None,
-    symbol: Annotated[
-        list[str] | None, typer.Option("--symbol", help="Only these symbols (repeatable).")
-    ] = None,
-    run: Annotated[
-        list[str] | None, typer.Option("--run", help="Only these run ids (repeatable).")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Records starting at or after this ISO time (UTC).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Records starting before this ISO time (UTC).")
-    ] = None,
+    symbol: SymbolOption = None,
+    run: RunOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.table,
@@ -67,28 +61,21 @@ def analyze_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
-    skip_bad: Annotated[
-        bool, typer.Option(help="Skip unreadable or foreign files (listed on stderr).")
-    ] = False,
+    skip_bad: SkipBadOption = False,
     no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
 ) -> None:
     """Per-stage p50/p95/p99, deadline misses, guard trips and exchange latency."""
-    from tracekit.analysis import load
     from tracekit.render.sections import to_csv
 
-    since_time = parse_time(since, "--since")
-    until_time = parse_time(until, "--until")
-    show_progress = output_format is OutputFormat.table and output is None
-    with file_progress(show_progress) as progress:
-        traces = load(paths, skip_bad=skip_bad, progress=progress)
-    for skipped in traces.skipped:
-        warn(f"skipped {skipped.reason}")
-    traces = traces.select(
-        stages=stage or [],
-        symbols=symbol or [],
-        runs=run or [],
-        since=since_time,
-        until=until_time,
+    traces = load_selection(
+        paths,
+        skip_bad=skip_bad,
+        show_progress=output_format is OutputFormat.table and output is None,
+        stages=stage,
+        symbols=symbol,
+        runs=run,
+        since=since,
+        until=until,
     )
     analysis = traces.analyze(
         by=[key.value for key in by or []],  # type: ignore[misc]

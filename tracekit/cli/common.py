@@ -9,12 +9,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
 
 from tracekit.errors import InputError
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
+
+    from tracekit.analysis import TraceSet
 
 
 class OutputFormat(enum.StrEnum):
@@ -122,3 +126,54 @@ def emit(
         write_output(render_rich_text(result), output)
     else:
         make_console(no_color=no_color).print(result)
+
+
+# -- selecting golden traces: the options analyze, plot and export share --------------
+
+PathsArgument = Annotated[
+    list[str], typer.Argument(help="Golden-trace files, folders (recursive) or globs.")
+]
+RunOption = Annotated[
+    list[str] | None, typer.Option("--run", help="Only these run ids (repeatable).")
+]
+SymbolOption = Annotated[
+    list[str] | None, typer.Option("--symbol", help="Only these symbols (repeatable).")
+]
+SinceOption = Annotated[
+    str | None, typer.Option(help="Records starting at or after this ISO time (UTC).")
+]
+UntilOption = Annotated[
+    str | None, typer.Option(help="Records starting before this ISO time (UTC).")
+]
+SkipBadOption = Annotated[
+    bool, typer.Option(help="Skip unreadable or foreign files (listed on stderr).")
+]
+
+
+def load_selection(
+    paths: list[str],
+    *,
+    skip_bad: bool,
+    show_progress: bool,
+    stages: list[str] | None = None,
+    symbols: list[str] | None = None,
+    runs: list[str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> TraceSet:
+    """Load golden traces (warning about skipped files) and apply the selection options."""
+    from tracekit.analysis import load
+
+    since_time = parse_time(since, "--since")
+    until_time = parse_time(until, "--until")
+    with file_progress(show_progress) as progress:
+        traces = load(paths, skip_bad=skip_bad, progress=progress)
+    for skipped in traces.skipped:
+        warn(f"skipped {skipped.reason}")
+    return traces.select(
+        stages=stages or [],
+        symbols=symbols or [],
+        runs=runs or [],
+        since=since_time,
+        until=until_time,
+    )

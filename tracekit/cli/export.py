@@ -13,7 +13,15 @@ from typing import Annotated
 
 import typer
 
-from tracekit.cli.common import file_progress, parse_time, warn
+from tracekit.cli.common import (
+    PathsArgument,
+    RunOption,
+    SinceOption,
+    SkipBadOption,
+    UntilOption,
+    load_selection,
+    parse_time,
+)
 
 DEFAULT_OUTPUT = Path("trace.json")
 DEFAULT_MAX_MB = 100.0
@@ -28,21 +36,13 @@ export_app = typer.Typer(
 
 @export_app.command("chrome")
 def chrome_command(
-    paths: Annotated[
-        list[str], typer.Argument(help="Golden-trace files, folders (recursive) or globs.")
-    ],
+    paths: PathsArgument,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="The JSON file to write.")
     ] = DEFAULT_OUTPUT,
-    run: Annotated[
-        list[str] | None, typer.Option("--run", help="Only these run ids (repeatable).")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Records starting at or after this ISO time (UTC).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Records starting before this ISO time (UTC).")
-    ] = None,
+    run: RunOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     ticks: Annotated[
         str | None,
         typer.Option("--ticks", help="Only these tick ids, FIRST-LAST inclusive, e.g. 100-200."),
@@ -55,21 +55,22 @@ def chrome_command(
         float,
         typer.Option("--max-mb", help="Refuse exports estimated larger than this (MB)."),
     ] = DEFAULT_MAX_MB,
-    skip_bad: Annotated[
-        bool, typer.Option(help="Skip unreadable or foreign files (listed on stderr).")
-    ] = False,
+    skip_bad: SkipBadOption = False,
 ) -> None:
     """Write a Chrome Trace Event Format JSON file for ui.perfetto.dev or chrome://tracing."""
-    from tracekit.analysis import load
     from tracekit.export.chrome import parse_tick_range, write_chrome_trace
 
-    since_time = parse_time(since, "--since")
-    until_time = parse_time(until, "--until")
+    parse_time(since, "--since")  # checked before any data is read
+    parse_time(until, "--until")
     tick_range = None if ticks is None else parse_tick_range(ticks)
-    with file_progress(True) as progress:
-        traces = load(paths, skip_bad=skip_bad, progress=progress)
-    for skipped in traces.skipped:
-        warn(f"skipped {skipped.reason}")
-    traces = traces.select(symbols=symbol or [], runs=run or [], since=since_time, until=until_time)
+    traces = load_selection(
+        paths,
+        skip_bad=skip_bad,
+        show_progress=True,
+        symbols=symbol,
+        runs=run,
+        since=since,
+        until=until,
+    )
     written = write_chrome_trace(traces, output, ticks=tick_range, max_mb=max_mb)
     typer.echo(written.summary())

@@ -14,7 +14,16 @@ from typing import Annotated
 
 import typer
 
-from tracekit.cli.common import file_progress, parse_time, warn
+from tracekit.cli.common import (
+    PathsArgument,
+    RunOption,
+    SinceOption,
+    SkipBadOption,
+    SymbolOption,
+    UntilOption,
+    load_selection,
+    parse_time,
+)
 
 
 class PlotKind(enum.StrEnum):
@@ -35,9 +44,7 @@ class ImageFormat(enum.StrEnum):
 
 
 def plot_command(
-    paths: Annotated[
-        list[str], typer.Argument(help="Golden-trace files, folders (recursive) or globs.")
-    ],
+    paths: PathsArgument,
     output: Annotated[
         Path,
         typer.Option("--output", "-o", help="Image file to write: .png, .svg or .pdf."),
@@ -59,18 +66,10 @@ def plot_command(
         list[str] | None,
         typer.Option("--stage", help="Only these stages (repeatable; --kind stages)."),
     ] = None,
-    symbol: Annotated[
-        list[str] | None, typer.Option("--symbol", help="Only these symbols (repeatable).")
-    ] = None,
-    run: Annotated[
-        list[str] | None, typer.Option("--run", help="Only these run ids (repeatable).")
-    ] = None,
-    since: Annotated[
-        str | None, typer.Option(help="Records starting at or after this ISO time (UTC).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option(help="Records starting before this ISO time (UTC).")
-    ] = None,
+    symbol: SymbolOption = None,
+    run: RunOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
     every: Annotated[
         str | None,
         typer.Option(help="Window width of --kind guards, e.g. 30s or 5m (default: auto)."),
@@ -81,34 +80,30 @@ def plot_command(
         float | None, typer.Option(help="Height in inches (default: depends on --kind).")
     ] = None,
     dpi: Annotated[float, typer.Option(help="Dots per inch of PNG output.")] = 100.0,
-    skip_bad: Annotated[
-        bool, typer.Option(help="Skip unreadable or foreign files (listed on stderr).")
-    ] = False,
+    skip_bad: SkipBadOption = False,
 ) -> None:
     """Plot golden traces to a PNG, SVG or PDF file."""
-    from tracekit.analysis import load
     from tracekit.errors import InputError
     from tracekit.plots import check_size, format_for_path, plot_traces, save_figure
 
     # Everything that can be checked without the data is checked first.
     image_format = format_for_path(output, output_format.value if output_format else None)
     check_size(width, height, dpi)
-    since_time = parse_time(since, "--since")
-    until_time = parse_time(until, "--until")
+    parse_time(since, "--since")  # checked before any data is read
+    parse_time(until, "--until")
     if stage and kind is not PlotKind.stages:
         raise InputError(f"--stage selects rows of --kind stages; it does not apply to {kind}")
     if every is not None and kind is not PlotKind.guards:
         raise InputError(f"--every sets the guards figure's windows; it does not apply to {kind}")
-    with file_progress(True) as progress:
-        traces = load(paths, skip_bad=skip_bad, progress=progress)
-    for skipped in traces.skipped:
-        warn(f"skipped {skipped.reason}")
-    traces = traces.select(
-        stages=stage or [],
-        symbols=symbol or [],
-        runs=run or [],
-        since=since_time,
-        until=until_time,
+    traces = load_selection(
+        paths,
+        skip_bad=skip_bad,
+        show_progress=True,
+        stages=stage,
+        symbols=symbol,
+        runs=run,
+        since=since,
+        until=until,
     )
     figure = plot_traces(
         traces, kind.value, title=title, width=width, height=height, dpi=dpi, every=every
