@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import glob
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from tracekit import schema
 from tracekit.errors import EmptyDataError, InputError, SchemaError
@@ -148,7 +150,7 @@ def check_file(path: str) -> dict[str, str]:
             f"{path}: schema version {version} file lacks column(s) {', '.join(missing)}; "
             "the file was not written by tracekit's tracer"
         )
-    expected = schema.arrow_schema()
+    expected = _expected_schema()
     wrong = [
         f"{field.name} is {parquet_schema.field(field.name).type}, not {field.type}"
         for field in expected
@@ -197,6 +199,12 @@ def _find_unreadable(files: Sequence[str]) -> str | None:
         except (pl.exceptions.PolarsError, pa.ArrowException, OSError):
             return path
     return None
+
+
+@functools.cache
+def _expected_schema() -> Any:
+    """Schema v1 as pyarrow, built once (the footer check runs once per file)."""
+    return schema.arrow_schema()
 
 
 def find_sources(

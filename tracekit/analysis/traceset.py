@@ -14,6 +14,7 @@ Which rows answer which question (see ``docs/analysis.md``):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -110,12 +111,42 @@ def load(
     if isinstance(paths, str | Path):
         paths = [paths]
     sources = find_sources(paths, skip_bad=skip_bad, progress=progress)
-    bad = TraceSet(sources).bad_values()
+    frame = _read_in_memory(sources.files) if _small_and_scattered(sources.files) else None
+    bad = TraceSet(sources, frame=frame).bad_values()
     if bad and not skip_bad:
         raise InputError(bad[0].reason)
     if bad:
         sources = sources.without(bad)
-    return TraceSet(sources)
+        if frame is not None:
+            frame = frame.filter(pl.col("file").is_in(sources.files))
+    return TraceSet(sources, frame=frame)
+
+
+MANY_FILES = 500
+"""From this many files, a dataset small on disk is read into memory once."""
+IN_MEMORY_BUDGET_BYTES = 128 * 2**20
+"""Bytes on disk up to which a many-file dataset is read into memory once."""
+
+
+def _small_and_scattered(files: Sequence[str]) -> bool:
+    """Many small files: every query's scan would pay a per-file cost again, so read
+    them once instead (``docs/benchmarks.md``: 10,000 files, 4x faster)."""
+    if len(files) < MANY_FILES:
+        return False
+    total = 0
+    for path in files:
+        with contextlib.suppress(OSError):
+            total += os.path.getsize(path)
+        if total > IN_MEMORY_BUDGET_BYTES:
+            return False
+    return True
+
+
+def _read_in_memory(files: Sequence[str]) -> pl.DataFrame:
+    with reading(files):
+        return pl.scan_parquet(
+            list(files), hive_partitioning=False, include_file_paths="file"
+        ).collect()
 
 
 class TraceSet:
@@ -126,9 +157,16 @@ class TraceSet:
         selection: Filters to apply.
     """
 
-    def __init__(self, sources: Sources, selection: Selection | None = None) -> None:
+    def __init__(
+        self,
+        sources: Sources,
+        selection: Selection | None = None,
+        *,
+        frame: pl.DataFrame | None = None,
+    ) -> None:
         self.sources = sources
         self.selection = selection or Selection()
+        self._frame = frame  # every file's rows, read once, for many small files
 
     # -- what was loaded ----------------------------------------------------------
 
@@ -182,7 +220,7 @@ class TraceSet:
             since_ns=None if since is None else _unix_ns(since),
             until_ns=None if until is None else _unix_ns(until),
         )
-        return TraceSet(self.sources, selection)
+        return TraceSet(self.sources, selection, frame=self._frame)
 
     def last(self, duration: str) -> TraceSet:
         """The most recent ``duration`` (e.g. ``30m``) of the selection, measured back
@@ -197,17 +235,25 @@ class TraceSet:
         if self.selection.since_ns is not None:  # keep the later of the two starts
             since_ns = max(since_ns, self.selection.since_ns)
         selection = dataclasses.replace(self.selection, since_ns=since_ns)
-        return TraceSet(self.sources, selection)
+        return TraceSet(self.sources, selection, frame=self._frame)
 
     # -- the data -------------------------------------------------------------------
 
-    def scan(self) -> pl.LazyFrame:
-        """All selected records as a lazy frame in schema v1 (filters applied)."""
-        frame = pl.scan_parquet(
+    def _files(self, *, with_paths: bool) -> pl.LazyFrame:
+        """Every row of the files (and their path in ``file`` if asked), unfiltered."""
+        if self._frame is not None:
+            frame = self._frame.lazy()
+            return frame if with_paths else frame.drop("file")
+        return pl.scan_parquet(
             list(self.sources.files),
             hive_partitioning=False,
             extra_columns="ignore",
+            include_file_paths="file" if with_paths else None,
         )
+
+    def scan(self) -> pl.LazyFrame:
+        """All selected records as a lazy frame in schema v1 (filters applied)."""
+        frame = self._files(with_paths=False)
         selection = self.selection
         if selection.runs:
             frame = frame.filter(pl.col("run_id").is_in(selection.runs))
@@ -225,9 +271,7 @@ class TraceSet:
         """Files holding a tick, stage or request row with a negative or null duration."""
         timed = pl.col("kind").is_in([schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST])
         bad = pl.col("duration_ns").is_null() | (pl.col("duration_ns") < 0)
-        frame = pl.scan_parquet(
-            list(self.sources.files), hive_partitioning=False, include_file_paths="file"
-        )
+        frame = self._files(with_paths=True)
         with reading(self.files):
             found = (
                 frame.filter(timed & bad)
@@ -385,7 +429,7 @@ class TraceSet:
 
     def _stages_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
         rows, keys = self._stage_rows(by, every)
-        return rows.group_by(["stage", *keys]).agg(_latency_aggregates())
+        return _grouped_latency(rows, ["stage", *keys])
 
     def _sketch_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
         rows, keys = self._stage_rows(by, every)
@@ -482,9 +526,11 @@ class TraceSet:
         requests = frame.filter(
             (pl.col("kind") == schema.KIND_REQUEST) & (pl.col("detail") == schema.DETAIL_SAMPLED)
         )
-        return requests.group_by(["verb", pl.col("name").alias("api"), *keys]).agg(
-            *_latency_aggregates(),
-            (pl.col("status") == schema.STATUS_ERROR).mean().alias("error_share"),
+        requests = requests.with_columns(
+            pl.col("name").alias("api"), (pl.col("status") == schema.STATUS_ERROR).alias("error")
+        )
+        return _grouped_latency(
+            requests, ["verb", "api", *keys], pl.col("error").mean().alias("error_share")
         )
 
     def _parallel_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
@@ -530,6 +576,23 @@ def _check_by(by: Sequence[str]) -> tuple[GroupKey, ...]:
         else:
             raise InputError(f"cannot group by {key!r}; use symbol or run")
     return tuple(result)
+
+
+def _grouped_latency(rows: pl.LazyFrame, keys: list[str], *extra: pl.Expr) -> pl.LazyFrame:
+    """Latency aggregates per group, with string keys grouped as Categorical.
+
+    polars' grouped ``quantile`` holds every row of its input with its keys; as
+    Categorical a key costs 4 bytes a row instead of a 16-byte string view, which
+    halves the peak memory of analyze (``docs/benchmarks.md``). The keys are
+    strings again in the result.
+    """
+    text_keys = [key for key in keys if key != WINDOW_COLUMN]
+    return (
+        rows.with_columns(pl.col(key).cast(pl.Categorical) for key in text_keys)
+        .group_by(keys)
+        .agg(*_latency_aggregates(), *extra)
+        .with_columns(pl.col(key).cast(pl.String) for key in text_keys)
+    )
 
 
 def _latency_aggregates() -> list[pl.Expr]:
