@@ -190,8 +190,8 @@ def _resume_point(folder: Path) -> tuple[int, int]:
     numbered: list[tuple[int, Path]] = []
     with contextlib.suppress(OSError):
         for path in folder.glob("golden-*.parquet"):
-            with contextlib.suppress(ValueError):
-                numbered.append((int(path.stem.removeprefix("golden-")), path))
+            with contextlib.suppress(ValueError):  # golden-N, or golden-A-B once compacted
+                numbered.append((int(path.stem.rsplit("-", 1)[-1]), path))
     if not numbered:
         return 0, 0
     last_tick = 0

@@ -225,7 +225,11 @@ def find_sources(
         InputError: A path is missing, a file is bad (without ``skip_bad``), or no
             good file remains.
     """
+    from tracekit.compact import covered_by_compacted
+
     files = resolve_paths(paths)
+    covered = covered_by_compacted(files)  # left over by an interrupted `tracekit compact`
+    files = [path for path in files if path not in covered]
     good: list[str] = []
     skipped: list[SkippedFile] = []
     metadata: dict[str, dict[str, str]] = {}

@@ -23,6 +23,7 @@ import typer
 from tracekit._version import __version__
 from tracekit.cli import analyze as analyze_module
 from tracekit.cli import canary as canary_module
+from tracekit.cli import compact as compact_module
 from tracekit.cli import compare as compare_module
 from tracekit.cli import plot as plot_module
 from tracekit.cli import prometheus as prometheus_module
@@ -69,6 +70,7 @@ def _root(
 
 app.command("analyze")(analyze_module.analyze_command)
 app.command("compare")(compare_module.compare_command)
+app.command("compact")(compact_module.compact_command)
 app.command("canary")(canary_module.canary_command)
 app.command("plot")(plot_module.plot_command)
 app.command("profile")(compare_module.profile_command)

@@ -1,0 +1,89 @@
+"""tracekit compact: fewer, larger files; the same answers; safe to interrupt."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import tracekit
+from tracekit import TraceConfig, Tracer, VirtualClock
+from tracekit.compact import compact
+from tracekit.simulate import SimulationSpec, simulate
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    root = tmp_path / "traces"
+    config = TraceConfig(output_dir=str(root), golden_trace_interval=20)
+    simulate(SimulationSpec(ticks=300, seed=4), config, run_id="r")
+    return root
+
+
+def window_files(root: Path) -> list[str]:
+    return sorted(path.name for path in (root / "run_id=r").glob("golden-*.parquet"))
+
+
+def test_compaction_keeps_every_answer(dataset: Path) -> None:
+    before = tracekit.load(dataset).analyze().to_dict()
+    assert len(window_files(dataset)) == 15
+    result = compact(dataset, target_rows=1000)
+    assert result.files_before == 15
+    names = window_files(dataset)
+    assert len(names) == result.files_after < 15
+    assert names[0].startswith("golden-000001-")
+    assert names[-1].endswith("-000015.parquet")
+    after = tracekit.load(dataset).analyze().to_dict()
+    for key in ("stages", "deadline", "guards", "requests", "attribution", "parallel_symbols"):
+        assert after[key] == before[key], key
+    metadata = pq.read_schema(dataset / "run_id=r" / names[0]).metadata
+    assert metadata[b"tracekit.run_id"] == b"r"
+    first, last = (int(part) for part in names[0][len("golden-") : -len(".parquet")].split("-"))
+    assert metadata[b"tracekit.window"].decode() == f"{first}-{last}"
+
+
+def test_an_interrupted_compaction_counts_nothing_twice(dataset: Path, tmp_path: Path) -> None:
+    originals = tmp_path / "originals"
+    shutil.copytree(dataset / "run_id=r", originals)
+    compact(dataset, target_rows=10**9)
+    assert window_files(dataset) == ["golden-000001-000015.parquet"]
+    for path in originals.iterdir():  # as if the removals never happened
+        shutil.copy(path, dataset / "run_id=r" / path.name)
+    assert tracekit.load(dataset).deadline()["ticks"].to_list() == [300]
+    compact(dataset)
+    assert window_files(dataset) == ["golden-000001-000015.parquet"]
+
+
+def test_a_resumed_run_continues_after_compacted_windows(dataset: Path) -> None:
+    compact(dataset, target_rows=10**9)
+    config = TraceConfig(output_dir=str(dataset), golden_trace_interval=20)
+    with Tracer(config, clock=VirtualClock(), run_id="r") as tracer:
+        for _ in range(20):
+            with tracer.tick():
+                pass
+    assert window_files(dataset)[-1] == "golden-000016.parquet"
+    ids = pq.read_table(dataset / "run_id=r" / "golden-000016.parquet").column("tick_id")
+    assert min(ids.to_pylist()) == 301
+
+
+def test_compact_cli(dataset: Path, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tracekit", "compact", str(dataset)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Compacted 15 files into 1 ")
+    missing = subprocess.run(
+        [sys.executable, "-m", "tracekit", "compact", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("Error: ")

@@ -1,0 +1,18 @@
+"""``tracekit compact``: merge a run's small golden files into larger ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def compact_command(
+    root: Annotated[Path, typer.Argument(help="Dataset root (or one run folder) to compact.")],
+    target_rows: Annotated[int, typer.Option(help="Rows per merged file (about).")] = 1_000_000,
+) -> None:
+    """Merge consecutive golden files of each run (safe to interrupt and re-run)."""
+    from tracekit.compact import compact
+
+    typer.echo(compact(root, target_rows).summary())
