@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from tracekit.cli.common import (
+    NoColorOption,
     OutputFormat,
     PathsArgument,
     RunOption,
@@ -62,7 +63,7 @@ def analyze_command(
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
     skip_bad: SkipBadOption = False,
-    no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+    no_color: NoColorOption = False,
 ) -> None:
     """Per-stage p50/p95/p99, deadline misses, guard trips and exchange latency."""
     from tracekit.render.sections import to_csv

@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from tracekit.cli.common import OutputFormat, emit
+from tracekit.cli.common import (
+    DecisionFormatOption,
+    NoColorOption,
+    OutputFormat,
+    OutputOption,
+    ReportOption,
+    emit,
+)
 
 
 def canary_command(
@@ -23,17 +30,11 @@ def canary_command(
     config: Annotated[
         Path | None, typer.Option(help="YAML file whose canary: section sets the phases.")
     ] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")
-    ] = OutputFormat.table,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
-    ] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="Also write the Markdown report here.")
-    ] = None,
+    output_format: DecisionFormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    report: ReportOption = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
-    no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+    no_color: NoColorOption = False,
     plot: Annotated[
         Path | None, typer.Option(help="Write overlay and criteria plots (PNG) to this folder.")
     ] = None,

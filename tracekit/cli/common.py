@@ -177,3 +177,17 @@ def load_selection(
         since=since_time,
         until=until_time,
     )
+
+
+# -- rendering a decision: the options compare and canary share ------------------------
+
+DecisionFormatOption = Annotated[
+    OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")
+]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+]
+ReportOption = Annotated[
+    Path | None, typer.Option(help="Also write the Markdown report here (a PR comment).")
+]
+NoColorOption = Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR=1).")]

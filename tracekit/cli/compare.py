@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from tracekit.cli.common import OutputFormat, emit
+from tracekit.cli.common import (
+    DecisionFormatOption,
+    NoColorOption,
+    OutputFormat,
+    OutputOption,
+    ReportOption,
+    emit,
+)
 from tracekit.errors import ConfigError, InputError
 
 
@@ -72,17 +79,11 @@ def compare_command(
     ] = InconclusiveAs.inconclusive,
     bootstrap: Annotated[int | None, typer.Option(help="Bootstrap replicates B.")] = None,
     seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")
-    ] = OutputFormat.table,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
-    ] = None,
-    report: Annotated[
-        Path | None, typer.Option(help="Also write the Markdown report here (PR comment).")
-    ] = None,
+    output_format: DecisionFormatOption = OutputFormat.table,
+    output: OutputOption = None,
+    report: ReportOption = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
-    no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+    no_color: NoColorOption = False,
     plot: Annotated[
         Path | None, typer.Option(help="Write overlay and forest plots (PNG) to this folder.")
     ] = None,

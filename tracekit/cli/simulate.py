@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from tracekit.cli.common import NoColorOption
+
 
 def simulate_command(
     output: Annotated[
@@ -40,7 +42,7 @@ def simulate_command(
         int | None, typer.Option(help="Override trace.golden_trace_interval.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    no_color: Annotated[bool, typer.Option(help="No colour (also NO_COLOR=1).")] = False,
+    no_color: NoColorOption = False,
 ) -> None:
     """Simulate a market-making loop on a virtual clock and write its golden traces."""
     from rich.table import Table

@@ -276,21 +276,14 @@ def _quantile_metric(
     }
     change = current_value / base_value - 1.0
     needed = MIN_SAMPLES[metric]
-    if n_base < needed or n_current < needed:
-        return MetricResult(
-            **common,
-            change=change,
-            low=None,
-            high=None,
-            verdict=Verdict.INCONCLUSIVE,
-            reason=Reason.TOO_FEW_SAMPLES,
+    ratios = np.empty(0)
+    if n_base >= needed and n_current >= needed:
+        ratios = (
+            quantiles_from_counts(replicated_current, first_index, quantile)
+            / quantiles_from_counts(replicated_base, first_index, quantile)
+            - 1.0
         )
-    ratios = (
-        quantiles_from_counts(replicated_current, first_index, quantile)
-        / quantiles_from_counts(replicated_base, first_index, quantile)
-        - 1.0
-    )
-    ratios = ratios[np.isfinite(ratios) & (ratios > -1.0)]
+        ratios = ratios[np.isfinite(ratios) & (ratios > -1.0)]
     if ratios.size < 2 or not math.isfinite(change):
         return MetricResult(
             **common,
