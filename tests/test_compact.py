@@ -13,6 +13,7 @@ import pytest
 import tracekit
 from tracekit import TraceConfig, Tracer, VirtualClock
 from tracekit.compact import compact
+from tracekit.errors import InputError
 from tracekit.simulate import SimulationSpec, simulate
 
 
@@ -87,3 +88,43 @@ def test_compact_cli(dataset: Path, tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert missing.stderr.startswith("Error: ")
+
+
+def test_many_small_files_read_once_give_the_same_answers(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracekit.analysis import traceset
+
+    scanned = tracekit.load(dataset)
+    assert scanned._frame is None
+    expected = scanned.analyze(by=["symbol"], every="1m", sketches=True).to_dict()
+    monkeypatch.setattr(traceset, "MANY_FILES", 10)
+    in_memory = tracekit.load(dataset)
+    assert in_memory._frame is not None
+    actual = in_memory.analyze(by=["symbol"], every="1m", sketches=True).to_dict()
+    for key in ("stages", "deadline", "guards", "requests", "attribution", "parallel_symbols"):
+        assert actual[key] == expected[key], key
+    narrowed = in_memory.select(runs=["r"], symbols=["BTC-USD"]).stages()
+    assert narrowed.equals(scanned.select(runs=["r"], symbols=["BTC-USD"]).stages())
+
+
+def test_in_memory_read_skips_a_file_with_bad_durations(
+    dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+
+    from tracekit.analysis import traceset
+
+    victim = dataset / "run_id=r" / "golden-000003.parquet"
+    table = pq.read_table(victim)
+    durations = table.column("duration_ns").to_pylist()
+    durations[0] = -5
+    index = table.schema.get_field_index("duration_ns")
+    table = table.set_column(index, table.schema.field(index), pa.array(durations, pa.int64()))
+    pq.write_table(table, victim)
+    monkeypatch.setattr(traceset, "MANY_FILES", 2)
+    with pytest.raises(InputError, match="negative"):
+        tracekit.load(dataset)
+    traces = tracekit.load(dataset, skip_bad=True)
+    assert [skipped.path for skipped in traces.skipped] == [str(victim)]
+    assert traces.deadline()["ticks"].to_list() == [300 - 20]
