@@ -20,6 +20,7 @@ from typing import Annotated
 
 import typer
 
+from tracekit import exit_codes
 from tracekit._version import __version__
 from tracekit.cli import analyze as analyze_module
 from tracekit.cli import canary as canary_module
@@ -31,11 +32,11 @@ from tracekit.cli import simulate as simulate_module
 from tracekit.cli.export import export_app
 from tracekit.errors import TracekitError
 
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_BAD_INPUT = 2
-EXIT_INCONCLUSIVE = 3
-EXIT_INTERNAL = 4
+EXIT_OK = exit_codes.OK
+EXIT_FAIL = exit_codes.FAIL
+EXIT_BAD_INPUT = exit_codes.BAD_INPUT
+EXIT_INCONCLUSIVE = exit_codes.INCONCLUSIVE
+EXIT_INTERNAL = exit_codes.INTERNAL
 
 app = typer.Typer(
     name="tracekit",

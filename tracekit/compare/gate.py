@@ -106,10 +106,11 @@ class MetricResult:
         values = dataclasses.asdict(self)
         values["verdict"] = self.verdict.value
         values["reason"] = self.reason.value
-        return {key: _finite(value) for key, value in values.items()}
+        return {key: finite_or_none(value) for key, value in values.items()}
 
 
-def _finite(value: Any) -> Any:
+def finite_or_none(value: Any) -> Any:
+    """``value``, or None for a NaN or infinite float (JSON has no NaN)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -79,20 +79,25 @@ class Profile:
     runs: list[RunProfile]
     source: str
 
+    def blocks(self) -> Iterator[Block]:
+        """Every block of every run, runs in order, blocks in time order."""
+        for run in self.runs:
+            yield from run.blocks
+
     @property
     def total_ticks(self) -> int:
-        return sum(block.ticks for run in self.runs for block in run.blocks)
+        return sum(block.ticks for block in self.blocks())
 
     @property
     def deadline_misses(self) -> int:
-        return sum(block.misses for run in self.runs for block in run.blocks)
+        return sum(block.misses for block in self.blocks())
 
     @property
     def total_requests(self) -> int:
-        return sum(block.requests for run in self.runs for block in run.blocks)
+        return sum(block.requests for block in self.blocks())
 
     def stage_names(self) -> list[str]:
-        names = {name for run in self.runs for block in run.blocks for name in block.stages}
+        names = {name for block in self.blocks() for name in block.stages}
         return sorted(names)
 
     def unit_counts(self) -> list[int]:
@@ -103,7 +108,7 @@ class Profile:
         """Counts of ``stage`` as a (blocks x buckets) matrix over buckets low..high."""
         import numpy as np
 
-        blocks = [block for run in self.runs for block in run.blocks]
+        blocks = list(self.blocks())
         matrix = np.zeros((len(blocks), high - low + 1), dtype=np.float64)
         for row, block in enumerate(blocks):
             for index, count in block.stages.get(stage, {}).items():
@@ -111,20 +116,14 @@ class Profile:
         return matrix
 
     def bucket_range(self, stage: str) -> tuple[int, int] | None:
-        indexes = [
-            index
-            for run in self.runs
-            for block in run.blocks
-            for index in block.stages.get(stage, {})
-        ]
+        indexes = [index for block in self.blocks() for index in block.stages.get(stage, {})]
         return (min(indexes), max(indexes)) if indexes else None
 
     def merged(self, stage: str) -> SparseHistogram:
         total: SparseHistogram = {}
-        for run in self.runs:
-            for block in run.blocks:
-                for index, count in block.stages.get(stage, {}).items():
-                    total[index] = total.get(index, 0) + count
+        for block in self.blocks():
+            for index, count in block.stages.get(stage, {}).items():
+                total[index] = total.get(index, 0) + count
         return total
 
     def guard_trips(self) -> dict[str, int]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
+from tracekit import exit_codes
 from tracekit._version import __version__
 from tracekit.compare.gate import GateResult, Verdict, required_ticks
 from tracekit.render.sections import Column, Section, fixed, to_markdown, to_rich
@@ -25,7 +26,11 @@ if TYPE_CHECKING:
 COMPARISON_FORMAT: Final = "tracekit.comparison"
 COMPARISON_VERSION: Final = 1
 
-EXIT_CODES: Final = {Verdict.PASS: 0, Verdict.REGRESSION: 1, Verdict.INCONCLUSIVE: 3}
+EXIT_CODES: Final = {
+    Verdict.PASS: exit_codes.OK,
+    Verdict.REGRESSION: exit_codes.FAIL,
+    Verdict.INCONCLUSIVE: exit_codes.INCONCLUSIVE,
+}
 
 
 def _signed_percent(value: Any) -> str:
@@ -85,7 +90,7 @@ class Comparison:
     def exit_code(self, inconclusive_passes: bool = False) -> int:
         """0 PASS, 1 REGRESSION, 3 INCONCLUSIVE (0 with ``inconclusive_passes``)."""
         if self.verdict is Verdict.INCONCLUSIVE and inconclusive_passes:
-            return 0
+            return exit_codes.OK
         return EXIT_CODES[self.verdict]
 
     def metrics_frame(self) -> pl.DataFrame:

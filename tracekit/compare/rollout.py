@@ -29,8 +29,10 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Final
 
+from tracekit import exit_codes
 from tracekit.analysis.stats import wilson_interval
 from tracekit.compare.bootstrap import replicate_weights
+from tracekit.compare.gate import finite_or_none
 from tracekit.compare.histogram import quantiles_from_counts
 from tracekit.config import load_yaml_section
 from tracekit.errors import ConfigError, InputError
@@ -188,10 +190,7 @@ class Check:
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["status"] = self.status.value
-        return {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in values.items()
-        }
+        return {key: finite_or_none(value) for key, value in values.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,7 +230,11 @@ class CanaryResult:
 
     def exit_code(self) -> int:
         """0 PROMOTE, 1 ROLLBACK, 3 CONTINUE."""
-        return {Decision.PROMOTE: 0, Decision.ROLLBACK: 1, Decision.CONTINUE: 3}[self.decision]
+        return {
+            Decision.PROMOTE: exit_codes.OK,
+            Decision.ROLLBACK: exit_codes.FAIL,
+            Decision.CONTINUE: exit_codes.INCONCLUSIVE,
+        }[self.decision]
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON shape documented in ``docs/canary.md``."""
@@ -393,7 +396,7 @@ class _Side:
     def requests_per_tick(self) -> tuple[float, npt.NDArray[np.float64]]:
         import numpy as np
 
-        blocks = [block for run in self.profile.runs for block in run.blocks]
+        blocks = list(self.profile.blocks())
         requests = np.array([block.requests for block in blocks], dtype=np.float64)
         ticks = np.array([block.ticks for block in blocks], dtype=np.float64)
         estimate = float(requests.sum() / ticks.sum())
