@@ -1,0 +1,199 @@
+"""Golden files for every rendered output and JSON document beyond ``tracekit analyze``.
+
+Covered here: ``compare`` and ``canary`` as table, Markdown and JSON; ``simulate`` as
+table and JSON; ``profile`` (the profile JSON document); ``export chrome``; ``rules``
+and ``dashboard``. (``analyze`` has its goldens in ``test_analyze_cli.py``.)
+
+The commands run in-process with typer's ``CliRunner`` on deterministic inputs: the
+bundled ``samples/`` and a small ``tracekit simulate --seed`` run. Tables are rendered
+the rich way, at a fixed width with colour off (``--output FILE``), and the whole text
+is compared. JSON documents are compared whole, after normalising the fields that
+legitimately vary: ``tracekit_version`` (and the Chrome export's ``generator``) and
+absolute paths under the test's temporary folder.
+
+Regenerate the golden files after an intended change of output with::
+
+    TRACEKIT_UPDATE_GOLDEN=1 python -m pytest -q -p no:cacheprovider tests/test_output_goldens.py
+
+and read ``git diff tests/golden/`` before committing. The compare and canary
+numbers change whenever their statistics do; regenerating is the expected step then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tracekit.cli import app
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE_GOLDEN = os.environ.get("TRACEKIT_UPDATE_GOLDEN") == "1"
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+VERSION_PLACEHOLDER = "<tracekit_version>"
+TMP_PLACEHOLDER = "<tmp>"
+SIM_ARGS = ("--ticks", "300", "--symbols", "4", "--seed", "7", "--run-id", "golden-sim")
+
+
+def golden(name: str, actual: str) -> str:
+    """The golden text ``name``; with TRACEKIT_UPDATE_GOLDEN=1, ``actual`` is written first."""
+    path = GOLDEN / name
+    if UPDATE_GOLDEN:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+    if not path.exists():
+        pytest.fail(f"{path} is missing; create it with TRACEKIT_UPDATE_GOLDEN=1 and review it")
+    return path.read_text(encoding="utf-8")
+
+
+def invoke(*args: object, exit_code: int = 0) -> Any:
+    """Run ``tracekit`` in-process; it must end with ``exit_code``."""
+    result = CliRunner().invoke(app, [str(arg) for arg in args], env={"NO_COLOR": "1"})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == exit_code, (result.stdout, result.stderr)
+    return result
+
+
+def normalise(value: Any, tmp: Path) -> Any:
+    """``value`` with the version and the temporary folder replaced by placeholders."""
+    if isinstance(value, dict):
+        out = {key: normalise(item, tmp) for key, item in value.items()}
+        if "tracekit_version" in out:
+            out["tracekit_version"] = VERSION_PLACEHOLDER
+        if isinstance(out.get("generator"), str) and out["generator"].startswith("tracekit "):
+            out["generator"] = f"tracekit {VERSION_PLACEHOLDER}"
+        return out
+    if isinstance(value, list):
+        return [normalise(item, tmp) for item in value]
+    if isinstance(value, str):
+        return value.replace(str(tmp), TMP_PLACEHOLDER)
+    return value
+
+
+def json_text(text: str, tmp: Path) -> str:
+    """A JSON document, normalised and pretty-printed so golden diffs are readable."""
+    return json.dumps(normalise(json.loads(text), tmp), indent=2, sort_keys=True) + "\n"
+
+
+def text_file(path: Path, tmp: Path) -> str:
+    return path.read_text(encoding="utf-8").replace(str(tmp), TMP_PLACEHOLDER)
+
+
+@pytest.fixture(scope="module")
+def sim_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small deterministic simulated dataset (its own temporary folder)."""
+    root = tmp_path_factory.mktemp("sim")
+    invoke("simulate", "-o", root / "traces", *SIM_ARGS)
+    return root
+
+
+# -- compare -----------------------------------------------------------------------------
+
+COMPARE = ("compare", SAMPLES / "baseline", SAMPLES / "current")
+"""baseline against current: a real +10% regression in one stage (exit 1)."""
+
+
+def test_compare_table(tmp_path: Path) -> None:
+    out = tmp_path / "compare.txt"
+    invoke(*COMPARE, "--output", out, exit_code=1)
+    text = text_file(out, tmp_path)
+    assert text == golden("compare_samples.txt", text)
+
+
+def test_compare_markdown() -> None:
+    text = invoke(*COMPARE, "--format", "markdown", exit_code=1).stdout
+    assert text == golden("compare_samples.md", text)
+
+
+def test_compare_json_and_report(tmp_path: Path) -> None:
+    report = tmp_path / "report.md"
+    raw = invoke(*COMPARE, "--format", "json", "--report", report, exit_code=1).stdout
+    text = json_text(raw, tmp_path)
+    assert text == golden("compare_samples.json", text)
+    # --report writes the same Markdown as --format markdown.
+    markdown = report.read_text(encoding="utf-8")
+    assert markdown == golden("compare_samples.md", markdown)
+
+
+# -- canary ------------------------------------------------------------------------------
+
+CANARY = ("canary", SAMPLES / "canary" / "control", SAMPLES / "canary" / "canary")
+"""The bundled canary: async batching, promoted."""
+
+
+@pytest.mark.parametrize("phase", [1, 3])
+def test_canary_table(tmp_path: Path, phase: int) -> None:
+    out = tmp_path / "canary.txt"
+    invoke(*CANARY, "--phase", phase, "--output", out)
+    text = text_file(out, tmp_path)
+    assert text == golden(f"canary_samples_phase{phase}.txt", text)
+
+
+def test_canary_markdown() -> None:
+    text = invoke(*CANARY, "--format", "markdown").stdout
+    assert text == golden("canary_samples.md", text)
+
+
+def test_canary_json(tmp_path: Path) -> None:
+    text = json_text(invoke(*CANARY, "--format", "json").stdout, tmp_path)
+    assert text == golden("canary_samples.json", text)
+
+
+def test_canary_last_window_json(tmp_path: Path) -> None:
+    raw = invoke(
+        *CANARY, "--phase", "2", "--look", "2", "--last", "5m", "--format", "json", exit_code=3
+    )
+    text = json_text(raw.stdout, tmp_path)
+    assert text == golden("canary_samples_phase2_look2_last5m.json", text)
+
+
+# -- simulate, profile, export -----------------------------------------------------------
+
+
+def test_simulate_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A relative folder, so the table's width does not depend on the temporary path.
+    monkeypatch.chdir(tmp_path)
+    text = invoke("simulate", "-o", "traces", *SIM_ARGS, "--no-color").stdout
+    assert text == golden("simulate_seed7.txt", text)
+
+
+def test_simulate_json(tmp_path: Path) -> None:
+    result = invoke("simulate", "-o", tmp_path / "traces", *SIM_ARGS, "--json")
+    text = json_text(result.stdout, tmp_path)
+    assert text == golden("simulate_seed7.json", text)
+
+
+def test_profile_document(sim_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "profile.json"
+    result = invoke("profile", sim_root / "traces", "-o", out)
+    summary = result.stdout.replace(str(tmp_path), TMP_PLACEHOLDER)
+    assert summary == golden("profile_seed7.stdout.txt", summary)
+    text = json_text(out.read_text(encoding="utf-8"), tmp_path)
+    assert text == golden("profile_seed7.json", text)
+
+
+def test_chrome_export(sim_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "trace.json"
+    result = invoke("export", "chrome", sim_root / "traces", "--ticks", "1-30", "-o", out)
+    summary = result.stdout.replace(str(tmp_path), TMP_PLACEHOLDER)
+    assert summary == golden("chrome_seed7.stdout.txt", summary)
+    text = json_text(out.read_text(encoding="utf-8"), tmp_path)
+    assert text == golden("chrome_seed7.json", text)
+
+
+# -- Prometheus rules and the Grafana dashboard ------------------------------------------
+
+
+def test_rules() -> None:
+    text = invoke("rules").stdout
+    assert text == golden("rules_default.yaml", text)
+
+
+def test_dashboard(tmp_path: Path) -> None:
+    text = json_text(invoke("dashboard", "--title", "golden").stdout, tmp_path)
+    assert text == golden("dashboard_golden.json", text)
