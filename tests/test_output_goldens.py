@@ -2,7 +2,8 @@
 
 Covered here: ``compare`` and ``canary`` as table, Markdown and JSON; ``simulate`` as
 table and JSON; ``profile`` (the profile JSON document); ``export chrome``; ``rules``
-and ``dashboard``. (``analyze`` has its goldens in ``test_analyze_cli.py``.)
+and ``dashboard``; ``analyze`` as JSON and CSV (its table and Markdown goldens are in
+``test_analyze_cli.py``).
 
 The commands run in-process with typer's ``CliRunner`` on deterministic inputs: the
 bundled ``samples/`` and a small ``tracekit simulate --seed`` run. Tables are rendered
@@ -197,3 +198,18 @@ def test_rules() -> None:
 def test_dashboard(tmp_path: Path) -> None:
     text = json_text(invoke("dashboard", "--title", "golden").stdout, tmp_path)
     assert text == golden("dashboard_golden.json", text)
+
+
+# -- analyze as JSON and CSV (its table and Markdown goldens are in test_analyze_cli.py) --
+
+
+def test_analyze_json(tmp_path: Path) -> None:
+    raw = invoke("analyze", SAMPLES / "baseline", "--format", "json").stdout
+    text = json_text(raw, tmp_path).replace(str(SAMPLES), "<samples>")
+    assert text == golden("analyze_samples_baseline.json", text)
+
+
+@pytest.mark.parametrize("table", ["stages", "deadline", "attribution", "guards", "requests"])
+def test_analyze_csv(table: str) -> None:
+    text = invoke("analyze", SAMPLES / "baseline", "--format", "csv", "--csv-table", table).stdout
+    assert text == golden(f"analyze_samples_baseline_{table}.csv", text)
