@@ -609,7 +609,8 @@ CANDIDATES: dict[str, dict[str, bool]] = {
 pl: Any = None
 T: Any = None  # tracekit.analysis.traceset
 S: Any = None  # tracekit.analysis.sources
-SCHEMA: Any = None  # tracekit.schema
+SCHEMA: Any = None  # tracekit.store.schema
+CHECK: Any = None  # tracekit.store.check
 ERRORS: Any = None  # tracekit.errors
 
 _NS = 1_000_000.0
@@ -618,16 +619,17 @@ _STR_KEYS = ("symbol", "run_id")
 
 
 def _heavy_imports() -> None:
-    global pl, T, S, SCHEMA, ERRORS
+    global pl, T, S, SCHEMA, CHECK, ERRORS
     import polars
 
     import tracekit.analysis.sources
     import tracekit.analysis.traceset
     import tracekit.errors
-    import tracekit.schema
+    import tracekit.store.check
+    import tracekit.store.schema
 
     pl, T, S = polars, tracekit.analysis.traceset, tracekit.analysis.sources
-    SCHEMA, ERRORS = tracekit.schema, tracekit.errors
+    SCHEMA, CHECK, ERRORS = tracekit.store.schema, tracekit.store.check, tracekit.errors
 
 
 def _bin() -> Any:
@@ -965,7 +967,7 @@ def _attribution(ticks: Any, spans: Any, keys: Sequence[str], mat: bool) -> Any:
 
 
 def _check_file_fast(path: str) -> dict[str, str]:
-    """sources.check_file's checks, building the expected schema once, not per file."""
+    """store.check.check_file's checks, building the expected schema once, not per file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -996,7 +998,7 @@ def _expected_types() -> dict[str, Any]:
 
 def _check_version(path: str, metadata: dict[str, str]) -> None:
     version = metadata.get(SCHEMA.META_SCHEMA_VERSION, "")
-    if not version.isdigit() or int(version) not in S.SUPPORTED_SCHEMA_VERSIONS:
+    if not version.isdigit() or int(version) not in CHECK.SUPPORTED_SCHEMA_VERSIONS:
         raise ERRORS.SchemaError(f"{path}: not a golden trace of a supported schema version")
 
 

@@ -42,9 +42,9 @@ def main() -> int:
     ensure(b, rows, 12)
 
     import tracekit
-    from tracekit.compare.gate import compare_profiles
-    from tracekit.compare.policy import GatePolicy
-    from tracekit.compare.profile import profile_from_traces
+    from tracekit.decisions.gate import compare_profiles
+    from tracekit.decisions.policy import GatePolicy
+    from tracekit.decisions.profile import profile_from_traces
 
     started = time.perf_counter()
     traces_a, traces_b = tracekit.load(a), tracekit.load(b)

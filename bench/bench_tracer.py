@@ -49,7 +49,7 @@ from types import TracebackType
 from typing import Any
 
 from tracekit import TraceConfig, Tracer, TracerStats
-from tracekit.tracer import NULL_SPAN
+from tracekit.trace.tracer import NULL_SPAN
 
 perf_counter_ns = time.perf_counter_ns
 

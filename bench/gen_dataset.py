@@ -8,9 +8,9 @@ Usage::
 
 The layout and the files are those of tracekit's golden writer:
 ``<out>/run_id=<run>/golden-000001.parquet``, one file per window of consecutive
-ticks, the schema of :func:`tracekit.schema.arrow_schema` with the run-level
+ticks, the schema of :func:`tracekit.store.schema.arrow_schema` with the run-level
 key-value metadata, zstd compression and dictionary-encoded string columns
-(as :func:`tracekit.golden._write_parquet`).
+(as :func:`tracekit.store.parquet.write_parquet`).
 
 What the rows look like (modelled on ``samples/``):
 
@@ -61,8 +61,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracekit import schema
 from tracekit._version import __version__
+from tracekit.store import schema
 
 GEN_VERSION = 1
 """Bumped whenever the generated data changes, so cached datasets are rebuilt."""
@@ -173,7 +173,7 @@ class Plan:
 
 
 def sampled_ticks(tick_ids: np.ndarray, rate: float, seed: int) -> np.ndarray:
-    """tracekit's sampling decision (see tracekit/sampling.py), vectorised."""
+    """tracekit's sampling decision (see tracekit/trace/sampling.py), vectorised."""
     threshold = int(rate * (1 << 64))
     if threshold <= 0:
         return np.zeros(len(tick_ids), dtype=bool)

@@ -1,7 +1,7 @@
 """Hand-built golden traces with known values, and references computed without tracekit.
 
 Used by ``test_analysis.py`` and ``test_analyze_cli.py``. Every dataset is written
-with the package's own schema (``tracekit.schema.arrow_schema`` and its metadata
+with the package's own schema (``tracekit.store.schema.arrow_schema`` and its metadata
 keys) so the files have the tracer's layout, but every duration, detail and guard
 trip is chosen here, deterministically (``random.Random`` with a fixed seed, no wall clock).
 
@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tracekit import schema
+from tracekit.store import schema
 
 MS = 1_000_000
 EPOCH_NS = 1_767_225_600_000_000_000
@@ -123,7 +123,7 @@ class Tick:
 
 
 def golden_table(run_id: str, ticks: Sequence[Tick], meta: dict[str, str]) -> pa.Table:
-    """A schema-v1 table (``tracekit.schema.arrow_schema``) of ``ticks``."""
+    """A schema-v1 table (``tracekit.store.schema.arrow_schema``) of ``ticks``."""
     rows = [row for tick in ticks for row in tick.rows(run_id)]
     return pa.Table.from_pylist(rows, schema=schema.arrow_schema(meta))
 

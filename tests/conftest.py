@@ -20,7 +20,7 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from tracekit import TraceConfig, Tracer, VirtualClock
-from tracekit.records import FinishedTick
+from tracekit.trace.records import FinishedTick
 
 pytest_plugins = ["pytester"]
 

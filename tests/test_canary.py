@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracekit.compare.profile import Profile, profile_from_durations
-from tracekit.compare.rollout import (
+from tracekit.decisions.canary import (
     CanaryPolicy,
     Decision,
     PhaseCriteria,
@@ -20,6 +19,7 @@ from tracekit.compare.rollout import (
     judge,
     look_alpha,
 )
+from tracekit.decisions.profile import Profile, profile_from_durations
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

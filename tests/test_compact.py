@@ -12,9 +12,9 @@ import pytest
 
 import tracekit
 from tracekit import TraceConfig, Tracer, VirtualClock
-from tracekit.compact import compact
 from tracekit.errors import InputError
-from tracekit.simulate import SimulationSpec, simulate
+from tracekit.sim.simulator import SimulationSpec, simulate
+from tracekit.store.compact import compact
 
 
 @pytest.fixture

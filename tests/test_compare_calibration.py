@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracekit.compare.gate import GateResult, Verdict, compare_profiles
-from tracekit.compare.policy import GatePolicy
-from tracekit.compare.profile import profile_from_durations
+from tracekit.decisions.gate import GateResult, Verdict, compare_profiles
+from tracekit.decisions.policy import GatePolicy
+from tracekit.decisions.profile import profile_from_durations
 
 REPLICATES = 400
 

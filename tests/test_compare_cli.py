@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracekit.compare.profile import profile_from_durations, read_profile
+from tracekit.decisions.profile import profile_from_durations, read_profile
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

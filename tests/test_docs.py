@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tracekit import schema
+from tracekit.store import schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,7 +75,7 @@ def test_exit_codes_are_documented() -> None:
 
 
 def test_prometheus_doc_shows_every_query_and_rule() -> None:
-    from tracekit.promql import PANELS, recording_rules
+    from tracekit.present.promql import PANELS, recording_rules
 
     text = (ROOT / "docs" / "prometheus.md").read_text()
     for panel in PANELS:

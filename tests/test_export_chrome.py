@@ -4,7 +4,7 @@ Checked on three kinds of data: simulated runs (concurrent symbols, sampled and
 unsampled ticks, misses, guard trips), a run recorded through the real tracer in
 which two tasks of one symbol and two ticks overlap without nesting, and a slice of
 ``samples/``. The format's rules are checked on every export; nesting is checked
-with :func:`tracekit.export.nesting_violations`, itself tested on hand-made events.
+with :func:`tracekit.present.export.nesting_violations`, itself tested on hand-made events.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import tracekit
 from tracekit import TraceConfig, VirtualClock
 from tracekit.cli import export as cli_export
 from tracekit.errors import EmptyDataError, InputError, TracekitError
-from tracekit.export import (
+from tracekit.present.export import (
     DEFAULT_MAX_MB,
     ChromeExport,
     ExportTooLargeError,
@@ -43,7 +43,7 @@ from tracekit.export import (
     parse_tick_range,
     write_chrome_trace,
 )
-from tracekit.simulate import SimulationSpec, simulate
+from tracekit.sim.simulator import SimulationSpec, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "baseline"

@@ -17,9 +17,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tracekit import TraceConfig, Tracer, VirtualClock, __version__, golden
-from tracekit.golden import GoldenWriter
-from tracekit.schema import arrow_schema
+from tracekit import TraceConfig, Tracer, VirtualClock, __version__
+from tracekit.store.schema import arrow_schema
+from tracekit.trace.sinks import golden
+from tracekit.trace.sinks.golden import GoldenWriter
 
 MS = 1_000_000
 TICK_ONLY_COLUMNS = (
@@ -240,7 +241,7 @@ def test_write_errors_never_reach_the_traced_loop(
         raise PermissionError(13, "Permission denied (simulated)")
 
     # The Tracer builds its GoldenWriter with the module's default writer function.
-    monkeypatch.setattr(golden, "_write_parquet", failing_write)
+    monkeypatch.setattr(golden, "write_parquet", failing_write)
     tracer = make_tracer(clock=clock, golden_trace_interval=100)
     run_ticks(tracer, clock, 250)
     tracer.close()
@@ -261,8 +262,8 @@ CRASHING_WRITER = textwrap.dedent(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tracekit.golden import GoldenWriter
-    from tracekit.records import FinishedTick
+    from tracekit.trace.sinks.golden import GoldenWriter
+    from tracekit.trace.records import FinishedTick
 
     calls = []
 
@@ -446,7 +447,7 @@ def test_two_open_tracers_with_a_default_run_id_lose_no_data(out_dir: Path, help
 LEAKING_TESTS = """
 import sys
 
-from tracekit.golden import GoldenWriter
+from tracekit.trace.sinks.golden import GoldenWriter
 
 
 def test_leaks_a_writer(tmp_path):

@@ -1,4 +1,4 @@
-"""``tracekit.plots`` and ``tracekit plot``: the right axes, real pixels, every format, no pyplot.
+"""``tracekit.present.plots`` and ``tracekit plot``: axes, pixels, every format, no pyplot.
 
 Figures are drawn from the bundled ``samples/`` and inspected as matplotlib objects
 (labels, scales, lines at known values, counts that equal the analyze tables), then
@@ -28,12 +28,12 @@ import tracekit
 from tracekit import cli as cli_module
 from tracekit.analysis import TraceSet
 from tracekit.cli.plot import ImageFormat, PlotKind, plot_command
-from tracekit.compare.gate import compare_profiles
-from tracekit.compare.policy import GatePolicy
-from tracekit.compare.profile import Profile, profile_from_traces
-from tracekit.compare.result import Comparison
+from tracekit.decisions.gate import compare_profiles
+from tracekit.decisions.policy import GatePolicy
+from tracekit.decisions.profile import Profile, profile_from_traces
+from tracekit.decisions.result import Comparison
 from tracekit.errors import EmptyDataError, InputError
-from tracekit.plots import (
+from tracekit.present.plots import (
     PLOT_FORMATS,
     TRACE_KINDS,
     plot_comparison,
@@ -42,7 +42,7 @@ from tracekit.plots import (
     save_figure,
     save_figures,
 )
-from tracekit.plots._style import VERDICT_COLORS
+from tracekit.present.plots._style import VERDICT_COLORS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CURRENT = SAMPLES / "current"
@@ -455,9 +455,9 @@ def test_no_pyplot_and_a_lazy_matplotlib(tmp_path: Path) -> None:
     """In a fresh interpreter: the CLI module does not load matplotlib, plots never pyplot."""
     code = (
         "import sys\n"
-        "import tracekit, tracekit.cli.plot, tracekit.plots\n"
+        "import tracekit, tracekit.cli.plot, tracekit.present.plots\n"
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported eagerly'\n"
-        "from tracekit.plots import plot_traces, save_figure\n"
+        "from tracekit.present.plots import plot_traces, save_figure\n"
         "save_figure(plot_traces(tracekit.load(sys.argv[1]), 'guards'), sys.argv[2])\n"
         "assert 'matplotlib' in sys.modules\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'\n"
@@ -499,16 +499,16 @@ def test_command_writes_the_image(app: typer.Typer, tmp_path: Path, kind: str, s
 @pytest.fixture
 def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
     """The figures the command saves, for inspection."""
-    import tracekit.plots
+    import tracekit.present.plots
 
     saved: list[Figure] = []
-    original = tracekit.plots.save_figure
+    original = tracekit.present.plots.save_figure
 
     def spy(figure: Figure, path: str | Path, format: str | None = None) -> Path:
         saved.append(figure)
         return original(figure, path, format)
 
-    monkeypatch.setattr(tracekit.plots, "save_figure", spy)
+    monkeypatch.setattr(tracekit.present.plots, "save_figure", spy)
     return saved
 
 

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from tracekit import TraceConfig, Tracer, VirtualClock
-from tracekit.metrics import buckets_for
-from tracekit.promql import PANELS, recording_rules, rules_yaml
+from tracekit.present.promql import PANELS, recording_rules, rules_yaml
+from tracekit.trace.sinks.prometheus import buckets_for
 
 
 def binary(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracekit.render.sketch import BARS, sketch_bin, sparkline, sparkline_from_bins
+from tracekit.present.render.sketch import BARS, sketch_bin, sparkline, sparkline_from_bins
 
 
 def test_tallest_count_is_a_full_bar_and_rare_tails_stay_visible() -> None:
@@ -43,7 +43,7 @@ def test_a_lognormal_sketch_peaks_in_the_middle() -> None:
 
 
 def test_sampler_is_the_documented_splitmix_formula() -> None:
-    from tracekit.sampling import Sampler, mix64
+    from tracekit.trace.sampling import Sampler, mix64
 
     sampler = Sampler(0.3, seed=12345)
     for tick_id in range(1, 2000):
@@ -54,7 +54,7 @@ def test_sampler_is_the_documented_splitmix_formula() -> None:
 def test_polars_and_numpy_bucketing_agree() -> None:
     import polars as pl
 
-    from tracekit.compare.histogram import bucket_expr, bucket_indexes
+    from tracekit.stats.histogram import bucket_expr, bucket_indexes
 
     durations = np.array([0.0, 1.0, 999.0, 1e6, 2.5e7, 1.234567e9])
     frame = pl.DataFrame({"d": durations}).select(bucket_expr(pl.col("d")).alias("b"))

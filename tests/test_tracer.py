@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracekit import TraceConfig, Tracer, VirtualClock, golden
+from tracekit import TraceConfig, Tracer, VirtualClock
 from tracekit.errors import ConfigError
-from tracekit.sampling import Sampler
+from tracekit.trace.sampling import Sampler
+from tracekit.trace.sinks import golden
 
 MS = 1_000_000
 
@@ -693,7 +694,7 @@ def test_full_queue_drops_windows_without_blocking_the_tick_loop(
 ) -> None:
     started = threading.Event()
     release = threading.Event()
-    real_write = golden._write_parquet
+    real_write = golden.write_parquet
 
     def blocked_write(table: Any, path: Path) -> None:
         started.set()
@@ -701,7 +702,7 @@ def test_full_queue_drops_windows_without_blocking_the_tick_loop(
         real_write(table, path)
 
     # The Tracer builds its GoldenWriter with the module's default writer function.
-    monkeypatch.setattr(golden, "_write_parquet", blocked_write)
+    monkeypatch.setattr(golden, "write_parquet", blocked_write)
     tracer = make_tracer(golden_trace_interval=1, max_queue_windows=1)
     try:
         with tracer.tick():

@@ -13,9 +13,9 @@ from tracekit._version import __version__
 
 if TYPE_CHECKING:
     from tracekit.analysis import TraceSet, load
-    from tracekit.clock import VirtualClock
-    from tracekit.config import TraceConfig
-    from tracekit.tracer import Tracer, TracerStats
+    from tracekit.trace.clock import VirtualClock
+    from tracekit.trace.config import TraceConfig
+    from tracekit.trace.tracer import Tracer, TracerStats
 
 __all__ = [
     "TraceConfig",
@@ -28,10 +28,10 @@ __all__ = [
 ]
 
 _HOMES = {
-    "Tracer": "tracekit.tracer",
-    "TracerStats": "tracekit.tracer",
-    "TraceConfig": "tracekit.config",
-    "VirtualClock": "tracekit.clock",
+    "Tracer": "tracekit.trace.tracer",
+    "TracerStats": "tracekit.trace.tracer",
+    "TraceConfig": "tracekit.trace.config",
+    "VirtualClock": "tracekit.trace.clock",
     "load": "tracekit.analysis",
     "TraceSet": "tracekit.analysis",
 }

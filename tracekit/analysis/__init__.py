@@ -7,7 +7,8 @@
 """
 
 from tracekit.analysis.result import Analysis
+from tracekit.analysis.selection import Selection
 from tracekit.analysis.sources import SkippedFile
-from tracekit.analysis.traceset import Selection, TraceSet, load
+from tracekit.analysis.traceset import TraceSet, load
 
 __all__ = ["Analysis", "Selection", "SkippedFile", "TraceSet", "load"]

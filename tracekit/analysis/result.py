@@ -15,8 +15,7 @@ import polars as pl
 
 from tracekit._version import __version__
 from tracekit.analysis.sources import SkippedFile
-from tracekit.analysis.stats import QUANTILE_METHOD, min_n_for_quantile
-from tracekit.render.sections import (
+from tracekit.present.render.sections import (
     Column,
     Section,
     fixed,
@@ -26,11 +25,12 @@ from tracekit.render.sections import (
     to_markdown,
     to_rich,
 )
+from tracekit.stats.intervals import QUANTILE_METHOD, min_n_for_quantile
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from tracekit.analysis.traceset import Selection
+    from tracekit.analysis.selection import Selection
 
 ANALYSIS_FORMAT: Final = "tracekit.analysis"
 ANALYSIS_VERSION: Final = 1

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import glob
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-from tracekit import schema
-from tracekit.errors import EmptyDataError, InputError, SchemaError
-
-SUPPORTED_SCHEMA_VERSIONS = frozenset({schema.SCHEMA_VERSION})
+from tracekit.errors import EmptyDataError, InputError
+from tracekit.store import schema
+from tracekit.store.check import check_file
+from tracekit.store.compact import covered_by_compacted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,60 +108,6 @@ def _files_under(path: Path) -> Iterable[str]:
     return []
 
 
-def check_file(path: str) -> dict[str, str]:
-    """Read a file's footer and return its tracekit metadata.
-
-    Raises:
-        InputError: The file is not Parquet or is truncated.
-        SchemaError: It is Parquet but not a golden trace of a supported version.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        parquet_schema = pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(
-            f"{path}: not a readable Parquet file ({detail}); "
-            "it may be truncated or not a golden trace: remove it or pass --skip-bad"
-        ) from None
-    raw = parquet_schema.metadata or {}
-    metadata = {
-        key.decode(): value.decode() for key, value in raw.items() if key.startswith(b"tracekit.")
-    }
-    version = metadata.get(schema.META_SCHEMA_VERSION)
-    if version is None:
-        raise SchemaError(
-            f"{path}: a Parquet file without tracekit metadata, not a golden trace; "
-            "remove it from the selection or pass --skip-bad"
-        )
-    if not version.isdigit() or int(version) not in SUPPORTED_SCHEMA_VERSIONS:
-        supported = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
-        raise SchemaError(
-            f"{path}: golden-trace schema version {version} is not supported "
-            f"(this tracekit reads version {supported}); upgrade tracekit to read it"
-        )
-    missing = [name for name in schema.COLUMN_NAMES if name not in parquet_schema.names]
-    if missing:
-        raise SchemaError(
-            f"{path}: schema version {version} file lacks column(s) {', '.join(missing)}; "
-            "the file was not written by tracekit's tracer"
-        )
-    expected = _expected_schema()
-    wrong = [
-        f"{field.name} is {parquet_schema.field(field.name).type}, not {field.type}"
-        for field in expected
-        if not parquet_schema.field(field.name).type.equals(field.type)
-    ]
-    if wrong:
-        raise SchemaError(
-            f"{path}: column types differ from schema v1 ({'; '.join(wrong)}); "
-            "the file was not written by tracekit's tracer: remove it or pass --skip-bad"
-        )
-    return metadata
-
-
 @contextlib.contextmanager
 def reading(files: Sequence[str]) -> Iterator[None]:
     """Turn a data error met while reading ``files`` into an InputError naming the file.
@@ -201,12 +145,6 @@ def _find_unreadable(files: Sequence[str]) -> str | None:
     return None
 
 
-@functools.cache
-def _expected_schema() -> Any:
-    """Schema v1 as pyarrow, built once (the footer check runs once per file)."""
-    return schema.arrow_schema()
-
-
 def find_sources(
     paths: Sequence[str | Path],
     *,
@@ -225,8 +163,6 @@ def find_sources(
         InputError: A path is missing, a file is bad (without ``skip_bad``), or no
             good file remains.
     """
-    from tracekit.compact import covered_by_compacted
-
     files = resolve_paths(paths)
     covered = covered_by_compacted(files)  # left over by an interrupted `tracekit compact`
     files = [path for path in files if path not in covered]

@@ -21,23 +21,22 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import polars as pl
 
-from tracekit import schema
+from tracekit.analysis.result import Analysis
+from tracekit.analysis.selection import Selection
 from tracekit.analysis.sources import SkippedFile, Sources, find_sources, reading
-from tracekit.analysis.stats import (
+from tracekit.errors import EmptyDataError, InputError
+from tracekit.present.render.sketch import SKETCH_BINS_PER_OCTAVE, sparkline_from_bins
+from tracekit.stats.intervals import (
     PERCENTILES,
     QUANTILE_METHOD,
     min_n_for_quantile,
     wilson_interval,
 )
-from tracekit.errors import EmptyDataError, InputError
-from tracekit.render.sketch import SKETCH_BINS_PER_OCTAVE, sparkline_from_bins
-
-if TYPE_CHECKING:
-    from tracekit.analysis.result import Analysis
+from tracekit.store import schema
 
 GroupKey = Literal["symbol", "run_id"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("symbol", "run_id")
@@ -46,48 +45,11 @@ WINDOW_COLUMN = "window_start"
 _NS_PER_MS = 1_000_000.0
 
 
-@dataclasses.dataclass(frozen=True)
-class Selection:
-    """Filters applied to a trace set (empty means everything).
-
-    Attributes:
-        stages: Stage names to report (``tick_total`` included if named).
-        symbols: Symbols whose stage, request and guard rows to keep; tick rows are
-            tick-wide and always kept.
-        runs: Run ids to keep.
-        since_ns: Keep records starting at or after this wall-clock ns.
-        until_ns: Keep records starting before this wall-clock ns.
-    """
-
-    stages: tuple[str, ...] = ()
-    symbols: tuple[str, ...] = ()
-    runs: tuple[str, ...] = ()
-    since_ns: int | None = None
-    until_ns: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stages": list(self.stages),
-            "symbols": list(self.symbols),
-            "runs": list(self.runs),
-            "since": _iso(self.since_ns),
-            "until": _iso(self.until_ns),
-        }
-
-
 def _unix_ns(moment: datetime) -> int:
     """Exact ns since the epoch (no float rounding) of an aware datetime."""
     from datetime import UTC, timedelta
 
     return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
-
-
-def _iso(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    from datetime import UTC
-
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 def load(
@@ -340,8 +302,6 @@ class TraceSet:
             sketches: Add a ``sketch`` column to the stage table: a Unicode sparkline
                 of each stage's latency distribution (quarter-octave bins).
         """
-        from tracekit.analysis.result import Analysis
-
         by = _check_by(by)
         ticks_query, guards_query = self._guard_queries(by, every)
         extra = [self._sketch_query(by, every)] if sketches else []
@@ -618,7 +578,7 @@ def _finish_stages(frame: pl.DataFrame) -> pl.DataFrame:
         for label, q in PERCENTILES
     )
     if "stage" in frame.columns:
-        known = [name for name in STAGE_ORDER if name != schema.TICK_TOTAL]
+        known = [name for name in schema.STAGE_ORDER if name != schema.TICK_TOTAL]
         order = {name: index for index, name in enumerate(known)}
         order[schema.TICK_TOTAL] = len(known) + 1  # custom stages (len(known)) come first
         frame = frame.with_columns(
@@ -633,10 +593,6 @@ def _finish_stages(frame: pl.DataFrame) -> pl.DataFrame:
         )
     keys = [c for c in frame.columns if c in (*GROUP_KEYS, WINDOW_COLUMN)]
     return frame.sort(["verb", "api", *keys], nulls_last=True)
-
-
-STAGE_ORDER = ("fetch_md", "spread", "guards", "emit", schema.TICK_TOTAL)
-"""Known stages in tick order; custom stages follow, alphabetically, before tick_total."""
 
 
 def _finish_deadline(frame: pl.DataFrame) -> pl.DataFrame:

@@ -66,7 +66,7 @@ def analyze_command(
     no_color: NoColorOption = False,
 ) -> None:
     """Per-stage p50/p95/p99, deadline misses, guard trips and exchange latency."""
-    from tracekit.render.sections import to_csv
+    from tracekit.present.render.sections import to_csv
 
     traces = load_selection(
         paths,

@@ -40,14 +40,14 @@ def canary_command(
     ] = None,
 ) -> None:
     """Judge a canary: exit 0 PROMOTE, 1 ROLLBACK, 3 CONTINUE, 2 bad input."""
-    from tracekit.compare import canary as judge_canary
-    from tracekit.compare.rollout import CanaryPolicy
+    from tracekit.decisions import judge_canary
+    from tracekit.decisions.canary import CanaryPolicy
 
     policy = CanaryPolicy.from_yaml(config) if config is not None else CanaryPolicy()
     result = judge_canary(control, canary, phase, policy, look=look, last=last, skip_bad=skip_bad)
     emit(result, output_format, output, no_color=no_color, report=report)
     if plot is not None:
-        from tracekit.plots import plot_canary, save_figures
+        from tracekit.present.plots import plot_canary, save_figures
 
         save_figures(plot_canary(result), plot)
     raise typer.Exit(result.exit_code())

@@ -13,6 +13,6 @@ def compact_command(
     target_rows: Annotated[int, typer.Option(help="Rows per merged file (about).")] = 1_000_000,
 ) -> None:
     """Merge consecutive golden files of each run (safe to interrupt and re-run)."""
-    from tracekit.compact import compact
+    from tracekit.store.compact import compact
 
     typer.echo(compact(root, target_rows).summary())

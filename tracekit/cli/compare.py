@@ -89,8 +89,8 @@ def compare_command(
     ] = None,
 ) -> None:
     """A perf gate: exit 0 PASS, 1 REGRESSION, 3 INCONCLUSIVE, 2 bad input."""
-    from tracekit.compare import compare
-    from tracekit.compare.policy import GatePolicy
+    from tracekit.decisions import compare
+    from tracekit.decisions.policy import GatePolicy
 
     baseline_paths, current_paths = _sides(sides or [], baseline or [], current or [])
     overrides = {
@@ -113,7 +113,7 @@ def compare_command(
     comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad)
     emit(comparison, output_format, output, no_color=no_color, report=report)
     if plot is not None:
-        from tracekit.plots import plot_comparison, save_figures
+        from tracekit.present.plots import plot_comparison, save_figures
 
         save_figures(plot_comparison(comparison, deadline_ms=None), plot)
     raise typer.Exit(comparison.exit_code(inconclusive is InconclusiveAs.pass_))
@@ -144,7 +144,7 @@ def profile_command(
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
 ) -> None:
     """Write a perf profile (histograms and counts) that compare reads."""
-    from tracekit.compare.sides import load_side
+    from tracekit.decisions.sides import load_side
 
     profile = load_side(paths, skip_bad=skip_bad)
     profile.write(output)

@@ -25,7 +25,7 @@ from tracekit.cli.common import (
 
 DEFAULT_OUTPUT = Path("trace.json")
 DEFAULT_MAX_MB = 100.0
-"""The same default as ``tracekit.export.chrome.DEFAULT_MAX_MB`` (not imported: it
+"""The same default as ``tracekit.present.export.chrome.DEFAULT_MAX_MB`` (not imported: it
 would load polars); ``tests/test_export_chrome.py`` checks that they agree."""
 
 export_app = typer.Typer(
@@ -58,7 +58,7 @@ def chrome_command(
     skip_bad: SkipBadOption = False,
 ) -> None:
     """Write a Chrome Trace Event Format JSON file for ui.perfetto.dev or chrome://tracing."""
-    from tracekit.export.chrome import parse_tick_range, write_chrome_trace
+    from tracekit.present.export.chrome import parse_tick_range, write_chrome_trace
 
     parse_time(since, "--since")  # checked before any data is read
     parse_time(until, "--until")

@@ -1,7 +1,7 @@
 """``tracekit plot``: stage latency, a tick timeline, guard trips or request latency as an image.
 
 The command loads and selects traces like ``tracekit analyze``, asks
-:mod:`tracekit.plots` for one figure and writes it; nothing is drawn here. Only
+:mod:`tracekit.present.plots` for one figure and writes it; nothing is drawn here. Only
 typer is imported at module level, so ``tracekit --help`` does not load
 matplotlib or polars.
 """
@@ -27,7 +27,7 @@ from tracekit.cli.common import (
 
 
 class PlotKind(enum.StrEnum):
-    """The figures ``tracekit plot`` draws (``tracekit.plots.TRACE_KINDS``)."""
+    """The figures ``tracekit plot`` draws (``tracekit.present.plots.TRACE_KINDS``)."""
 
     stages = "stages"
     timeline = "timeline"
@@ -36,7 +36,7 @@ class PlotKind(enum.StrEnum):
 
 
 class ImageFormat(enum.StrEnum):
-    """Image formats (``tracekit.plots.PLOT_FORMATS``)."""
+    """Image formats (``tracekit.present.plots.PLOT_FORMATS``)."""
 
     png = "png"
     svg = "svg"
@@ -84,7 +84,7 @@ def plot_command(
 ) -> None:
     """Plot golden traces to a PNG, SVG or PDF file."""
     from tracekit.errors import InputError
-    from tracekit.plots import check_size, format_for_path, plot_traces, save_figure
+    from tracekit.present.plots import check_size, format_for_path, plot_traces, save_figure
 
     # Everything that can be checked without the data is checked first.
     image_format = format_for_path(output, output_format.value if output_format else None)

@@ -33,7 +33,7 @@ def rules_command(
 ) -> None:
     """Write Prometheus recording rules and the rollout's alerts (check with promtool)."""
     from tracekit.errors import InputError
-    from tracekit.promql import AlertLimits, rules_yaml
+    from tracekit.present.promql import AlertLimits, rules_yaml
 
     duration = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
     for option, value in (("--for", for_duration), ("--interval", interval)):
@@ -64,6 +64,6 @@ def dashboard_command(
     title: Annotated[str | None, typer.Option(help="Dashboard title.")] = None,
 ) -> None:
     """Write a Grafana dashboard (JSON) with every documented panel."""
-    from tracekit.promql import dashboard_json
+    from tracekit.present.promql import dashboard_json
 
     write_output(dashboard_json(title), output)

@@ -48,8 +48,8 @@ def simulate_command(
     from rich.table import Table
 
     from tracekit.cli.common import make_console
-    from tracekit.config import TraceConfig
-    from tracekit.simulate import SimulationSpec, parse_slow, simulate
+    from tracekit.sim.simulator import SimulationSpec, parse_slow, simulate
+    from tracekit.trace.config import TraceConfig
 
     base = TraceConfig.from_yaml(config) if config is not None else TraceConfig()
     overrides: dict[str, object] = {"output_dir": str(output)}

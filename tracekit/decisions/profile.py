@@ -1,0 +1,422 @@
+"""Performance profiles: what ``compare`` needs from one side, small and mergeable.
+
+A profile keeps, per run and per block of consecutive ticks, the tick and miss
+counts and a log-bucketed histogram of every stage (and ``tick_total``). Blocks
+keep the time order the bootstrap needs; histograms keep quantiles within 1%.
+It is written by ``tracekit profile`` as versioned JSON (``docs/compare.md``) and
+is a superset of the seed's ``perf_profile.json`` fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from tracekit._version import __version__
+from tracekit.errors import InputError
+from tracekit.stats.histogram import ALPHA, bucket_expr
+from tracekit.store import schema
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from tracekit.analysis.traceset import TraceSet
+
+PROFILE_FORMAT: Final = "tracekit.profile"
+PROFILE_VERSION: Final = 1
+TARGET_BLOCKS_PER_RUN: Final = 256
+MIN_BLOCK_TICKS: Final = 20
+
+MAX_BUCKET_INDEX: Final = 8000
+"""Bucket indexes beyond this (durations over ~10^17 ns) mark a corrupt profile."""
+
+SparseHistogram = dict[int, int]
+"""Bucket index -> count."""
+
+
+@dataclasses.dataclass
+class Block:
+    """Consecutive ticks of one run.
+
+    Attributes:
+        ticks: Ticks in the block.
+        misses: Of those, deadline misses.
+        requests: Exchange requests made in those ticks.
+        stages: Stage name (and ``tick_total``) -> histogram of durations.
+    """
+
+    ticks: int
+    misses: int
+    requests: int
+    stages: dict[str, SparseHistogram]
+
+
+@dataclasses.dataclass
+class RunProfile:
+    """One run: its blocks in time order, guard trips and request latency."""
+
+    run_id: str
+    block_ticks: int
+    blocks: list[Block]
+    guard_trips: dict[str, int]
+    requests: dict[str, SparseHistogram]
+
+
+@dataclasses.dataclass
+class Profile:
+    """One side of a comparison.
+
+    Attributes:
+        runs: The runs, each a sequence of blocks.
+        source: Where it came from (paths), for messages.
+    """
+
+    runs: list[RunProfile]
+    source: str
+
+    def blocks(self) -> Iterator[Block]:
+        """Every block of every run, runs in order, blocks in time order."""
+        for run in self.runs:
+            yield from run.blocks
+
+    @property
+    def total_ticks(self) -> int:
+        return sum(block.ticks for block in self.blocks())
+
+    @property
+    def deadline_misses(self) -> int:
+        return sum(block.misses for block in self.blocks())
+
+    @property
+    def total_requests(self) -> int:
+        return sum(block.requests for block in self.blocks())
+
+    def stage_names(self) -> list[str]:
+        names = {name for block in self.blocks() for name in block.stages}
+        return sorted(names)
+
+    def unit_counts(self) -> list[int]:
+        """Blocks per run (the bootstrap's units)."""
+        return [len(run.blocks) for run in self.runs]
+
+    def stage_matrix(self, stage: str, low: int, high: int) -> npt.NDArray[np.float64]:
+        """Counts of ``stage`` as a (blocks x buckets) matrix over buckets low..high."""
+        import numpy as np
+
+        blocks = list(self.blocks())
+        matrix = np.zeros((len(blocks), high - low + 1), dtype=np.float64)
+        for row, block in enumerate(blocks):
+            for index, count in block.stages.get(stage, {}).items():
+                matrix[row, index - low] += count
+        return matrix
+
+    def bucket_range(self, stage: str) -> tuple[int, int] | None:
+        indexes = [index for block in self.blocks() for index in block.stages.get(stage, {})]
+        return (min(indexes), max(indexes)) if indexes else None
+
+    def merged(self, stage: str) -> SparseHistogram:
+        total: SparseHistogram = {}
+        for block in self.blocks():
+            for index, count in block.stages.get(stage, {}).items():
+                total[index] = total.get(index, 0) + count
+        return total
+
+    def guard_trips(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for run in self.runs:
+            for reason, count in run.guard_trips.items():
+                total[reason] = total.get(reason, 0) + count
+        return dict(sorted(total.items()))
+
+    def request_histograms(self) -> dict[str, SparseHistogram]:
+        total: dict[str, SparseHistogram] = {}
+        for run in self.runs:
+            for key, histogram in run.requests.items():
+                merged = total.setdefault(key, {})
+                for index, count in histogram.items():
+                    merged[index] = merged.get(index, 0) + count
+        return dict(sorted(total.items()))
+
+    # -- JSON --------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON form, with the seed's summary fields on top."""
+        ticks = self.total_ticks
+        misses = self.deadline_misses
+        return {
+            "format": PROFILE_FORMAT,
+            "version": PROFILE_VERSION,
+            "tracekit_version": __version__,
+            "histogram": {"kind": "log", "alpha": ALPHA, "unit": "ns"},
+            "total_ticks": ticks,
+            "deadline_misses": misses,
+            "deadline_miss_pct": 100.0 * misses / ticks if ticks else 0.0,
+            "requests_per_tick": self.total_requests / ticks if ticks else 0.0,
+            "stage_percentiles": {
+                stage: _percentiles(self.merged(stage)) for stage in self.stage_names()
+            },
+            "guard_trips": self.guard_trips(),
+            "exchange_req_percentiles": {
+                key: _percentiles(histogram) for key, histogram in self.request_histograms().items()
+            },
+            "runs": [
+                {
+                    "run_id": run.run_id,
+                    "block_ticks": run.block_ticks,
+                    "guard_trips": run.guard_trips,
+                    "requests": {key: _encode(h) for key, h in run.requests.items()},
+                    "blocks": [
+                        {
+                            "ticks": block.ticks,
+                            "misses": block.misses,
+                            "requests": block.requests,
+                            "stages": {name: _encode(h) for name, h in block.stages.items()},
+                        }
+                        for block in run.blocks
+                    ],
+                }
+                for run in self.runs
+            ],
+        }
+
+    def write(self, path: Path) -> None:
+        """Write the profile as JSON (atomically: a temporary file renamed into place)."""
+        import os
+
+        temporary = path.with_name(f".{path.name}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n")
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot write the profile ({exc.strerror})") from None
+
+
+def _encode(histogram: SparseHistogram) -> dict[str, list[int]]:
+    indexes = sorted(histogram)
+    return {"idx": indexes, "cnt": [histogram[i] for i in indexes]}
+
+
+def _decode(value: Any, where: str) -> SparseHistogram:
+    if not isinstance(value, dict) or not isinstance(value.get("idx"), list):
+        raise InputError(f"{where}: a histogram must be {{'idx': [...], 'cnt': [...]}}")
+    indexes, counts = value["idx"], value.get("cnt")
+    if not isinstance(counts, list) or len(counts) != len(indexes):
+        raise InputError(f"{where}: histogram 'idx' and 'cnt' differ in length")
+    return {int(i): int(c) for i, c in zip(indexes, counts, strict=True)}
+
+
+def _percentiles(histogram: SparseHistogram) -> dict[str, float | None]:
+    import numpy as np
+
+    from tracekit.stats.histogram import quantiles_from_counts
+
+    if not histogram:
+        return {"p50": None, "p95": None, "p99": None}
+    first = min(histogram)
+    counts = np.zeros(max(histogram) - first + 1, dtype=np.float64)
+    for index, count in histogram.items():
+        counts[index - first] = count
+    return {
+        label: round(float(quantiles_from_counts(counts, first, q)[0]), 6)
+        for label, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
+    }
+
+
+def read_profile(path: Path) -> Profile:
+    """Load a profile written by ``tracekit profile``.
+
+    Raises:
+        InputError: The file is unreadable, not a profile, or of another version.
+    """
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the profile ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}); is it a profile?") from None
+    if not isinstance(document, dict) or document.get("format") != PROFILE_FORMAT:
+        raise InputError(
+            f'{path}: not a tracekit profile (no "format": "{PROFILE_FORMAT}"); '
+            "make one with: tracekit profile TRACES -o perf_profile.json"
+        )
+    version = document.get("version")
+    if version != PROFILE_VERSION:
+        newer = isinstance(version, int) and version > PROFILE_VERSION
+        advice = "upgrade tracekit" if newer else "re-create it with: tracekit profile TRACES"
+        raise InputError(
+            f"{path}: profile version {version!r} is not supported "
+            f"(this tracekit reads version {PROFILE_VERSION}); {advice}"
+        )
+    try:
+        runs = [
+            RunProfile(
+                run_id=str(run["run_id"]),
+                block_ticks=int(run["block_ticks"]),
+                guard_trips={str(k): int(v) for k, v in run.get("guard_trips", {}).items()},
+                requests={
+                    str(k): _decode(v, f"{path}: run {run['run_id']}")
+                    for k, v in run.get("requests", {}).items()
+                },
+                blocks=[
+                    Block(
+                        ticks=int(block["ticks"]),
+                        misses=int(block["misses"]),
+                        requests=int(block.get("requests", 0)),
+                        stages={
+                            str(name): _decode(h, f"{path}: run {run['run_id']}")
+                            for name, h in block["stages"].items()
+                        },
+                    )
+                    for block in run["blocks"]
+                ],
+            )
+            for run in document["runs"]
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{path}: profile is incomplete or malformed ({exc!r})") from None
+    for run in runs:
+        for block in run.blocks:
+            if not 0 <= block.misses <= block.ticks or block.requests < 0:
+                raise InputError(
+                    f"{path}: run {run.run_id} has a block with {block.ticks} ticks and "
+                    f"{block.misses} misses; the profile is corrupt: re-create it"
+                )
+            for name, histogram in block.stages.items():
+                for index, count in histogram.items():
+                    if count < 0 or not 0 <= index <= MAX_BUCKET_INDEX:
+                        raise InputError(
+                            f"{path}: run {run.run_id}, stage {name}: bucket {index} holds "
+                            f"{count}; the profile is corrupt: re-create it"
+                        )
+    return Profile(runs, str(path))
+
+
+def profile_from_traces(traces: TraceSet) -> Profile:
+    """Build a profile from golden traces (stages from the sampled detail only)."""
+    from tracekit.analysis.sources import reading
+
+    with reading(traces.files):
+        return _profile_from_traces(traces)
+
+
+def _profile_from_traces(traces: TraceSet) -> Profile:
+    import polars as pl
+
+    frame = traces.scan()
+    tick_rows = frame.filter(pl.col("kind") == schema.KIND_TICK)
+    run_ticks = tick_rows.group_by("run_id").agg(pl.col("tick_id").max().alias("last_tick"))
+    sizes = {
+        row["run_id"]: _block_ticks(int(row["last_tick"]))
+        for row in run_ticks.collect().iter_rows(named=True)
+    }
+    if not sizes:
+        raise InputError(f"{traces.files[0]}: no tick in the selection; nothing to profile")
+    block_size = pl.col("run_id").replace_strict(sizes, return_dtype=pl.Int64)
+    block = ((pl.col("tick_id") - 1) // block_size).alias("block")
+    stage_rows = pl.concat(
+        [
+            frame.filter(
+                (pl.col("kind") == schema.KIND_STAGE) & (pl.col("detail") == schema.DETAIL_SAMPLED)
+            ).select("run_id", "tick_id", pl.col("name").alias("stage"), "duration_ns"),
+            tick_rows.select(
+                "run_id", "tick_id", pl.lit(schema.TICK_TOTAL).alias("stage"), "duration_ns"
+            ),
+        ]
+    )
+    queries = [
+        stage_rows.group_by(
+            "run_id", block, "stage", bucket_expr(pl.col("duration_ns")).alias("bucket")
+        ).agg(pl.len().alias("count")),
+        tick_rows.group_by("run_id", block).agg(
+            pl.len().alias("ticks"),
+            pl.col("deadline_missed").sum().alias("misses"),
+            pl.col("request_count").fill_null(0).sum().alias("requests"),
+        ),
+        frame.filter(pl.col("kind") == schema.KIND_GUARD)
+        .group_by("run_id", "name")
+        .agg(pl.len().alias("count")),
+        frame.filter(
+            (pl.col("kind") == schema.KIND_REQUEST) & (pl.col("detail") == schema.DETAIL_SAMPLED)
+        )
+        .group_by(
+            "run_id",
+            (pl.col("verb").fill_null("") + pl.lit(" ") + pl.col("name")).alias("key"),
+            bucket_expr(pl.col("duration_ns")).alias("bucket"),
+        )
+        .agg(pl.len().alias("count")),
+    ]
+    stages, ticks, guards, requests = pl.collect_all(queries, engine="streaming")
+
+    runs: dict[str, RunProfile] = {}
+    blocks: dict[tuple[str, int], Block] = {}
+    for row in ticks.sort("run_id", "block").iter_rows(named=True):
+        run = runs.setdefault(
+            row["run_id"], RunProfile(row["run_id"], sizes[row["run_id"]], [], {}, {})
+        )
+        block_record = Block(int(row["ticks"]), int(row["misses"]), int(row["requests"]), {})
+        run.blocks.append(block_record)
+        blocks[(row["run_id"], row["block"])] = block_record
+    for run_id, block_index, stage, bucket, count in stages.iter_rows():
+        owner = blocks.get((run_id, block_index))
+        if owner is not None:
+            histogram = owner.stages.setdefault(stage, {})
+            histogram[int(bucket)] = histogram.get(int(bucket), 0) + int(count)
+    for run_id, reason, count in guards.iter_rows():
+        if run_id in runs:
+            runs[run_id].guard_trips[reason] = int(count)
+    for run_id, key, bucket, count in requests.iter_rows():
+        if run_id in runs:
+            runs[run_id].requests.setdefault(key, {})[int(bucket)] = int(count)
+    source = traces.files[0] if len(traces.files) == 1 else f"{len(traces.files)} files"
+    return Profile([runs[run_id] for run_id in sorted(runs)], source)
+
+
+def _block_ticks(ticks: int) -> int:
+    return max(MIN_BLOCK_TICKS, math.ceil(ticks / TARGET_BLOCKS_PER_RUN))
+
+
+def profile_from_durations(
+    runs: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    deadline_ms: float = 200.0,
+    source: str = "samples",
+) -> Profile:
+    """Build a profile from per-tick durations in ms, in time order.
+
+    Args:
+        runs: Run id -> stage name -> durations in ms, one per tick, in time order.
+            ``tick_total`` (if present) also decides the deadline misses.
+        deadline_ms: The deadline for ``tick_total``.
+        source: A name for messages.
+    """
+    import numpy as np
+
+    from tracekit.stats.histogram import bucket_indexes
+
+    profiles = []
+    for run_id, stages in runs.items():
+        lengths = {len(values) for values in stages.values()}
+        ticks = max(lengths) if lengths else 0
+        size = _block_ticks(ticks)
+        block_list = []
+        for start in range(0, ticks, size):
+            stop = min(start + size, ticks)
+            block_stages: dict[str, SparseHistogram] = {}
+            for name, values in stages.items():
+                chunk = np.asarray(values[start:stop], dtype=np.float64) * 1e6
+                indexes = bucket_indexes(chunk)
+                unique, counts = np.unique(indexes, return_counts=True)
+                block_stages[name] = dict(zip(unique.tolist(), counts.tolist(), strict=True))
+            total = stages.get(schema.TICK_TOTAL)
+            misses = (
+                int(np.sum(np.asarray(total[start:stop]) > deadline_ms)) if total is not None else 0
+            )
+            block_list.append(Block(stop - start, misses, 0, block_stages))
+        profiles.append(RunProfile(run_id, size, block_list, {}, {}))
+    return Profile(profiles, source)

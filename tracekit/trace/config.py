@@ -1,0 +1,164 @@
+"""The tracer's configuration: the ``trace:`` section of a YAML file.
+
+Every value is checked when the configuration is built, so a bad file fails at
+start-up with a message naming the key and the allowed values, never later in
+the traced loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tracekit.errors import ConfigError
+from tracekit.yamlfile import load_yaml_section
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceConfig:
+    """Settings of a :class:`tracekit.Tracer`.
+
+    Args:
+        enabled: When false the tracer is a no-op: no records, files or threads.
+        sample_rate: Share of ticks, in [0, 1], whose stage and request detail is kept.
+            Every tick's own row is always kept.
+        deadline_ms: A tick slower than this, in milliseconds, has missed its deadline.
+        export_golden: Write golden-trace Parquet files.
+        golden_trace_interval: Ticks per golden-trace file (one file per window).
+        output_dir: Root folder of the golden-trace dataset.
+        sample_seed: Seed of the sampling decision; None draws one at random (it is
+            recorded in every file either way).
+        keep_missed_detail: Also keep the detail of unsampled ticks that missed their
+            deadline (tail-based keep). This needs every span measured; when false,
+            spans of unsampled ticks cost next to nothing.
+        max_queue_windows: Finished windows that may wait for the writer; beyond it a
+            window is dropped and counted, never blocking the traced loop.
+        max_records_per_tick: Detail records kept per tick; the rest are counted as dropped.
+        run_id: Name of this run (a partition of the dataset); None derives one from
+            the start time, host and process id.
+        metrics: Feed the live Prometheus metrics (``docs/prometheus.md``).
+        metrics_port: Serve them on this port (0 picks a free one); None serves nothing
+            (mount ``Tracer.metrics_registry`` in your own exporter instead).
+        metrics_addr: Address to serve on; loopback unless you choose otherwise.
+        deployment: Value of a ``deployment`` label on every metric (for example
+            ``canary`` or ``control``); None adds no such label.
+    """
+
+    enabled: bool = True
+    sample_rate: float = 0.2
+    deadline_ms: float = 200.0
+    export_golden: bool = True
+    golden_trace_interval: int = 100
+    output_dir: str = "traces"
+    sample_seed: int | None = None
+    keep_missed_detail: bool = True
+    max_queue_windows: int = 64
+    max_records_per_tick: int = 10_000
+    run_id: str | None = None
+    metrics: bool = False
+    metrics_port: int | None = None
+    metrics_addr: str = "127.0.0.1"
+    deployment: str | None = None
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            _check(field.name, getattr(self, field.name), source="TraceConfig")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], *, source: str = "config") -> TraceConfig:
+        """Build a config from the keys of a ``trace:`` section.
+
+        Args:
+            values: Key/value pairs; unknown keys are rejected.
+            source: Name used in error messages (a file path, usually).
+
+        Raises:
+            ConfigError: A key is unknown or a value is out of range or of the wrong type.
+        """
+        known = {field.name for field in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                allowed = ", ".join(sorted(known))
+                raise ConfigError(f"{source}: unknown key trace.{key}; allowed keys: {allowed}")
+        for key, value in values.items():
+            _check(key, value, source=source)
+        return cls(**dict(values))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TraceConfig:
+        """Load the ``trace:`` section of a YAML file (other sections are ignored here).
+
+        Raises:
+            ConfigError: The file is missing, is not YAML, or holds a bad value.
+        """
+        section = load_yaml_section(path, "trace")
+        return cls.from_mapping(section, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON-able values."""
+        return dataclasses.asdict(self)
+
+
+def _check(key: str, value: Any, *, source: str) -> None:
+    """Raise ConfigError when ``value`` is not allowed for ``key``."""
+    rule = _RULES.get(key)
+    if rule is None:
+        return
+    kind, ok, allowed = rule
+    if not _is_kind(value, kind) or not ok(value):
+        raise ConfigError(f"{source}: trace.{key} must be {allowed}, got {value!r}")
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "int?":
+        return value is None or _is_kind(value, "int")
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "str?":
+        return value is None or isinstance(value, str)
+    raise AssertionError(kind)
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+# key -> (type, extra check, how the allowed values are described)
+_RULES: dict[str, tuple[str, Any, str]] = {
+    "enabled": ("bool", _always, "true or false"),
+    "sample_rate": ("number", lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]"),
+    "deadline_ms": (
+        "number",
+        lambda v: v > 0 and math.isfinite(v),
+        "a number of milliseconds > 0",
+    ),
+    "export_golden": ("bool", _always, "true or false"),
+    "golden_trace_interval": ("int", lambda v: v >= 1, "a whole number of ticks >= 1"),
+    "output_dir": ("str", lambda v: v != "", "a non-empty folder path"),
+    "sample_seed": ("int?", _always, "a whole number or null"),
+    "keep_missed_detail": ("bool", _always, "true or false"),
+    "max_queue_windows": ("int", lambda v: v >= 1, "a whole number >= 1"),
+    "max_records_per_tick": ("int", lambda v: v >= 1, "a whole number >= 1"),
+    "run_id": (
+        "str?",
+        lambda v: v is None or (v != "" and "/" not in v and "\\" not in v and "=" not in v),
+        "null or a non-empty name without '/', '\\' or '='",
+    ),
+    "metrics": ("bool", _always, "true or false"),
+    "metrics_port": ("int?", lambda v: v is None or 0 <= v <= 65535, "null or a port 0-65535"),
+    "metrics_addr": ("str", lambda v: v != "", "an address such as 127.0.0.1"),
+    "deployment": (
+        "str?",
+        lambda v: v is None or (v != "" and '"' not in v),
+        "null or a non-empty label value",
+    ),
+}

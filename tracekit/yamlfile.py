@@ -1,0 +1,45 @@
+"""Reading one top-level section of a YAML config file.
+
+Shared by the tracer's :class:`~tracekit.trace.config.TraceConfig` (``trace:``), the
+gate's policy (``gate:``) and the canary's policy (``canary:``). PyYAML is imported
+only when a file is read, so the tracer stays standard-library-only at import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tracekit.errors import ConfigError
+
+
+def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
+    """Read one top-level section of a YAML config file; a missing section is empty.
+
+    Raises:
+        ConfigError: The file cannot be read, is not YAML, or the section is not a mapping.
+    """
+    import yaml  # a start-up cost only for those who load a file
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping with a '{section}:' section at the top")
+    value = document.get(section, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: '{section}:' must be a mapping of keys to values")
+    return value
