@@ -186,13 +186,12 @@ class Profile:
 
     def write(self, path: Path) -> None:
         """Write the profile as JSON (atomically: a temporary file renamed into place)."""
-        import os
+        from tracekit.store.parquet import atomic_write
 
-        temporary = path.with_name(f".{path.name}.tmp")
+        text = json.dumps(self.to_dict(), separators=(",", ":")) + "\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n")
-            os.replace(temporary, path)
+            atomic_write(path, lambda temporary: temporary.write_text(text))
         except OSError as exc:
             raise InputError(f"{path}: cannot write the profile ({exc.strerror})") from None
 

@@ -17,17 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tracekit.errors import InputError
 from tracekit.store import schema
 from tracekit.store.check import check_file
-from tracekit.store.parquet import fsync_dir, fsync_file, write_parquet
-
-_WINDOW_FILE = re.compile(r"^golden-(\d+)\.parquet$")
-_COMPACTED_FILE = re.compile(r"^golden-(\d+)-(\d+)\.parquet$")
+from tracekit.store.parquet import atomic_write, write_parquet
 
 DEFAULT_TARGET_ROWS = 1_000_000
 
@@ -61,11 +57,11 @@ def covered_by_compacted(files: Iterable[str]) -> set[str]:
     windows: list[tuple[str, str, int]] = []
     for path in files:
         folder, name = os.path.split(path)
-        compacted = _COMPACTED_FILE.match(name)
+        compacted = schema.COMPACTED_FILE.match(name)
         if compacted:
             ranges.setdefault(folder, []).append((int(compacted[1]), int(compacted[2])))
             continue
-        window = _WINDOW_FILE.match(name)
+        window = schema.WINDOW_FILE.match(name)
         if window:
             windows.append((path, folder, int(window[1])))
     return {
@@ -90,13 +86,13 @@ def compact(root: str | Path, target_rows: int = DEFAULT_TARGET_ROWS) -> Compact
         raise InputError(f"{root}: not a folder; pass a dataset root written by the tracer")
     if target_rows < 1:
         raise InputError(f"--target-rows must be at least 1, got {target_rows}")
-    folders = sorted({path.parent for path in base.rglob("golden-*.parquet")})
+    folders = sorted({path.parent for path in base.rglob(schema.GOLDEN_FILE_GLOB)})
     before = after = rows = 0
     for folder in folders:
         names = sorted(
             (int(match[1]), folder / name)
             for name in os.listdir(folder)
-            if (match := _WINDOW_FILE.match(name))
+            if (match := schema.WINDOW_FILE.match(name))
         )
         covered = covered_by_compacted(str(folder / name) for name in os.listdir(folder))
         for _, path in names:
@@ -150,16 +146,11 @@ def _merge(group: list[tuple[int, Path]], folder: Path) -> int:
     )
     metadata[schema.META_LAST_TICK] = str(max(last_ticks))
     merged = pa.concat_tables(tables).replace_schema_metadata(metadata)
-    final = folder / f"golden-{first:06d}-{last:06d}.parquet"
-    temporary = folder / f".{final.name}.{os.getpid()}.tmp"
+    final = folder / schema.compacted_file_name(first, last)
     try:
-        write_parquet(merged, temporary)
-        fsync_file(temporary)
-        os.replace(temporary, final)
+        atomic_write(final, lambda temporary: write_parquet(merged, temporary), durable=True)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise InputError(f"{final}: cannot write the merged file ({error.strerror})") from None
-    fsync_dir(folder)
     for _, path in group:  # from here on, readers ignore these in favour of `final`
         path.unlink()
     return int(merged.num_rows)

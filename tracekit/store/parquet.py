@@ -1,18 +1,51 @@
-"""Writing golden-trace Parquet files safely.
+"""Writing files safely: :func:`atomic_write`, and golden-trace Parquet (:func:`write_parquet`).
 
-A file is written to a hidden temporary name in its folder, flushed to disk and
-renamed into place, so a crash leaves at most a ``.*.tmp`` file that no reader picks
-up, never a partial ``*.parquet``. pyarrow is imported inside :func:`write_parquet`.
+Every file tracekit writes (golden windows, compacted files, profiles, Chrome
+exports) is written to a hidden temporary name in its folder and renamed into place,
+so a crash or an error leaves at most a ``.*.tmp`` file that no reader picks up,
+never a partial file. pyarrow is imported inside :func:`write_parquet`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tracekit.store import schema
+
+T = TypeVar("T")
+
+
+def atomic_write(path: Path, write: Callable[[Path], T], *, durable: bool = False) -> T:
+    """Write ``path`` by calling ``write(temporary)``, then renaming it into place.
+
+    The temporary file is hidden (``.<name>.<pid>.<thread>.tmp``) in the same folder,
+    so the rename is atomic and two writers never share one. On any error it is
+    removed and the error raised again; the folder must exist.
+
+    Args:
+        path: The file to write.
+        write: Writes the whole content to the path it is given; its result is returned.
+        durable: Flush the file to disk before the rename and the folder after it, so
+            the file survives a power cut once this returns (golden traces use it).
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        result = write(temporary)
+        if durable:
+            fsync_file(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+    if durable:
+        fsync_dir(path.parent)
+    return result
 
 
 def write_parquet(table: Any, path: Path) -> None:

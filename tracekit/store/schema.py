@@ -10,6 +10,7 @@ readers) imports pyarrow.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 if TYPE_CHECKING:
@@ -57,6 +58,35 @@ META_LAST_TICK: Final = "tracekit.last_tick_id"
 
 PARTITION_KEY: Final = "run_id"
 """Golden files live under ``<output_dir>/run_id=<run id>/`` (Hive-style partitions)."""
+
+# Golden file names inside a run folder: one per window, or one per compacted range.
+GOLDEN_FILE_GLOB: Final = "golden-*.parquet"
+"""Matches both kinds of golden file name (a first filter; the patterns decide)."""
+WINDOW_FILE: Final = re.compile(r"^golden-(\d+)\.parquet$")
+"""``golden-<window>.parquet``: one window of ticks, numbered from 1 within a run."""
+COMPACTED_FILE: Final = re.compile(r"^golden-(\d+)-(\d+)\.parquet$")
+"""``golden-<first>-<last>.parquet``: windows first to last merged by ``tracekit compact``."""
+
+
+def window_file_name(window: int) -> str:
+    """The file name of window number ``window`` (numbered from 1 within a run)."""
+    return f"golden-{window:06d}.parquet"
+
+
+def compacted_file_name(first: int, last: int) -> str:
+    """The file name of windows ``first`` to ``last`` merged into one file."""
+    return f"golden-{first:06d}-{last:06d}.parquet"
+
+
+def file_windows(name: str) -> tuple[int, int] | None:
+    """The first and last window a golden file name holds; None for another name."""
+    window = WINDOW_FILE.match(name)
+    if window:
+        return int(window[1]), int(window[1])
+    compacted = COMPACTED_FILE.match(name)
+    if compacted:
+        return int(compacted[1]), int(compacted[2])
+    return None
 
 
 class Column(NamedTuple):

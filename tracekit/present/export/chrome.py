@@ -26,9 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
-import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -41,6 +39,7 @@ from tracekit._version import __version__
 from tracekit.analysis.traceset import TraceSet
 from tracekit.errors import EmptyDataError, InputError
 from tracekit.store import schema
+from tracekit.store.parquet import atomic_write
 
 DEFAULT_MAX_MB: Final = 100.0
 """Default size limit of an export, in MB (10^6 bytes)."""
@@ -650,18 +649,17 @@ def write_chrome_trace(
     """
     output = Path(output)
     trace = chrome_trace(traces, ticks=ticks, max_mb=max_mb)
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    size_bytes = 0
+
+    def write(temporary: Path) -> int:
+        size_bytes = 0
+        with open(temporary, "wb") as file:
+            for chunk in _json_chunks(trace):  # never the whole text in memory
+                size_bytes += file.write(chunk.encode("utf-8"))
+        return size_bytes
+
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(temporary, "wb") as file:
-                for chunk in _json_chunks(trace):  # never the whole text in memory
-                    size_bytes += file.write(chunk.encode("utf-8"))
-            os.replace(temporary, output)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        size_bytes = atomic_write(output, write)
     except OSError as exc:
         raise InputError(f"{output}: cannot write the export ({exc.strerror or exc})") from None
     other = trace["otherData"]

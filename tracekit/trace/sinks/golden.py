@@ -5,9 +5,10 @@ The traced loop hands each finished window (a list of :class:`FinishedTick`) to
 window is dropped and counted. A daemon thread turns windows into Parquet files.
 
 Each file is written to a hidden temporary name in the partition folder, flushed
-to disk and renamed into place, so a crash leaves at most a ``.*.tmp`` file that no
-reader picks up, never a partial ``*.parquet``. Write errors are counted, logged
-and kept in :class:`WriterStats`; they never reach the traced program.
+to disk and renamed into place (:func:`tracekit.store.parquet.atomic_write`), so a
+crash leaves at most a ``.*.tmp`` file that no reader picks up, never a partial
+``*.parquet``. Write errors are counted, logged and kept in :class:`WriterStats`;
+they never reach the traced program.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tracekit.store import schema
-from tracekit.store.parquet import fsync_dir, fsync_file, write_parquet
+from tracekit.store.parquet import atomic_write, write_parquet
 from tracekit.trace.records import FinishedTick
 
 logger = logging.getLogger("tracekit")
@@ -50,11 +50,6 @@ class WriterStats:
     write_errors: int = 0
     last_error: str | None = None
     queue_depth: int = 0
-
-
-def golden_file_name(window: int) -> str:
-    """The file name of window number ``window`` (numbered from 1 within a run)."""
-    return f"golden-{window:06d}.parquet"
 
 
 class GoldenWriter:
@@ -169,17 +164,8 @@ class GoldenWriter:
             },
         )
         self.folder.mkdir(parents=True, exist_ok=True)
-        final = self.folder / golden_file_name(seq)
-        temporary = self.folder / f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-        try:
-            self._write_table(table, temporary)
-            fsync_file(temporary)
-            os.replace(temporary, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
-        fsync_dir(self.folder)
+        final = self.folder / schema.window_file_name(seq)
+        atomic_write(final, lambda temporary: self._write_table(table, temporary), durable=True)
         return int(table.num_rows)
 
 
@@ -190,9 +176,10 @@ def _resume_point(folder: Path) -> tuple[int, int]:
 
     numbered: list[tuple[int, Path]] = []
     with contextlib.suppress(OSError):
-        for path in folder.glob("golden-*.parquet"):
-            with contextlib.suppress(ValueError):  # golden-N, or golden-A-B once compacted
-                numbered.append((int(path.stem.rsplit("-", 1)[-1]), path))
+        for path in folder.glob(schema.GOLDEN_FILE_GLOB):
+            windows = schema.file_windows(path.name)  # golden-N, or golden-A-B once compacted
+            if windows is not None:
+                numbered.append((windows[1], path))
     if not numbered:
         return 0, 0
     last_tick = 0
