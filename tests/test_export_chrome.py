@@ -30,11 +30,10 @@ from typer.testing import CliRunner
 import tracekit
 from tracekit import TraceConfig, VirtualClock
 from tracekit.cli import export as cli_export
-from tracekit.errors import EmptyDataError, InputError, TracekitError
+from tracekit.errors import EmptyDataError, ExportTooLargeError, InputError, TracekitError
 from tracekit.present.export import (
     DEFAULT_MAX_MB,
     ChromeExport,
-    ExportTooLargeError,
     assign_lanes,
     chrome_trace,
     dumps_chrome_trace,

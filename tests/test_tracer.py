@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracekit import TraceConfig, Tracer, VirtualClock
-from tracekit.errors import ConfigError
+from tracekit.errors import ClockError, ConfigError, TracekitError
 from tracekit.trace.sampling import Sampler
 from tracekit.trace.sinks import golden
 
@@ -739,3 +739,12 @@ def test_run_id_argument_is_validated_like_the_config(out_dir: Path) -> None:
         finally:
             if tracer is not None:
                 tracer.close()
+
+
+def test_a_virtual_clock_refuses_to_go_backwards_with_a_tracekit_error() -> None:
+    clock = VirtualClock(100)
+    with pytest.raises(ClockError, match="cannot go backwards") as raised:
+        clock.set(50)
+    assert isinstance(raised.value, TracekitError)
+    assert isinstance(raised.value, ValueError)  # what it raised before
+    assert clock() == 100

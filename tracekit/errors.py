@@ -29,3 +29,11 @@ class SchemaError(InputError):
 
 class EmptyDataError(InputError):
     """The selection holds no data to analyse."""
+
+
+class ExportTooLargeError(InputError):
+    """The export would be larger than its size limit; narrow the selection."""
+
+
+class ClockError(TracekitError, ValueError):
+    """A virtual clock was asked to go backwards (also a ``ValueError``)."""

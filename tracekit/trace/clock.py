@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from tracekit.errors import ClockError
+
 ClockNs = Callable[[], int]
 """A monotonic clock: a callable that returns nanoseconds."""
 
@@ -32,9 +34,13 @@ class VirtualClock:
         return self._now_ns
 
     def advance(self, duration_ns: int) -> None:
-        """Move the clock forward by ``duration_ns`` (must not be negative)."""
+        """Move the clock forward by ``duration_ns`` (must not be negative).
+
+        Raises:
+            ClockError: ``duration_ns`` is negative (a ``ValueError`` too).
+        """
         if duration_ns < 0:
-            raise ValueError(f"a clock cannot go backwards (advance by {duration_ns} ns)")
+            raise ClockError(f"a clock cannot go backwards (advance by {duration_ns} ns)")
         self._now_ns += duration_ns
 
     def set(self, now_ns: int) -> None:

@@ -37,7 +37,7 @@ import polars as pl
 
 from tracekit._version import __version__
 from tracekit.analysis.traceset import TraceSet
-from tracekit.errors import EmptyDataError, InputError
+from tracekit.errors import EmptyDataError, ExportTooLargeError, InputError
 from tracekit.store import schema
 from tracekit.store.parquet import atomic_write
 
@@ -78,10 +78,6 @@ _THREAD_UNKNOWN: Final[Mapping[str, int]] = {"pid": 0, "tid": 0}
 _NS_PER_US: Final = 1000
 _NS_PER_MS: Final = 1_000_000
 _BYTES_PER_MB: Final = 1_000_000
-
-
-class ExportTooLargeError(InputError):
-    """The export would be larger than its size limit; narrow the selection."""
 
 
 TickRange = tuple[int, int]
