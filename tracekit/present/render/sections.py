@@ -46,6 +46,20 @@ def percent(digits: int = 2) -> Formatter:
     return format_percent
 
 
+def format_ms(value: Any) -> str:
+    """A duration in ms: 3 decimals from 1 ms up, else 3 significant digits (0.00612).
+
+    Microsecond-scale stages would otherwise all read ``0.000``.
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    magnitude = abs(float(value))
+    if magnitude >= 1.0 or magnitude == 0.0:
+        return f"{value:,.3f}"
+    digits = min(9, 2 - math.floor(math.log10(magnitude)))
+    return f"{value:.{digits}f}"
+
+
 def integer(value: Any) -> str:
     """Format a count with thousands separators."""
     return MISSING if value is None else f"{int(value):,}"
@@ -119,6 +133,32 @@ def to_rich(sections: Sequence[Section]) -> RenderableType:
             parts.append(Text(section.note, style="dim"))
         parts.append(Text(""))
     return Group(*parts)
+
+
+def to_html(sections: Sequence[Section]) -> str:
+    """Sections as HTML tables for Jupyter: every row (nothing elided), text escaped."""
+    from html import escape
+
+    out: list[str] = []
+    for section in sections:
+        columns = section.present_columns()
+        out.append(f"<h5>{escape(section.title)}</h5>")
+        if section.frame.height == 0:
+            out.append("<p>(none)</p>")
+        else:
+            header = "".join(f"<th>{escape(column.label)}</th>" for column in columns)
+            out.append(f"<table><thead><tr>{header}</tr></thead><tbody>")
+            for row in section.rows():
+                cells = "".join(
+                    f'<td style="text-align:{"right" if column.numeric else "left"}">'
+                    f"{escape(cell)}</td>"
+                    for column, cell in zip(columns, row, strict=True)
+                )
+                out.append(f"<tr>{cells}</tr>")
+            out.append("</tbody></table>")
+        if section.note:
+            out.append(f"<p><small>{escape(section.note)}</small></p>")
+    return "\n".join(out)
 
 
 def to_markdown(sections: Sequence[Section], heading_level: int = 2) -> str:
