@@ -1047,7 +1047,8 @@ def markdown_table(result: GridResult) -> str:
         lines += [
             "",
             "| canary scenario | ticks per look | looks | rollouts | ROLLBACK by last look "
-            "| 95% CP | ROLLBACK at last look | PROMOTE by last look | reversed decisions | errors |",
+            "| 95% CP | ROLLBACK at last look | PROMOTE by last look | reversed decisions "
+            "| errors |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for rollout in result.canary.values():
