@@ -287,7 +287,7 @@ def deadline_ns(reference: FloatArray, quantile: float) -> int:
 def miss_share(reference: FloatArray, deadline: int, factor: float = 1.0) -> float:
     """Share of reference ticks, multiplied by ``factor``, slower than ``deadline``."""
     limit = deadline / factor
-    return 1.0 - np.searchsorted(reference, limit, side="right") / reference.size
+    return 1.0 - float(np.searchsorted(reference, limit, side="right")) / reference.size
 
 
 # -- golden traces (schema v1, written with pyarrow) ------------------------------------
@@ -638,8 +638,8 @@ def true_change(scenario: Scenario, metric: str, deadline: int) -> float | None:
         return scenario.effect
     if metric == "miss_rate":
         reference = reference_tick_totals(scenario.shape, scenario.run_lengths)
-        return miss_share(reference, deadline, 1 + scenario.effect) - miss_share(
-            reference, deadline
+        return float(
+            miss_share(reference, deadline, 1 + scenario.effect) - miss_share(reference, deadline)
         )
     return None
 
@@ -669,7 +669,7 @@ def covers(interval: MetricInterval, truth: float) -> bool | None:
     if interval.low is None or interval.high is None:
         return None
     slack = 1e-9
-    return interval.low - slack <= truth <= interval.high + slack
+    return bool(interval.low - slack <= truth <= interval.high + slack)
 
 
 # -- tallies ------------------------------------------------------------------------------

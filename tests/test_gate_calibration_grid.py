@@ -21,6 +21,7 @@ Sized for about 4 minutes on 2 cores (two worker processes).
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 import sys
@@ -108,6 +109,12 @@ def test_in_process_and_subprocess_cli_agree(cal: ModuleType, tmp_path: Path) ->
 
 def test_every_cli_call_gave_a_verdict(grid: Any) -> None:
     assert grid.errors() == []
+
+
+def test_the_tallies_serialise(cal: ModuleType, grid: Any) -> None:
+    document = json.loads(json.dumps(grid.to_dict()))
+    assert document["format"] == "tracekit.calibration"
+    assert "| scenario |" in cal.markdown_table(grid)
 
 
 def test_identical_builds_rarely_regress_in_every_scenario(cal: ModuleType, grid: Any) -> None:
