@@ -315,6 +315,10 @@ def sampled(tick_ids: IntArray, rate: float, seed: int) -> npt.NDArray[np.bool_]
     return mixed < np.uint64(threshold)
 
 
+DETAILS: Final = ("sampled", "deadline_miss", "none")
+"""Values of the ``detail`` column, indexed by the codes :func:`write_run` computes."""
+
+
 def _strings(codes: IntArray, values: Sequence[str]) -> Any:
     import pyarrow as pa
 
@@ -377,9 +381,6 @@ def window_table(
     return pa.Table.from_pydict(columns, schema=golden_schema(metadata))
 
 
-DETAILS: Final = ("sampled", "deadline_miss", "none")
-
-
 def golden_schema(metadata: dict[str, str]) -> Any:
     """Schema v1 (docs/schema.md, "Columns"), with the run's key-value metadata."""
     import pyarrow as pa
@@ -407,12 +408,12 @@ def golden_schema(metadata: dict[str, str]) -> Any:
 
 
 def run_metadata(
-    run_id: str, sample_rate: float, sample_seed: int, deadline: int
+    run_id: str, sample_rate: float, sample_seed: int, deadline: int, window_ticks: int
 ) -> dict[str, str]:
     """The run-level key-value metadata of docs/schema.md (window keys added per file)."""
     config = {
         "deadline_ms": deadline / 1e6,
-        "golden_trace_interval": WINDOW_TICKS,
+        "golden_trace_interval": window_ticks,
         "keep_missed_detail": True,
         "run_id": run_id,
         "sample_rate": sample_rate,
@@ -448,7 +449,7 @@ def write_run(
     missed = stages_ns.sum(axis=1) > deadline
     chosen = sampled(tick_ids, sample_rate, sample_seed)
     detail = np.where(chosen, 0, np.where(missed, 1, 2)).astype(np.int64)
-    metadata = run_metadata(run_id, sample_rate, sample_seed, deadline)
+    metadata = run_metadata(run_id, sample_rate, sample_seed, deadline, window_ticks)
     paths = []
     for window, start in enumerate(range(0, tick_ids.size, window_ticks), start=1):
         part = slice(start, start + window_ticks)
