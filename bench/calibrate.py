@@ -32,7 +32,8 @@ from the same distribution) or ``+5%`` / ``+10%`` (every duration of the current
 side multiplied), so the true ratio of every quantile is exactly 1, 1.05 or 1.10.
 
 Canary scenarios (``canary-*``): six looks of phase 1, 2,000 new ticks per side
-per look (look k judges ticks 1..2000k, ``--look k``):
+per look (look k judges ticks 1..2000k; one ``--state`` file carries the phase's
+looks, as a rollout cron would):
 
 * ``canary-misses-at-limit``: AR(1) phi = 0.9 ticks on both sides, the deadline at
   the true 98th percentile, so the canary's miss rate is exactly the 2% limit:
@@ -606,7 +607,7 @@ def compare_once(
     try:
         deadline = write_gate_side(folder / "baseline", scenario, seed, "baseline")
         write_gate_side(folder / "current", scenario, seed, "current")
-        args = ["compare", str(folder / "baseline"), str(folder / "current"), "--seed", str(seed)]
+        args = ["compare", str(folder / "baseline"), str(folder / "current")]
         outcome = run_cli(args, folder / "result.json", use_subprocess)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -910,8 +911,8 @@ def canary_rollout(
                 str(look_root / "canary"),
                 "--phase",
                 "1",
-                "--look",
-                str(look),
+                "--state",
+                str(folder / "state.json"),
             ]
             outcome = run_cli(args, folder / f"look-{look}.json", use_subprocess)
             codes.append(outcome.code)
@@ -975,7 +976,7 @@ def run_grid(
 
     Args:
         scenarios: Gate scenarios (see :func:`full_grid`, :func:`ci_grid`).
-        seeds: Seeds per gate scenario (data and ``compare --seed``).
+        seeds: Seeds per gate scenario.
         canary: Canary scenarios (see ``CANARY_SCENARIOS``); each seed is one rollout.
         canary_seeds: Rollouts per canary scenario (default: ``seeds``).
         workers: Worker processes (1 runs everything in this process).

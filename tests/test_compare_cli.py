@@ -219,3 +219,34 @@ def test_plot_folder_gets_overlays_and_forest(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["forest.png", "overlays.png"]
     assert all(p.stat().st_size > 10_000 for p in tmp_path.iterdir())
+
+
+def test_point_estimates_are_analyzes_figures() -> None:
+    """compare's baseline and current values are exactly what analyze prints."""
+    gate = run("compare", str(SAMPLES / "baseline"), str(SAMPLES / "current"), "--format", "json")
+    assert gate.returncode == 1, gate.stderr
+    metrics = json.loads(gate.stdout)["metrics"]
+    for side, field in (("baseline", "baseline"), ("current", "current")):
+        analysis = run("analyze", str(SAMPLES / side), "--format", "json")
+        assert analysis.returncode == 0, analysis.stderr
+        stages = {row["stage"]: row for row in json.loads(analysis.stdout)["stages"]}
+        compared = 0
+        for metric in metrics:
+            if metric["metric"] in ("p50", "p95", "p99"):
+                assert metric[field] == stages[metric["stage"]][f"{metric['metric']}_ms"]
+                compared += 1
+        assert compared == 15
+
+
+def test_identical_samples_pass_with_intervals_of_the_right_width() -> None:
+    """The samples against themselves: PASS, and emit p99's interval is about the
+    spread of 32 independent simulated pairs ([-12.4%, +14.1%], issue 9)."""
+    result = run("compare", str(SAMPLES / "baseline"), str(SAMPLES / "baseline"), "-f", "json")
+    assert result.returncode == 0, result.stdout
+    emit = next(
+        m
+        for m in json.loads(result.stdout)["metrics"]
+        if (m["stage"], m["metric"]) == ("emit", "p99")
+    )
+    assert -0.19 < emit["low"] < -0.08
+    assert 0.09 < emit["high"] < 0.21

@@ -84,8 +84,8 @@ def test_golden_traces_follow_the_schema(cal: ModuleType, tmp_path: Path) -> Non
     import numpy as np
     import pyarrow.parquet as pq
 
-    from tracekit.sampling import Sampler
-    from tracekit.schema import arrow_schema
+    from tracekit.store.schema import arrow_schema
+    from tracekit.trace.sampling import Sampler
 
     scenario = cal.Scenario("ar1", 300, 2, 0.2, 0.0)
     cal.write_gate_side(tmp_path, scenario, 0, "baseline")

@@ -34,11 +34,14 @@ from tracekit.decisions.policy import DEADLINE, MISS_RATE, QUANTILE_METRICS, Gat
 from tracekit.decisions.verdicts import Verdict, finite_or_none
 from tracekit.errors import InputError
 from tracekit.stats.intervals import (
+    MIN_EFFECTIVE_EXCEEDANCES,
     log_ratio,
+    min_effective_observations,
     min_observations,
     rate_difference_interval,
     t_quantile,
     t_survival,
+    welch_degrees_of_freedom,
 )
 from tracekit.stats.multiplicity import holm_rejections
 from tracekit.stats.sample_size import ticks_to_decide
@@ -405,8 +408,17 @@ def _miss_rate_metric(
     difference, low, high = rate_difference_interval(base, current, z)
     threshold = policy.threshold(DEADLINE, MISS_RATE)
     spread = math.sqrt(base.variance + current.variance)
-    if spread > 0:
-        p_value = 1.0 - NormalDist().cdf(difference / spread)
+    effective_events = base.rate * base.effective_trials + current.rate * current.effective_trials
+    if effective_events < MIN_EFFECTIVE_EXCEEDANCES:
+        # Too few (effective) misses for a test of "no increase" to mean anything:
+        # such a rate can pass on its interval, never fail on a p-value.
+        p_value = 1.0
+    elif spread > 0:
+        freedom = welch_degrees_of_freedom(
+            (base.variance, current.variance),
+            (base.degrees_of_freedom, current.degrees_of_freedom),
+        )
+        p_value = t_survival(difference / spread, freedom)
     else:
         p_value = 0.0 if difference > 0 else 1.0
     verdict, reason = _decide(difference, low, high, threshold, policy.strict)
@@ -470,7 +482,7 @@ def _ticks_for_samples(metric: MetricResult, ticks: int) -> tuple[int, bool]:
     effective = min(metric.n_effective_baseline or 0.0, metric.n_effective_current or 0.0)
     factors = [need / have if have else math.inf]
     if effective > 0:
-        factors.append(need / 2.0 / effective)
+        factors.append(min_effective_observations(quantile) / effective)
     factor = max(1.0, *factors)
     from tracekit.stats.sample_size import MAX_FACTOR
 

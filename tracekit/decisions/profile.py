@@ -31,7 +31,7 @@ PROFILE_VERSION: Final = 2
 READABLE_VERSIONS: Final = (1, 2)
 """Version 1 lacks ``deadline_ms`` and ``exact_percentiles``; both are then unknown."""
 TARGET_BLOCKS_PER_RUN: Final = 256
-MIN_BLOCK_TICKS: Final = 20
+MIN_BLOCK_TICKS: Final = 5
 
 MAX_BUCKET_INDEX: Final = 8000
 """Bucket indexes beyond this (durations over ~10^17 ns) mark a corrupt profile."""

@@ -78,13 +78,25 @@ MIN_OBSERVATIONS: Final = {0.5: 10, 0.95: 59, 0.99: 299}
 tail quantile, the n at which the sample maximum is a one-sided 95% bound on it:
 ``1 - q**n >= 0.95``). Other quantiles: ``ceil(log(0.05) / log(q))``."""
 
+MIN_EFFECTIVE_EXCEEDANCES: Final = 10
+"""An interval also needs this many *effective* observations on the quantile's
+thinner side (above a p95: 10 in 200), after bursts are accounted for: with fewer,
+the block variances that the interval rests on are themselves too noisy to trust
+(a p99 of 300 bursty ticks is set by two or three bursts)."""
+
 
 def min_observations(quantile: float) -> int:
-    """The fewest observations per side for an interval on ``quantile``."""
+    """The fewest (raw) observations per side for an interval on ``quantile``."""
     known = MIN_OBSERVATIONS.get(quantile)
     if known is not None:
         return known
     return max(10, math.ceil(math.log(0.05) / math.log(max(quantile, 0.5))))
+
+
+def min_effective_observations(quantile: float) -> float:
+    """The fewest effective observations per side for an interval on ``quantile``."""
+    thinner = min(quantile, 1.0 - quantile)
+    return MIN_EFFECTIVE_EXCEEDANCES / thinner if thinner > 0 else math.inf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,7 +155,7 @@ def quantile_estimate(
     independent = quantile * (1.0 - quantile) / observations
     design_effect = max(1.0, share.variance / independent) if independent > 0 else 1.0
     effective = observations / design_effect
-    if not math.isfinite(share.variance) or effective < min_observations(quantile) / 2:
+    if not math.isfinite(share.variance) or effective < min_effective_observations(quantile):
         return QuantileEstimate(value, math.inf, 0.0, observations, effective)
     spread = WOODRUFF_Z * share.standard_error
     low, high = histogram_quantiles(
@@ -236,12 +248,14 @@ class RateEstimate:
         trials: Ticks.
         effective_trials: ``trials`` divided by the design effect (at most ``trials``).
         variance: The rate's variance allowing for bursts.
+        degrees_of_freedom: Of that variance, for a t quantile.
     """
 
     events: int
     trials: int
     effective_trials: float
     variance: float
+    degrees_of_freedom: float = math.inf
 
     @property
     def rate(self) -> float:
@@ -257,12 +271,12 @@ def rate_estimate(
     total_events = round(float(events.sum()))
     total_trials = round(float(trials.sum()))
     if total_trials == 0:
-        return RateEstimate(0, 0, 0.0, math.inf)
+        return RateEstimate(0, 0, 0.0, math.inf, 0.0)
     rate = total_events / total_trials
     independent = rate * (1.0 - rate) / total_trials
-    measured = block_variance(events, trials, run_of_block).variance
-    if independent > 0 and math.isfinite(measured):
-        design_effect = max(1.0, measured / independent)
+    measured = block_variance(events, trials, run_of_block)
+    if independent > 0 and math.isfinite(measured.variance):
+        design_effect = max(1.0, measured.variance / independent)
     else:
         design_effect = 1.0
     return RateEstimate(
@@ -270,6 +284,7 @@ def rate_estimate(
         total_trials,
         total_trials / design_effect,
         independent * design_effect,
+        measured.degrees_of_freedom,
     )
 
 
