@@ -11,6 +11,7 @@ installed; CI sets TRACEKIT_REQUIRE_PROMETHEUS=1, so there they fail instead.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import shutil
@@ -27,7 +28,8 @@ from typing import Any
 import pytest
 
 from tracekit import TraceConfig, Tracer, VirtualClock
-from tracekit.present.promql import PANELS, recording_rules, rules_yaml
+from tracekit.errors import ConfigError
+from tracekit.present.promql import PANELS, AlertLimits, recording_rules, rules_document, rules_yaml
 from tracekit.trace.sinks.prometheus import buckets_for
 
 
@@ -284,3 +286,29 @@ def test_metrics_without_a_deployment_label_have_exactly_the_seed_labels() -> No
     assert "mm_tick_deadline_miss_total 1.0" in text
     assert "mm_parallel_symbols 4.0" in text
     assert "deployment" not in text
+
+
+# -- the rules' settings are checked by the library ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"p95_ms": -1}, "alert limit p95_ms must be a number > 0, got -1"),
+        ({"p99_ms": math.inf}, "alert limit p99_ms must be a number > 0, got inf"),
+        ({"hard_trips_per_hour": "5"}, "alert limit hard_trips_per_hour must be a number > 0"),
+        ({"canary_p95_delta": math.nan}, "alert limit canary_p95_delta must be a number > 0"),
+        ({"miss_ratio": 7}, "alert limit miss_ratio must be a share in (0, 1], got 7"),
+        ({"for_duration": "banana"}, "for_duration 'banana' is not a Prometheus duration"),
+    ],
+)
+def test_alert_limits_are_checked_at_construction(fields: dict[str, Any], words: str) -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        AlertLimits(**fields)
+    assert str(excinfo.value).startswith(words)
+    assert "--" not in str(excinfo.value)  # a library message names no CLI flag
+
+
+def test_the_evaluation_interval_is_checked_by_the_library() -> None:
+    with pytest.raises(ConfigError, match="evaluation_interval 'x y' is not a Prometheus"):
+        rules_document(evaluation_interval="x y")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -32,23 +31,7 @@ def rules_command(
     interval: Annotated[str, typer.Option(help="Rule evaluation interval.")] = "15s",
 ) -> None:
     """Write Prometheus recording rules and the rollout's alerts (check with promtool)."""
-    from tracekit.errors import InputError
     from tracekit.present.promql import AlertLimits, rules_yaml
-
-    duration = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
-    for option, value in (("--for", for_duration), ("--interval", interval)):
-        if not duration.match(value):
-            raise InputError(f"{option} {value!r} is not a Prometheus duration such as 5m or 30s")
-    for option, number in (
-        ("--p95-ms", p95_ms),
-        ("--p99-ms", p99_ms),
-        ("--hard-trips-per-hour", hard_trips_per_hour),
-        ("--canary-p95-delta", canary_p95_delta),
-    ):
-        if not number > 0 or number == float("inf"):
-            raise InputError(f"{option} must be a number > 0, got {number}")
-    if not 0 < miss_ratio <= 1:
-        raise InputError(f"--miss-ratio must be a share in (0, 1], got {miss_ratio}")
 
     limits = AlertLimits(
         p95_ms, p99_ms, miss_ratio, hard_trips_per_hour, canary_p95_delta, for_duration

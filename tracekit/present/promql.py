@@ -9,9 +9,36 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from typing import Any, Final
 
+from tracekit.errors import ConfigError
+
 WINDOW: Final = "5m"
+
+_DURATION: Final = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+
+
+def check_duration(name: str, value: object) -> str:
+    """Return ``value`` if it is a Prometheus duration (``5m``, ``1h30m``).
+
+    Raises:
+        ConfigError: It is not.
+    """
+    if not isinstance(value, str) or not _DURATION.match(value):
+        raise ConfigError(f"{name} {value!r} is not a Prometheus duration such as 5m or 30s")
+    return value
+
+
+def _check_positive(name: str, value: object) -> None:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not value > 0
+        or not math.isfinite(value)
+    ):
+        raise ConfigError(f"alert limit {name} must be a number > 0, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +134,7 @@ PANELS: Final = (
 
 @dataclasses.dataclass(frozen=True)
 class AlertLimits:
-    """Thresholds of the alerts.
+    """Thresholds of the alerts, checked at construction.
 
     Args:
         p95_ms: p95 tick_total above this fires TickP95OverDeadline.
@@ -115,7 +142,12 @@ class AlertLimits:
         miss_ratio: Deadline-miss ratio above this fires DeadlineMissRatioHigh.
         hard_trips_per_hour: Hard guard trips per hour above this fires HardGuardTrips.
         canary_p95_delta: Canary p95 over control's by more than this fires CanaryP95Regression.
-        for_duration: How long a condition must hold before an alert fires.
+        for_duration: How long a condition must hold before an alert fires (a
+            Prometheus duration such as ``5m``).
+
+    Raises:
+        ConfigError: A limit is not a finite number > 0, ``miss_ratio`` is not in
+            (0, 1], or ``for_duration`` is not a Prometheus duration.
     """
 
     p95_ms: float = 200.0
@@ -124,6 +156,14 @@ class AlertLimits:
     hard_trips_per_hour: float = 5.0
     canary_p95_delta: float = 0.15
     for_duration: str = "5m"
+
+    def __post_init__(self) -> None:
+        for name in ("p95_ms", "p99_ms", "hard_trips_per_hour", "canary_p95_delta"):
+            _check_positive(name, getattr(self, name))
+        ratio = self.miss_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 < ratio <= 1:
+            raise ConfigError(f"alert limit miss_ratio must be a share in (0, 1], got {ratio!r}")
+        check_duration("for_duration", self.for_duration)
 
 
 def recording_rules() -> list[dict[str, str]]:
@@ -205,7 +245,12 @@ def alert_rules(limits: AlertLimits) -> list[dict[str, Any]]:
 def rules_document(
     limits: AlertLimits | None = None, evaluation_interval: str = "15s"
 ) -> dict[str, Any]:
-    """A Prometheus rules file (``rule_files:``) as a mapping, ready for YAML."""
+    """A Prometheus rules file (``rule_files:``) as a mapping, ready for YAML.
+
+    Raises:
+        ConfigError: ``evaluation_interval`` is not a Prometheus duration.
+    """
+    check_duration("evaluation_interval", evaluation_interval)
     limits = limits or AlertLimits()
     return {
         "groups": [
