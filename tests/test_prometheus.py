@@ -30,7 +30,8 @@ import pytest
 from tracekit import TraceConfig, Tracer, VirtualClock
 from tracekit.errors import ConfigError
 from tracekit.present.promql import PANELS, AlertLimits, recording_rules, rules_document, rules_yaml
-from tracekit.trace.sinks.prometheus import buckets_for
+from tracekit.store.metrics import metric_names
+from tracekit.trace.sinks.prometheus import DRAIN_INTERVAL_S, PrometheusMetrics, bucket_bounds_ms
 
 
 def binary(name: str) -> str:
@@ -105,8 +106,8 @@ def scrape(tracer: Tracer) -> str:
 
 
 def test_histograms_have_a_bucket_at_the_deadline(exporters: dict[str, Tracer]) -> None:
-    assert 200.0 in buckets_for(200.0)
-    assert 137.5 in buckets_for(137.5)
+    assert 200.0 in bucket_bounds_ms(200.0)
+    assert 137.5 in bucket_bounds_ms(137.5)
     text = scrape(exporters["control"])
     assert 'mm_stage_duration_ms_bucket{deployment="control",le="200.0",stage="tick_total"}' in text
     for name in (
@@ -312,3 +313,172 @@ def test_alert_limits_are_checked_at_construction(fields: dict[str, Any], words:
 def test_the_evaluation_interval_is_checked_by_the_library() -> None:
     with pytest.raises(ConfigError, match="evaluation_interval 'x y' is not a Prometheus"):
         rules_document(evaluation_interval="x y")
+
+
+# -- the sink: names, _created, hostile input, cardinality, idle connections -----------
+
+
+def metrics_tracer(clock: VirtualClock, **settings: Any) -> Tracer:
+    config = TraceConfig(
+        export_golden=False, sample_rate=1.0, metrics=True, metrics_port=0, **settings
+    )
+    return Tracer(config, clock=clock)
+
+
+def one_of_each(tracer: Tracer, clock: VirtualClock) -> None:
+    with tracer.tick():
+        with tracer.stage("spread", symbol="BTC-USD"):
+            clock.advance(5_000_000)
+        with tracer.request("POST", "place_order"):
+            clock.advance(2_000_000)
+        tracer.guard_trip("vol_soft")
+        tracer.set_parallel_symbols(4)
+
+
+@pytest.mark.parametrize(
+    ("units", "returncode", "lints"),
+    [
+        ("ms", 3, {"mm_exchange_req_ms", "mm_stage_duration_ms"}),
+        ("seconds", 0, set()),
+    ],
+)
+def test_promtool_check_metrics_lints_only_the_ms_names(
+    units: str, returncode: int, lints: set[str], clock: VirtualClock
+) -> None:
+    with metrics_tracer(clock, metrics_units=units) as tracer:
+        one_of_each(tracer, clock)
+        text = scrape(tracer)
+    names = metric_names(units)
+    assert f'{names.stage}_count{{stage="spread"}} 1.0' in text
+    assert f'{names.stage}_sum{{stage="spread"}} {5 * names.per_ms}' in text
+    check = subprocess.run(
+        [binary("promtool"), "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    # promtool's lint (exit 3) flags the _ms suffix as an abbreviated unit, nothing else.
+    assert check.returncode == returncode, check.stdout + check.stderr
+    found = [line.split() for line in (check.stdout + check.stderr).splitlines() if line.strip()]
+    assert {words[0] for words in found} == lints
+    assert all(
+        " ".join(w[1:]) == "metric names should not contain abbreviated units" for w in found
+    )
+
+
+def test_no_created_series_in_either_exposition_format(clock: VirtualClock) -> None:
+    with metrics_tracer(clock) as tracer:
+        one_of_each(tracer, clock)
+        url = f"http://127.0.0.1:{tracer.metrics_port}/metrics"
+        request = urllib.request.Request(
+            url, headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            openmetrics = response.read().decode()
+        text = scrape(tracer)
+    assert "mm_ticks_total 1.0" in openmetrics
+    assert "# EOF" in openmetrics
+    assert "_created" not in openmetrics
+    assert "_created" not in text
+
+
+def test_configured_guard_reasons_exist_at_zero(clock: VirtualClock) -> None:
+    with metrics_tracer(clock, metrics_guard_reasons=["vol_hard", "kill_switch"]) as tracer:
+        text = scrape(tracer)
+    assert 'mm_guard_trips_total{reason="vol_hard"} 0.0' in text
+    assert 'mm_guard_trips_total{reason="kill_switch"} 0.0' in text
+    with metrics_tracer(clock) as tracer:  # the bot's reasons by default
+        text = scrape(tracer)
+    for reason in ("vol_soft", "vol_hard", "position_limit", "latency_hard"):
+        assert f'mm_guard_trips_total{{reason="{reason}"}} 0.0' in text
+
+
+def test_bad_names_and_values_are_refused_counted_and_never_break_a_scrape(
+    clock: VirtualClock,
+) -> None:
+    bad: Any = None
+    with metrics_tracer(clock) as tracer:
+        with tracer.tick():
+            with tracer.stage("spread\ud800"):  # a lone surrogate cannot be encoded
+                clock.advance(1_000_000)
+            with tracer.stage(bad):
+                clock.advance(1_000_000)
+            with tracer.stage("tick_total"):  # would mix into every tick's histogram
+                clock.advance(1_000_000)
+            with tracer.request(bad, bad):
+                clock.advance(1_000_000)
+            with tracer.request("GET", ["not", "hashable"]):  # type: ignore[arg-type]
+                clock.advance(1_000_000)
+            tracer.guard_trip(bad)
+            tracer.guard_trip("x" * 1000)
+            tracer.set_parallel_symbols("abc")  # type: ignore[arg-type]
+        values: list[Any] = ["8", 2**40, math.nan, True]
+        for value in values:
+            with tracer.tick():
+                tracer.set_parallel_symbols(value)
+        one_of_each(tracer, clock)
+        assert tracer.metrics is not None
+        tracer.metrics.drain()
+        time.sleep(2 * DRAIN_INTERVAL_S)
+        assert tracer.metrics._thread.is_alive()  # 'abc' used to kill the feed
+        first, second = scrape(tracer), scrape(tracer)  # a surrogate failed every scrape
+    assert first == second
+    assert "tracekit_metrics_refused_total 12.0" in first
+    assert 'mm_stage_duration_ms_count{stage="spread"} 1.0' in first
+    assert 'mm_stage_duration_ms_count{stage="tick_total"} 6.0' in first
+    assert "mm_ticks_total 6.0" in first
+    assert "mm_parallel_symbols 4.0" in first
+    check = subprocess.run(
+        [binary("promtool"), "check", "metrics"],
+        input=first,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode in (0, 3), check.stdout + check.stderr  # parsed; 3 is the _ms lint
+
+
+def test_label_cardinality_is_capped_and_what_is_folded_is_counted(clock: VirtualClock) -> None:
+    names = 5_000
+    with metrics_tracer(clock, metrics_max_label_values=100) as tracer:
+        for index in range(names):
+            with tracer.tick():
+                with tracer.stage(f"stage-{index}"):
+                    clock.advance(1_000)
+                with tracer.request("GET", f"api-{index}"):
+                    clock.advance(1_000)
+                tracer.guard_trip(f"reason-{index}")
+        text = scrape(tracer)
+    # 100 label values each (the 4 default guard reasons among them), then __other__
+    folded = (names - 100) + (names - 100) + (names - 96)
+    assert f"tracekit_metrics_folded_total {folded}.0" in text
+    assert f'mm_stage_duration_ms_count{{stage="__other__"}} {names - 100}.0' in text
+    assert f'mm_exchange_req_ms_count{{api="__other__",verb="__other__"}} {names - 100}.0' in text
+    assert f'mm_guard_trips_total{{reason="__other__"}} {names - 96}.0' in text
+    assert text.count("mm_stage_duration_ms_count{") == 100 + 1 + 1  # + __other__, tick_total
+    assert len(text.encode()) < 1_000_000  # 5,000 names used to make 4.5 MB
+
+
+def test_idle_connections_are_closed_and_capped() -> None:
+    metrics = PrometheusMetrics(200.0)
+    port = metrics.serve(0, connection_timeout_s=0.5, max_connections=4)
+    idle: list[socket.socket] = []
+    try:
+        threads_before = threading.active_count()
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(10)]
+        time.sleep(0.2)
+        assert threading.active_count() - threads_before <= 4  # one thread each, at most 4
+        for sock in idle:  # the server closes every one: at once beyond the cap, or on timeout
+            assert sock.recv(1) == b""
+        deadline = time.monotonic() + 5
+        while threading.active_count() > threads_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert threading.active_count() == threads_before
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert b"mm_ticks_total 0.0" in response.read()
+    finally:
+        for sock in idle:
+            sock.close()
+        metrics.close()
