@@ -19,7 +19,7 @@ default, or ``seconds``):
 * ``tracekit_records_dropped_total``, ``tracekit_windows_dropped_total``,
   ``tracekit_write_errors_total``, ``tracekit_metrics_dropped_total``,
   ``tracekit_metrics_refused_total``, ``tracekit_metrics_folded_total``: the tracer's
-  own health.
+  own health (with the ``deployment`` label too, when configured).
 
 No ``_created`` series are exported, whatever prometheus-client's process-wide
 setting. Whatever the traced program passes (a ``None`` or non-UTF-8 name, a
@@ -174,6 +174,7 @@ class PrometheusMetrics:
         self._health = health
         extra: tuple[str, ...] = ("deployment",) if deployment is not None else ()
         self._extra_values: tuple[str, ...] = (deployment,) if deployment is not None else ()
+        self._extra_labels = list(extra)
         self.buckets_ms = bucket_bounds_ms(deadline_ms, alert_limits_ms)
         # Divided, not multiplied by 0.001: the bound reads 0.109, not 0.10900000000000001.
         divisor = 1.0 if units == "ms" else 1000.0
@@ -401,7 +402,9 @@ class PrometheusMetrics:
                 "Observations recorded under __other__ (a metric had too many label values).",
             ),
         ):
-            yield CounterMetricFamily(name, text, value=value)
+            family = CounterMetricFamily(name, text, labels=self._extra_labels)
+            family.add_metric(self._extra_values, value)
+            yield family
 
     def describe(self) -> Iterator[Any]:
         """The metric families' names, so a registry refuses a second tracer's."""
