@@ -19,6 +19,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -802,3 +803,53 @@ def test_idle_connections_are_closed_and_capped() -> None:
         for sock in idle:
             sock.close()
         metrics.close()
+
+
+MULTIPROCESS_SCRIPT = """
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from tracekit import TraceConfig, Tracer, VirtualClock
+
+clock = VirtualClock()
+config = TraceConfig(export_golden=False, sample_rate=1.0, metrics=True, deployment="canary")
+with Tracer(config, clock=clock) as tracer:
+    for _ in range(3):
+        with tracer.tick():
+            with tracer.stage("spread"):
+                clock.advance(5_000_000)
+            tracer.set_parallel_symbols(2)
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+print(generate_latest(registry).decode())
+"""
+
+
+def test_multiprocess_mode_aggregates_the_workers_files(tmp_path: Path) -> None:
+    folder = tmp_path / "multiproc"
+    folder.mkdir()
+    environment = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    result = subprocess.run(
+        [sys.executable, "-c", MULTIPROCESS_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'mm_ticks_total{deployment="canary"} 3.0' in result.stdout
+    assert 'mm_stage_duration_ms_count{deployment="canary",stage="spread"} 3.0' in result.stdout
+    assert "_created" not in result.stdout
+
+
+def test_metrics_in_your_own_registry(clock: VirtualClock) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    config = TraceConfig(export_golden=False, metrics=True)
+    with Tracer(config, clock=clock, metrics_registry=registry) as tracer:
+        one_of_each(tracer, clock)
+        text = generate_latest(registry).decode()
+        with pytest.raises(ValueError, match="Duplicated timeseries"):
+            Tracer(config, clock=clock, metrics_registry=registry)  # one tracer per registry
+    assert "mm_ticks_total 1.0" in text
+    assert "_created" not in text
