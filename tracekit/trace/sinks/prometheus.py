@@ -142,7 +142,8 @@ class PrometheusMetrics:
             recorded under ``__other__`` and counted as folded.
 
     Raises:
-        ConfigError: ``units`` is neither ``ms`` nor ``seconds``.
+        ConfigError: ``units`` is neither ``ms`` nor ``seconds``, ``max_label_values``
+            is below 1, or a guard reason cannot be a label value.
     """
 
     def __init__(
@@ -162,6 +163,9 @@ class PrometheusMetrics:
         metric_names = names.metric_names(units)
         if max_label_values < 1:
             raise ConfigError(f"max_label_values must be >= 1, got {max_label_values}")
+        for reason in guard_reasons:
+            if _label(reason) is None:
+                raise ConfigError(f"guard reason {reason!r} cannot be a label value")
         self.names = metric_names
         self._ns_per_unit = metric_names.ns_per_unit
         self._max_values = max_label_values
