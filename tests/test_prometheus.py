@@ -853,3 +853,20 @@ def test_metrics_in_your_own_registry(clock: VirtualClock) -> None:
             Tracer(config, clock=clock, metrics_registry=registry)  # one tracer per registry
     assert "mm_ticks_total 1.0" in text
     assert "_created" not in text
+
+
+def test_the_metrics_keys_load_from_yaml_and_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "tracekit.yaml"
+    path.write_text(
+        "trace:\n  metrics_units: seconds\n  metrics_guard_reasons: [vol_hard, kill_switch]\n"
+        "  metrics_alert_limits_ms: [180, 250]\n  metrics_max_label_values: 20\n"
+    )
+    config = TraceConfig.from_yaml(path)
+    assert config == TraceConfig(
+        metrics_units="seconds",
+        metrics_guard_reasons=("vol_hard", "kill_switch"),
+        metrics_alert_limits_ms=(180, 250),
+        metrics_max_label_values=20,
+    )
+    assert config.to_dict()["metrics_guard_reasons"] == ["vol_hard", "kill_switch"]  # JSON-able
+    assert TraceConfig.from_mapping(config.to_dict()) == config

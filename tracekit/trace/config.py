@@ -124,8 +124,11 @@ class TraceConfig:
         return cls.from_mapping(section, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as plain JSON-able values."""
-        return dataclasses.asdict(self)
+        """The settings as plain JSON-able values (lists, not tuples)."""
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
 
 
 def _check(key: str, value: Any, *, source: str) -> None:
