@@ -16,13 +16,21 @@ from tracekit.cli.common import (
     emit,
 )
 
+MAX_LOOK = 1000
+"""The last look of a phase that ``--look`` accepts: the alpha of look k falls as 1/k^2,
+and from about k = 10^7 it is below what a double can tell from 0."""
+
 
 def canary_command(
     control: Annotated[str, typer.Argument(help="Control: golden traces or a profile .json.")],
     canary: Annotated[str, typer.Argument(help="Canary: golden traces or a profile .json.")],
     phase: Annotated[int, typer.Option(help="Rollout phase (1, 2, 3 by default).")] = 1,
     look: Annotated[
-        int, typer.Option(help="Which decision of this phase this is (1, 2, ...): spends alpha.")
+        int,
+        typer.Option(
+            max=MAX_LOOK,
+            help=f"Which decision of this phase this is (1, 2, ... {MAX_LOOK}): spends alpha.",
+        ),
     ] = 1,
     last: Annotated[
         str | None, typer.Option(help="Judge only the most recent window, e.g. 30m.")
