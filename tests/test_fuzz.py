@@ -29,7 +29,7 @@ from typing import Any
 import hostile
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import tracekit.cli
@@ -174,6 +174,7 @@ def test_fuzzed_readers_exit_0_or_2_and_change_nothing(fuzz_root: Path, data: An
     out = fuzz_root / f"{dataset.name}-export" / "trace.json"
     args = [part.format(data=dataset, out=out) for part in command]
     code, _, stderr = run_in_process(*args)
+    event(f"{command[0]} exit {code}")
     assert_kept_the_promise(code, stderr)
     assert digest(dataset) == before
 
@@ -206,6 +207,7 @@ def test_fuzzed_compact_exits_0_or_2_and_loses_no_good_window(fuzz_root: Path, d
     good_ticks = set(range(1, 11)) | set(range(21, 41))
     before = digest(dataset)
     code, _, stderr = run_in_process("compact", str(dataset), *(["--skip-bad"] * skip_bad))
+    event(f"compact{' --skip-bad' * skip_bad} exit {code}")
     assert_kept_the_promise(code, stderr)
     assert good_ticks <= ticks_readable(folder)  # every good window's ticks are still there
     if damaged_path.exists():
