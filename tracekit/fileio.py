@@ -41,9 +41,11 @@ def require_regular(
     try:
         info = os.stat(path)
     except OSError as error:
-        raise InputError(f"{path}: cannot read the {what} ({error.strerror})") from None
+        raise InputError(f"{path}: cannot read {what} ({error.strerror})") from None
     if not stat.S_ISREG(info.st_mode):
-        raise InputError(f"{path}: the {what} is {_kind(info.st_mode)}, not a regular file; {hint}")
+        raise InputError(
+            f"{path}: cannot read {what}: it is {_kind(info.st_mode)}, not a regular file; {hint}"
+        )
     return info
 
 
@@ -64,11 +66,13 @@ def open_regular(
     try:
         descriptor = os.open(path, flags)
     except OSError as error:
-        raise InputError(f"{path}: cannot read the {what} ({error.strerror})") from None
+        raise InputError(f"{path}: cannot read {what} ({error.strerror})") from None
     try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            raise InputError(f"{path}: the {what} is {_kind(mode)}, not a regular file; {hint}")
+            raise InputError(
+                f"{path}: cannot read {what}: it is {_kind(mode)}, not a regular file; {hint}"
+            )
         if hasattr(os, "set_blocking"):
             os.set_blocking(descriptor, True)
         return os.fdopen(descriptor, "rb")
@@ -87,10 +91,10 @@ def read_limited(path: str | Path, limit_bytes: int, what: str = "input") -> byt
         try:
             data = file.read(limit_bytes + 1)
         except OSError as error:
-            raise InputError(f"{path}: cannot read the {what} ({error.strerror})") from None
+            raise InputError(f"{path}: cannot read {what} ({error.strerror})") from None
     if len(data) > limit_bytes:
         raise InputError(
-            f"{path}: the {what} is larger than {limit_bytes:,} bytes; "
+            f"{path}: cannot read {what}: it is larger than {limit_bytes:,} bytes; "
             "this is not a file tracekit reads"
         )
     return data

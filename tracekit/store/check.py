@@ -70,30 +70,36 @@ def check_footer(path: str) -> Footer:
             or a column the schema says is never null holds a null.
     """
     with open_regular(path, "golden-trace file", _SKIP_HINT) as file:
-        parquet_file = _open_parquet(path, file)
-        footer = _check(path, parquet_file)
-        _check_nulls(path, parquet_file)
-    return footer
+        footer, arrow_schema = _read_footer(path, file)
+        checked = _check(path, footer, arrow_schema)
+        _check_nulls(path, footer, file)
+    return checked
 
 
-def _open_parquet(path: str, file: Any) -> Any:
+def _read_footer(path: str, file: Any) -> tuple[Any, Any]:
+    """The footer (``FileMetaData``) and the Arrow schema it describes."""
     import pyarrow.parquet as pq
 
     try:
-        parquet_file = pq.ParquetFile(file)
-        parquet_file.schema_arrow  # noqa: B018 - a footer that cannot be converted fails here
+        footer = pq.read_metadata(file)
+        arrow_schema = footer.schema.to_arrow_schema()
+        stored = (footer.metadata or {}).get(b"ARROW:schema")
+        if stored is not None:  # the Arrow types the writer meant, as pq.read_schema reads
+            import base64
+
+            import pyarrow as pa
+
+            arrow_schema = pa.ipc.read_schema(pa.BufferReader(base64.b64decode(stored)))
     except Exception as exc:  # any failure to parse a footer means the same: unreadable
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InputError(
             f"{path}: not a readable Parquet file ({detail}); "
             f"it may be truncated or not a golden trace: {_SKIP_HINT}"
         ) from None
-    return parquet_file
+    return footer, arrow_schema
 
 
-def _check(path: str, parquet_file: Any) -> Footer:
-    footer = parquet_file.metadata
-    arrow_schema = parquet_file.schema_arrow
+def _check(path: str, footer: Any, arrow_schema: Any) -> Footer:
     metadata: dict[str, str] = {}
     for key, value in (footer.metadata or {}).items():
         if not key.startswith(b"tracekit."):
@@ -161,13 +167,12 @@ NON_NULLABLE: Final = tuple(column.name for column in schema.COLUMNS if not colu
 """Columns that schema v1 says are never null."""
 
 
-def _check_nulls(path: str, parquet_file: Any) -> None:
+def _check_nulls(path: str, footer: Any, file: Any) -> None:
     """Refuse a null in a non-nullable column, from the footer's null counts.
 
     A row group whose footer has no null count for such a column (a writer may leave
     statistics out) has that column read and counted instead.
     """
-    footer = parquet_file.metadata
     leaves = {footer.schema.column(index).path: index for index in range(footer.num_columns)}
     for group in range(footer.num_row_groups):
         row_group = footer.row_group(group)
@@ -180,7 +185,9 @@ def _check_nulls(path: str, parquet_file: Any) -> None:
                 _null_error(path, name)
         if unknown:
             try:
-                table = parquet_file.read_row_group(group, columns=unknown)
+                import pyarrow.parquet as pq
+
+                table = pq.ParquetFile(file).read_row_group(group, columns=unknown)
             except Exception as exc:  # a corrupt page: the same answer as a corrupt footer
                 detail = " ".join(str(exc).split())[:200] or type(exc).__name__
                 raise InputError(

@@ -25,7 +25,7 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u
 
 FAST_TABLE_ROWS = 200
 """From this many rows a table is laid out by :class:`PlainTable` (rich's ``Table``
-measures and wraps every cell: minutes for 10,000 rows)."""
+measures and wraps every cell: 25 to 87 s for 10,000 rows)."""
 
 
 def printable(value: str) -> str:
