@@ -167,3 +167,10 @@ def test_a_merged_file_covers_windows_only_once_it_passes_its_check(tmp_path: Pa
     traces = tracekit.load(tmp_path, skip_bad=True)
     assert len(traces.files) == 2  # the windows, not lost behind the broken merge
     assert traces.deadline()["ticks"].to_list() == [20]
+
+
+def test_a_fifo_named_like_a_profile_never_hangs(tmp_path: Path) -> None:
+    hostile.write_window(tmp_path / "data" / "run_id=r", 1)
+    fifo = hostile.fifo(tmp_path / "baseline.json")
+    result = hostile.run_cli("compare", str(fifo), str(tmp_path / "data"), timeout=60)
+    hostile.assert_one_error_line(result, str(fifo), "FIFO")
