@@ -98,7 +98,9 @@ def test_files_have_the_v1_schema_and_describe_their_run(
     assert len(files) == 3
     for path in files:
         file_schema = pq.read_schema(path)
-        assert field_triples(file_schema) == field_triples(arrow_schema())
+        # schema v1, and the nullable columns added at its end since (docs/schema.md)
+        assert field_triples(file_schema) == field_triples(arrow_schema(added=True))
+        assert file_schema.names[: len(arrow_schema())] == arrow_schema().names
         meta = metadata_of(path)
         assert meta["tracekit.schema_version"] == "1"
         assert meta["tracekit.run_id"] == "meta-run"
@@ -222,7 +224,9 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, helpers: Any) -> No
         writer.close()
     stats = writer.stats()
     assert len(attempts) == 2
-    assert all(path.parent == writer.folder for path in attempts)
+    # written beside the dataset root, where no reader of the root looks
+    assert all(path.parent == tmp_path / ".traces.tracekit-tmp" for path in attempts)
+    assert all(path.suffix == ".tmp" for path in attempts)
     assert stats.write_errors == 2
     assert stats.files_written == 0
     assert stats.rows_written == 0
@@ -231,6 +235,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, helpers: Any) -> No
     assert stats.last_error.startswith("OSError")
     assert list(root.rglob("*.parquet")) == []
     assert [path for path in root.rglob("*") if path.is_file()] == [], "temporaries removed"
+    assert not (tmp_path / ".traces.tracekit-tmp").exists(), "and their folder"
 
 
 def test_write_errors_never_reach_the_traced_loop(
@@ -279,7 +284,7 @@ CRASHING_WRITER = textwrap.dedent(
             handle.write(data[: len(data) // 2])
             handle.flush()
             os.fsync(handle.fileno())
-        print("PARTIAL", path.name, flush=True)
+        print("PARTIAL", path, flush=True)
         time.sleep(60)
 
     def window(first):
@@ -322,10 +327,11 @@ def test_sigkill_during_a_write_leaves_only_readable_parquet_files(tmp_path: Pat
         assert proc.returncode == -signal.SIGKILL
 
     folder = root / "run_id=killed"
-    partial = folder / line.split()[1]
+    partial = Path(line.split(maxsplit=1)[1].strip())
     assert partial.exists(), "the kill hit mid-write"
     assert partial.stat().st_size > 0
-    assert partial.name.startswith("."), "the half-written file is hidden"
+    assert root not in partial.parents, "the half-written file is outside the dataset"
+    assert partial.parent.name.startswith("."), "in a hidden folder"
     assert not partial.name.endswith(".parquet")
 
     parquet_files = sorted(root.rglob("*.parquet"))
