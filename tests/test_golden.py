@@ -480,3 +480,55 @@ def test_leak_check_fails_a_test_that_leaves_a_writer_thread(pytester: pytest.Py
     assert leaked is not None
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*test_leaks_a_writer*", "*thread(s) running (tracekit-golden)*"])
+
+
+# -- building a window in slices ------------------------------------------------------
+
+
+def test_window_table_in_slices_matches_the_rows_and_pauses_between_slices() -> None:
+    from tracekit.trace.records import FinishedTick
+    from tracekit.trace.sinks.golden import SLICE_ROWS, window_table
+
+    window = []
+    expected = []
+    for tick_id in (3, 1, 2):  # out of order: rows come back in tick order
+        spans = [
+            ("stage", f"s{k % 3}", None if k % 2 else "BTC", None, None, 10 * k, k)
+            for k in range(SLICE_ROWS + 7 if tick_id == 2 else 3)
+        ]
+        attributes = {index: {"k": index} for index in range(0, len(spans), 97)}
+        guards = [("limit", "BTC", 5)] if tick_id != 1 else []
+        window.append(
+            FinishedTick(
+                tick_id,
+                0,
+                100,
+                200,
+                False,
+                None,
+                2,
+                len(guards),
+                0,
+                "sampled",
+                spans,
+                guards,
+                attributes,
+            )
+        )
+    for tick in sorted(window):
+        expected.append((tick.tick_id, "tick", "tick_total", None, 1_000 + 0))
+        for index, span in enumerate(tick.spans):
+            text = f'{{"k":{index}}}' if index % 97 == 0 else None
+            expected.append((tick.tick_id, span[0], span[1], text, 1_000 + span[5]))
+        for reason, _symbol, at in tick.guards:
+            expected.append((tick.tick_id, "guard", reason, None, 1_000 + at))
+    pauses: list[int] = []
+    table = window_table("r", window, 1_000, {}, pause=lambda: pauses.append(1))
+    rows = table.to_pylist()
+    got = [
+        (row["tick_id"], row["kind"], row["name"], row["attributes"], row["start_unix_ns"])
+        for row in rows
+    ]
+    assert got == expected
+    assert len(pauses) >= len(rows) // SLICE_ROWS
+    assert table.schema.names[-1] == "attributes"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import logging
 import os
@@ -33,14 +34,14 @@ from typing import TYPE_CHECKING, Final
 
 from tracekit.store import schema
 from tracekit.store.parquet import fsync_dir, fsync_file, write_parquet
-from tracekit.trace.records import FinishedTick, SinkReport
+from tracekit.trace.records import Attributes, FinishedTick, SinkReport
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 logger = logging.getLogger("tracekit")
 
-SLICE_ROWS: Final = 1_000
+SLICE_ROWS: Final = 500
 """Rows the writer converts to Arrow in one step before letting the loop run."""
 SLICE_PAUSE_S: Final = 0.00005
 """How long the writer sleeps between slices: long enough for a waiting thread to take
@@ -498,24 +499,8 @@ class _CompactReader:
 
 # -- the window's table -------------------------------------------------------------------
 
-_Row = tuple[
-    int,
-    str,
-    str,
-    str | None,
-    str | None,
-    str,
-    str | None,
-    int,
-    int | None,
-    int | None,
-    bool | None,
-    int | None,
-    int | None,
-    int | None,
-    str,
-    str | None,
-]
+_COLUMNS_AFTER_RUN_ID: Final = 16
+"""tick_id ... attributes: the written columns after ``run_id``, in schema order."""
 
 
 def window_table(
@@ -529,117 +514,140 @@ def window_table(
     """Build the schema-v1 pyarrow table of one window, rows in tick order (each tick's
     row, then its spans, then its guard trips).
 
-    Rows are turned into Arrow arrays in slices of :data:`SLICE_ROWS`, calling
-    ``pause()`` after each: this runs on the writer thread, and no single step may
-    hold the GIL for long while the traced loop waits for it.
+    Columns are gathered as plain lists, column-wise from the span records (``zip``
+    over at most :data:`SLICE_ROWS` records at a time, so few objects the garbage
+    collector would have to visit), and turned into Arrow arrays every
+    :data:`SLICE_ROWS` rows, calling ``pause()`` after each slice: this runs on the
+    writer thread, and no single step may hold the GIL for long while the traced
+    loop waits for it.
     """
     import pyarrow as pa
 
     arrow_schema = schema.arrow_schema(metadata, added=True)
     batches: list[pa.RecordBatch] = []
-    rows: list[_Row] = []
+    columns: list[list[object]] = [[] for _ in range(_COLUMNS_AFTER_RUN_ID)]
+    (
+        tick_ids,
+        kinds,
+        names,
+        symbols,
+        verbs,
+        statuses,
+        error_types,
+        starts,
+        durations,
+        deadlines,
+        missed,
+        parallel,
+        guard_trips,
+        request_counts,
+        details,
+        attribute_texts,
+    ) = columns
+    tick_only = (deadlines, missed, parallel, guard_trips, request_counts)
+    ok = schema.STATUS_OK
+    error = schema.STATUS_ERROR
 
     def flush() -> None:
-        batches.append(_batch(run_id, rows, arrow_schema))
-        rows.clear()
+        batches.append(_batch(run_id, columns, arrow_schema))
+        for column in columns:
+            column.clear()
         if pause is not None:
             pause()
 
-    ok = schema.STATUS_OK
-    error = schema.STATUS_ERROR
     for tick in sorted(window, key=_tick_id):
         tick_id = tick.tick_id
         detail = tick.detail
-        rows.append(
-            (
-                tick_id,
-                schema.KIND_TICK,
-                schema.TICK_TOTAL,
-                None,
-                None,
-                ok if tick.error_type is None else error,
-                tick.error_type,
-                tick.start_ns + wall_offset_ns,
-                tick.duration_ns,
-                tick.deadline_ns,
-                tick.deadline_missed,
-                tick.parallel_symbols,
-                tick.guard_trips,
-                tick.request_count,
-                detail,
-                None,
-            )
-        )
+        tick_ids.append(tick_id)
+        kinds.append(schema.KIND_TICK)
+        names.append(schema.TICK_TOTAL)
+        symbols.append(None)
+        verbs.append(None)
+        statuses.append(ok if tick.error_type is None else error)
+        error_types.append(tick.error_type)
+        starts.append(tick.start_ns + wall_offset_ns)
+        durations.append(tick.duration_ns)
+        deadlines.append(tick.deadline_ns)
+        missed.append(tick.deadline_missed)
+        parallel.append(tick.parallel_symbols)
+        guard_trips.append(tick.guard_trips)
+        request_counts.append(tick.request_count)
+        details.append(detail)
+        attribute_texts.append(None)
+        spans = tick.spans
         attributes = tick.span_attributes
-        for index, (kind, name, symbol, verb, error_type, start_ns, duration_ns) in enumerate(
-            tick.spans
-        ):
-            attribute_text = None
-            if attributes is not None:
-                values = attributes.get(index)
-                if values is not None:
-                    attribute_text = json.dumps(
-                        dict(values), sort_keys=True, separators=(",", ":"), allow_nan=False
-                    )
-            rows.append(
-                (
-                    tick_id,
-                    kind,
-                    name,
-                    symbol,
-                    verb,
-                    ok if error_type is None else error,
-                    error_type,
-                    start_ns + wall_offset_ns,
-                    duration_ns,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    detail,
-                    attribute_text,
+        first = 0
+        while first < len(spans):
+            chunk = spans[first : first + max(1, SLICE_ROWS - len(tick_ids))]
+            count = len(chunk)
+            (
+                chunk_kinds,
+                chunk_names,
+                chunk_symbols,
+                chunk_verbs,
+                chunk_errors,
+                chunk_starts,
+                chunk_durations,
+            ) = zip(*chunk, strict=True)
+            tick_ids.extend(itertools.repeat(tick_id, count))
+            kinds.extend(chunk_kinds)
+            names.extend(chunk_names)
+            symbols.extend(chunk_symbols)
+            verbs.extend(chunk_verbs)
+            statuses.extend([ok if e is None else error for e in chunk_errors])
+            error_types.extend(chunk_errors)
+            starts.extend([start + wall_offset_ns for start in chunk_starts])
+            durations.extend(chunk_durations)
+            for column in tick_only:
+                column.extend(itertools.repeat(None, count))
+            details.extend(itertools.repeat(detail, count))
+            if attributes:
+                attribute_texts.extend(
+                    _attribute_text(attributes.get(index))
+                    for index in range(first, first + count)
                 )
-            )
-            if len(rows) >= SLICE_ROWS:
+            else:
+                attribute_texts.extend(itertools.repeat(None, count))
+            first += count
+            if len(tick_ids) >= SLICE_ROWS:
                 flush()
         for reason, symbol, at_ns in tick.guards:
-            rows.append(
-                (
-                    tick_id,
-                    schema.KIND_GUARD,
-                    reason,
-                    symbol,
-                    None,
-                    ok,
-                    None,
-                    at_ns + wall_offset_ns,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    detail,
-                    None,
-                )
-            )
-        if len(rows) >= SLICE_ROWS:
+            tick_ids.append(tick_id)
+            kinds.append(schema.KIND_GUARD)
+            names.append(reason)
+            symbols.append(symbol)
+            verbs.append(None)
+            statuses.append(ok)
+            error_types.append(None)
+            starts.append(at_ns + wall_offset_ns)
+            durations.append(None)
+            for column in tick_only:
+                column.append(None)
+            details.append(detail)
+            attribute_texts.append(None)
+        if len(tick_ids) >= SLICE_ROWS:
             flush()
-    if rows or not batches:
+    if tick_ids or not batches:
         flush()
     return pa.Table.from_batches(batches, schema=arrow_schema)
+
+
+def _attribute_text(values: Attributes | None) -> str | None:
+    if values is None:
+        return None
+    return json.dumps(dict(values), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def _tick_id(tick: FinishedTick) -> int:
     return tick.tick_id
 
 
-def _batch(run_id: str, rows: Sequence[_Row], arrow_schema: pa.Schema) -> pa.RecordBatch:
+def _batch(
+    run_id: str, columns: Sequence[Sequence[object]], arrow_schema: pa.Schema
+) -> pa.RecordBatch:
     import pyarrow as pa
 
-    count = len(rows)
-    columns = list(zip(*rows, strict=True)) if rows else [()] * (len(arrow_schema) - 1)
+    count = len(columns[0])
     arrays = [pa.array([run_id] * count, type=pa.string())]
     for field, values in zip(list(arrow_schema)[1:], columns, strict=True):
         if field.type == pa.string():
