@@ -532,3 +532,17 @@ def test_window_table_in_slices_matches_the_rows_and_pauses_between_slices() -> 
     assert got == expected
     assert len(pauses) >= len(rows) // SLICE_ROWS
     assert table.schema.names[-1] == "attributes"
+
+
+def test_schema_doc_lists_the_added_columns_of_the_code() -> None:
+    from tracekit.store import schema
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "schema.md").read_text()
+    block = text.split("<!-- added-columns:start -->")[1].split("<!-- added-columns:end -->")[0]
+    documented = []
+    for row in (line for line in block.splitlines() if line.startswith("| `")):
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        documented.append((cells[0].strip("`"), cells[1], cells[2] == "yes", cells[3]))
+    in_code = [(c.name, c.arrow_type, c.nullable, c.description) for c in schema.ADDED_COLUMNS]
+    assert documented == in_code
+    assert all(column.nullable for column in schema.ADDED_COLUMNS), "v1 grows by nullable ones"
