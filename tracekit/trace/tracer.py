@@ -139,6 +139,18 @@ class _NullSpan(Span):
 
     __slots__ = ()
 
+    # Defined here again, not inherited: the unmeasured path is the cheapest span of all.
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
 
 NULL_SPAN: Final = _NullSpan()
 
@@ -229,10 +241,16 @@ def _resolve_cancelled(state: _TickState) -> None:
 class _SpanFactory:
     """The two span classes of one tracer: without and with attributes."""
 
-    __slots__ = ("plain", "with_attributes")
+    __slots__ = ("plain", "stage", "with_attributes")
 
-    def __init__(self, plain: Callable[..., Span], with_attributes: Callable[..., Span]) -> None:
+    def __init__(
+        self,
+        plain: Callable[..., Span],
+        stage: Callable[..., Span],
+        with_attributes: Callable[..., Span],
+    ) -> None:
         self.plain = plain
+        self.stage = stage
         self.with_attributes = with_attributes
 
 
@@ -293,6 +311,47 @@ def _span_type(tracer: Tracer, clock: ClockNs, max_records: int) -> _SpanFactory
         def _opener(self) -> Callable[[], Span]:
             return _opener_of(tracer, self._kind, self._name, self._symbol, self._verb, None)
 
+    kind_stage = schema.KIND_STAGE
+
+    class _StageSpan(_Span):
+        """A stage span without attributes: the commonest span, with the fewest stores."""
+
+        __slots__ = ()
+
+        def __init__(self, state: _TickState, name: str, symbol: str | None) -> None:
+            self._state = state
+            self._name = name
+            self._symbol = symbol
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            end_ns = clock()
+            state = self._state
+            spans = state.spans
+            if not state.open:
+                state.late[0] += 1
+            elif len(spans) < max_records:
+                spans.append(
+                    (
+                        kind_stage,
+                        self._name,
+                        self._symbol,
+                        None,
+                        None if exc_type is None else _error_name(state, exc_type, len(spans)),
+                        self._start_ns,
+                        end_ns - self._start_ns,
+                    )
+                )
+            else:
+                state.dropped += 1
+
+        def _opener(self) -> Callable[[], Span]:
+            return _opener_of(tracer, kind_stage, self._name, self._symbol, None, None)
+
     class _AttributeSpan(_Span):
         """A span that also carries attributes (only spans given ``attributes=``)."""
 
@@ -329,7 +388,7 @@ def _span_type(tracer: Tracer, clock: ClockNs, max_records: int) -> _SpanFactory
                 tracer, self._kind, self._name, self._symbol, self._verb, self._attributes
             )
 
-    return _SpanFactory(_Span, _AttributeSpan)
+    return _SpanFactory(_Span, _StageSpan, _AttributeSpan)
 
 
 def _opener_of(
@@ -502,6 +561,47 @@ class Tracer:
     The tracer is a context manager; :meth:`close` also runs at interpreter exit.
     """
 
+    # Slots: the hot path reads a few attributes per call, and slot reads stay fast
+    # however many attributes the tracer has.
+    __slots__ = (
+        "__weakref__",
+        "_attribute_span_cls",
+        "_clock",
+        "_closed",
+        "_current",
+        "_deadline_misses",
+        "_deadline_ns",
+        "_forked",
+        "_invalid_calls",
+        "_labels",
+        "_late_spans",
+        "_lock",
+        "_orphan_calls",
+        "_records_dropped",
+        "_sampler",
+        "_sink_reports",
+        "_sinks",
+        "_span_cls",
+        "_stage_span_cls",
+        "_tick_ids",
+        "_tick_sinks",
+        "_ticks",
+        "_ticks_after_close",
+        "_ticks_after_fork",
+        "_ticks_kept_for_miss",
+        "_ticks_sampled",
+        "_wall_offset_ns",
+        "_window",
+        "_window_sinks",
+        "_writer",
+        "config",
+        "enabled",
+        "metrics",
+        "metrics_port",
+        "run_id",
+        "sample_seed",
+    )
+
     def __new__(
         cls,
         config: TraceConfig | None = None,
@@ -569,9 +669,9 @@ class Tracer:
         self._deadline_ns = round(self.config.deadline_ms * 1_000_000)
         spans = _span_type(self, self._clock, self.config.max_records_per_tick)
         self._span_cls = spans.plain
+        self._stage_span_cls = spans.stage
         self._attribute_span_cls = spans.with_attributes
-        self._names: set[str] = set()
-        self._symbols: set[str] = set()
+        self._labels: set[str] = set()  # names and symbols seen valid (never tick_total)
         self._tick_ids = itertools.count(1)
         built: list[TickSink] = []
         if self.config.metrics:
@@ -637,7 +737,7 @@ class Tracer:
         return _TickSpan(self, round(deadline_ms * 1_000_000))
 
     def stage(
-        self, name: str, symbol: str | None = None, *, attributes: Attributes | None = None
+        self, name: str, symbol: str | None = None, attributes: Attributes | None = None
     ) -> Span:
         """One stage of the current tick, optionally per symbol.
 
@@ -645,8 +745,10 @@ class Tracer:
         decorated function is one stage span of the tick it is called in.
 
         Args:
-            name: The stage's name: text, 1-200 characters, not ``tick_total``.
-            symbol: The symbol the stage works on, if any.
+            name: The stage's name: text, 1-200 characters, not ``tick_total``
+                (checked here; an invalid name is refused and counted).
+            symbol: The symbol the stage works on, if any (text; checked by the
+                golden writer, off the loop: see ``WriterStats.labels_repaired``).
             attributes: A few named values to record with the span (at most 8; keys
                 are identifiers, values text, whole numbers, finite floats or bools).
         """
@@ -656,10 +758,10 @@ class Tracer:
         if not state.measuring:
             return NULL_SPAN
         try:
-            known = name in self._names and (symbol is None or symbol in self._symbols)
+            if name not in self._labels and not self._check_labels(name, None, None):
+                return NULL_SPAN
         except TypeError:  # unhashable: certainly not a name
-            known = False
-        if not known and not self._check_labels(name, symbol, None):
+            self._invalid_calls += 1
             return NULL_SPAN
         if attributes is not None:
             checked = self._check_attributes(attributes)
@@ -667,14 +769,13 @@ class Tracer:
                 return self._attribute_span_cls(
                     state, schema.KIND_STAGE, name, symbol, None, checked
                 )
-        return self._span_cls(state, schema.KIND_STAGE, name, symbol, None)
+        return self._stage_span_cls(state, name, symbol)
 
     def request(
         self,
         verb: str,
         api: str,
         symbol: str | None = None,
-        *,
         attributes: Attributes | None = None,
     ) -> Span:
         """One exchange API request (``verb`` such as POST, ``api`` such as place_order).
@@ -687,15 +788,14 @@ class Tracer:
         state.request_count += 1
         if not state.measuring:
             return NULL_SPAN
+        labels = self._labels
         try:
-            known = (
-                api in self._names
-                and verb in self._names
-                and (symbol is None or symbol in self._symbols)
-            )
-        except TypeError:
-            known = False
-        if not known and not self._check_labels(api, symbol, verb):
+            if (api not in labels or verb not in labels) and not self._check_labels(
+                api, None, verb
+            ):
+                return NULL_SPAN
+        except TypeError:  # unhashable: certainly not a name
+            self._invalid_calls += 1
             return NULL_SPAN
         if attributes is not None:
             checked = self._check_attributes(attributes)
@@ -843,12 +943,10 @@ class Tracer:
         ):
             self._invalid_calls += 1
             return False
-        if len(self._names) < _MAX_CACHED_LABELS:
-            self._names.add(cast(str, name))
-            if verb is not None:
-                self._names.add(cast(str, verb))
-        if symbol is not None and len(self._symbols) < _MAX_CACHED_LABELS:
-            self._symbols.add(cast(str, symbol))
+        if len(self._labels) < _MAX_CACHED_LABELS:
+            for label in (name, symbol, verb):
+                if label is not None and label not in RESERVED_NAMES:
+                    self._labels.add(cast(str, label))
         return True
 
     def _check_attributes(self, attributes: object) -> Attributes | None:
@@ -1000,7 +1098,7 @@ class NullTracer(Tracer):
         return NULL_SPAN
 
     def stage(
-        self, name: str, symbol: str | None = None, *, attributes: Attributes | None = None
+        self, name: str, symbol: str | None = None, attributes: Attributes | None = None
     ) -> Span:
         return NULL_SPAN
 
@@ -1009,7 +1107,6 @@ class NullTracer(Tracer):
         verb: str,
         api: str,
         symbol: str | None = None,
-        *,
         attributes: Attributes | None = None,
     ) -> Span:
         return NULL_SPAN

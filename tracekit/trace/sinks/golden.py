@@ -69,6 +69,8 @@ class WriterStats:
         windows_abandoned: Windows still queued or being written when ``shutdown``
             ran out of time (a hung disk, say).
         ticks_abandoned: Ticks in dropped and abandoned windows.
+        labels_repaired: Span symbols that were not storable text (an int, a lone
+            surrogate): written as their text, with U+FFFD for what cannot be stored.
     """
 
     files_written: int = 0
@@ -79,6 +81,7 @@ class WriterStats:
     queue_depth: int = 0
     windows_abandoned: int = 0
     ticks_abandoned: int = 0
+    labels_repaired: int = 0
 
 
 class GoldenWriter:
@@ -125,6 +128,7 @@ class GoldenWriter:
         self._last_error: str | None = None
         self._windows_abandoned = 0
         self._ticks_abandoned = 0
+        self._labels_repaired = 0
         self._in_flight: Sequence[FinishedTick] | None = None
         self._temp_folder: Path | None = None
         self._closed = False
@@ -239,6 +243,7 @@ class GoldenWriter:
                 queue_depth=self._queue.qsize(),
                 windows_abandoned=self._windows_abandoned,
                 ticks_abandoned=self._ticks_abandoned,
+                labels_repaired=self._labels_repaired,
             )
 
     # -- the writer thread -------------------------------------------------------------
@@ -280,6 +285,7 @@ class GoldenWriter:
                 schema.META_LAST_TICK: str(max((tick.tick_id for tick in window), default=0)),
             },
             pause=_pause,
+            repaired=self._count_repaired,
         )
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / schema.window_file_name(seq)
@@ -295,6 +301,10 @@ class GoldenWriter:
             raise
         fsync_dir(final.parent)
         return int(table.num_rows)
+
+    def _count_repaired(self, count: int) -> None:
+        with self._lock:
+            self._labels_repaired += count
 
     def _temporary_path(self, final: Path) -> Path:
         if self._temp_folder is None:
@@ -510,6 +520,7 @@ def window_table(
     metadata: dict[str, str],
     *,
     pause: Callable[[], None] | None = None,
+    repaired: Callable[[int], None] | None = None,
 ) -> pa.Table:
     """Build the schema-v1 pyarrow table of one window, rows in tick order (each tick's
     row, then its spans, then its guard trips).
@@ -519,7 +530,8 @@ def window_table(
     collector would have to visit), and turned into Arrow arrays every
     :data:`SLICE_ROWS` rows, calling ``pause()`` after each slice: this runs on the
     writer thread, and no single step may hold the GIL for long while the traced
-    loop waits for it.
+    loop waits for it. A label that is not storable text is written repaired (see
+    :func:`_strings`) and counted through ``repaired(count)``.
     """
     import pyarrow as pa
 
@@ -549,7 +561,7 @@ def window_table(
     error = schema.STATUS_ERROR
 
     def flush() -> None:
-        batches.append(_batch(run_id, columns, arrow_schema))
+        batches.append(_batch(run_id, columns, arrow_schema, repaired))
         for column in columns:
             column.clear()
         if pause is not None:
@@ -603,8 +615,7 @@ def window_table(
             details.extend(itertools.repeat(detail, count))
             if attributes:
                 attribute_texts.extend(
-                    _attribute_text(attributes.get(index))
-                    for index in range(first, first + count)
+                    _attribute_text(attributes.get(index)) for index in range(first, first + count)
                 )
             else:
                 attribute_texts.extend(itertools.repeat(None, count))
@@ -643,7 +654,10 @@ def _tick_id(tick: FinishedTick) -> int:
 
 
 def _batch(
-    run_id: str, columns: Sequence[Sequence[object]], arrow_schema: pa.Schema
+    run_id: str,
+    columns: Sequence[Sequence[object]],
+    arrow_schema: pa.Schema,
+    repaired: Callable[[int], None] | None = None,
 ) -> pa.RecordBatch:
     import pyarrow as pa
 
@@ -651,18 +665,38 @@ def _batch(
     arrays = [pa.array([run_id] * count, type=pa.string())]
     for field, values in zip(list(arrow_schema)[1:], columns, strict=True):
         if field.type == pa.string():
-            arrays.append(_strings(values))
+            arrays.append(_strings(values, repaired))
         else:
             arrays.append(pa.array(values, type=field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
-def _strings(values: Sequence[object]) -> pa.Array:
-    """A string column; a label that is not a str (a symbol passed as an int, say) is
-    written as its text rather than costing the whole window."""
+def _strings(values: Sequence[object], repaired: Callable[[int], None] | None = None) -> pa.Array:
+    """A string column. A label that is not storable text (a symbol passed as an int,
+    a lone surrogate) is written as its text, with U+FFFD for what UTF-8 cannot hold,
+    rather than costing the whole window; ``repaired`` is told how many."""
     import pyarrow as pa
 
     try:
         return pa.array(values, type=pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
+        fixed: list[str | None] = []
+        count = 0
+        for value in values:
+            if value is None or (type(value) is str and _storable(value)):
+                fixed.append(value)
+                continue
+            count += 1
+            text = value if isinstance(value, str) else str(value)
+            fixed.append("".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text))
+        if repaired is not None and count:
+            repaired(count)
+        return pa.array(fixed, type=pa.string())
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
