@@ -256,6 +256,7 @@ class GoldenWriter:
         while True:
             kind, seq, window = self._queue.get()
             if kind == "stop":
+                self._remove_temp_folder()  # also after a shutdown that timed out
                 return
             with self._lock:
                 self._in_flight = window
