@@ -156,7 +156,7 @@ class TraceConfig:
         section = section_of(document, path, "trace")
         return cls.from_mapping(section, source=str(path))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """The settings as plain JSON-able values."""
         return dataclasses.asdict(self)
 
