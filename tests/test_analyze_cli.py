@@ -62,6 +62,7 @@ COUNT_COLUMNS = {
     "max",
 }
 LATENCY = ["n", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"]
+SELF_LATENCY = ["self_p50_ms", "self_p95_ms", "self_p99_ms", "self_mean_ms"]
 
 
 # -- running the command ----------------------------------------------------------------
@@ -212,7 +213,10 @@ def test_markdown_matches_golden(known_root: Path) -> None:
     text = invoke("analyze", known_root, "--format", "markdown").stdout
     assert text == read_golden_or_update("analyze_known.md", text)
     assert text.startswith("# tracekit analysis\n\n5 files, runs: alpha, beta\n")
-    assert "| stage | n | p50 ms | p95 ms | p99 ms | max ms | mean ms | shape (log) |" in text
+    assert (
+        "| stage | n | p50 ms | p95 ms | p99 ms | max ms | mean ms | self mean ms "
+        "| shape (log) |"
+    ) in text
 
 
 def test_table_on_stdout_without_colour(known_root: Path) -> None:
@@ -238,15 +242,16 @@ def section_columns(by: Sequence[str], every: bool) -> dict[str, set[str]]:
     tick_keys = keys - {"symbol"}
     latency = {"n", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"}
     return {
-        "stages": {"stage", *keys, *latency},
+        "stages": {"stage", *keys, *latency, *SELF_LATENCY},
         "deadline": {
             *tick_keys,
             *("ticks", "misses", "misses_with_detail", "deadline_ms"),
             *("miss_rate", "miss_rate_low", "miss_rate_high"),
         },
         "attribution": {
-            *(tick_keys - {"window_start"}),
+            *tick_keys,
             *("component", "ticks_dominated", "missed_ticks_present", "mean_ms", "share"),
+            "self_mean_ms",
         },
         "guards": {"reason", *keys, "trips", "per_1000_ticks", "share"},
         "requests": {"verb", "api", *keys, *latency, "error_share"},
@@ -307,7 +312,17 @@ def test_json_shape(
     assert document["by"] == by
     every = "--every" in options
     assert document["every"] == ("20s" if every else None)
-    assert set(document["inputs"]) == {"files", "runs", "sample_rates", "skipped"}
+    assert set(document["inputs"]) == {
+        "files",
+        "runs",
+        "sample_rates",
+        "weighted",
+        "skipped",
+        "duplicates",
+        "run_overrides",
+    }
+    assert document["inputs"]["weighted"] is False
+    assert document["inputs"]["duplicates"] == document["inputs"]["run_overrides"] == []
     assert document["inputs"]["skipped"] == []
     assert document["inputs"]["files"] == len(files_under(root))
     assert set(document["selection"]) == {"stages", "symbols", "runs", "since", "until"}
@@ -396,7 +411,7 @@ def test_csv_writes_the_chosen_table(known_root: Path, table: str) -> None:
 def test_csv_defaults_to_stages(known_root: Path) -> None:
     text = invoke("analyze", known_root, "--format", "csv").stdout
     header, *rows = list(csv.reader(io.StringIO(text)))
-    assert header == ["stage", *LATENCY]
+    assert header == ["stage", *LATENCY, *SELF_LATENCY]
     assert [row[0] for row in rows] == ["fetch_md", "spread", "guards", "emit", "tick_total"]
 
 
