@@ -192,9 +192,15 @@ class Analysis:
                     Column("sketch", "shape (log)"),
                 ),
                 "Stages from sampled ticks only (unbiased); tick_total from every tick. "
-                "p50 to mean: inclusive time (child spans included); self: exclusive of "
-                "child spans (requests and stages inside the stage; self percentiles in JSON "
-                "and CSV). " + too_few + weighted,
+                + (
+                    "p50 to mean: inclusive time (child spans included); self: exclusive of "
+                    "child spans (requests and stages inside the stage; self percentiles in "
+                    "JSON and CSV). "
+                    if "self_mean_ms" in self.stages.columns
+                    else "Inclusive times (child spans included; --self-time adds self time). "
+                )
+                + too_few
+                + weighted,
             ),
             Section(
                 "deadline",

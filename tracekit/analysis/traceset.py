@@ -395,19 +395,27 @@ class TraceSet:
 
     # -- the questions ------------------------------------------------------------------
 
-    def stages(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
+    def stages(
+        self, by: Sequence[GroupKey] = (), every: str | None = None, *, self_time: bool = False
+    ) -> pl.DataFrame:
         """Per stage (and ``tick_total``): n, p50/p95/p99, max and mean in ms.
 
         Stage rows come from the sampled detail only; ``tick_total`` from every tick.
         A percentile whose n is below :func:`min_n_for_quantile` is null. These
-        figures are inclusive (a stage's whole duration, child spans included);
-        ``self_p50_ms``, ``self_p95_ms``, ``self_p99_ms`` and ``self_mean_ms`` are the
-        same figures of self time (exclusive of child spans; null for
-        ``tick_total``). When files' sample rates differ, rows are weighted by
-        ``1 / sample_rate`` (``n`` stays the number of rows).
+        figures are inclusive (a stage's whole duration, child spans included).
+        When files' sample rates differ, rows are weighted by ``1 / sample_rate``
+        (``n`` stays the number of rows).
+
+        Args:
+            by: Group by ``symbol`` and/or ``run_id``.
+            every: Also group by wall-clock windows of this width (e.g. ``1m``).
+            self_time: Add ``self_p50_ms``, ``self_p95_ms``, ``self_p99_ms`` and
+                ``self_mean_ms``: the same figures of self time (exclusive of child
+                spans; null for ``tick_total``). This pairs every sampled stage with
+                the spans of its tick and symbol, about twice the work of the rest.
         """
         with reading(self.files):
-            frame = self._stages_query(by, every).collect(engine="streaming")
+            frame = self._stages_query(by, every, self_time).collect(engine="streaming")
         return self._select_stages(_finish_stages(frame))
 
     def deadline(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
@@ -449,7 +457,12 @@ class TraceSet:
             return self._parallel_query(by, every).collect(engine="streaming")
 
     def analyze(
-        self, by: Sequence[GroupKey] = (), every: str | None = None, sketches: bool = False
+        self,
+        by: Sequence[GroupKey] = (),
+        every: str | None = None,
+        sketches: bool = False,
+        *,
+        self_time: bool = False,
     ) -> Analysis:
         """Every figure of ``tracekit analyze`` at once, from one shared scan.
 
@@ -458,6 +471,8 @@ class TraceSet:
             every: Also group by wall-clock windows of this width (e.g. ``1m``).
             sketches: Add a ``sketch`` column to the stage table: a Unicode sparkline
                 of each stage's latency distribution (quarter-octave bins).
+            self_time: Add the stages' self-time figures (see :meth:`stages`). The
+                attribution table is by self time either way.
         """
         by = _check_by(by)
         ticks_query, guards_query = self._guard_queries(by, every)
@@ -465,7 +480,7 @@ class TraceSet:
         with reading(self.files):
             frames = pl.collect_all(
                 [
-                    self._stages_query(by, every),
+                    self._stages_query(by, every, self_time),
                     self._deadline_query(by, every),
                     self._attribution_query(by, every),
                     ticks_query,
@@ -537,7 +552,7 @@ class TraceSet:
         return frame, keys
 
     def _stage_rows(
-        self, by: Sequence[GroupKey], every: str | None, *, self_time: bool = True
+        self, by: Sequence[GroupKey], every: str | None, *, self_time: bool
     ) -> tuple[pl.LazyFrame, list[str]]:
         """Sampled stage rows and every tick row (as ``tick_total``): stage, keys,
         duration, self time (null for ticks), and ``_weight`` when weighted."""
@@ -562,9 +577,11 @@ class TraceSet:
         )
         return pl.concat([detail.select(columns), ticks.select(columns)]), keys
 
-    def _stages_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        rows, keys = self._stage_rows(by, every)
-        return _grouped_latency(rows, ["stage", *keys], weighted=self.weighted, self_time=True)
+    def _stages_query(
+        self, by: Sequence[GroupKey], every: str | None, self_time: bool = False
+    ) -> pl.LazyFrame:
+        rows, keys = self._stage_rows(by, every, self_time=self_time)
+        return _grouped_latency(rows, ["stage", *keys], weighted=self.weighted, self_time=self_time)
 
     def _sketch_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
         rows, keys = self._stage_rows(by, every, self_time=False)

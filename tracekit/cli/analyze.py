@@ -63,6 +63,14 @@ def analyze_command(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
     ] = None,
+    self_time: Annotated[
+        bool,
+        typer.Option(
+            "--self-time",
+            help="Also each stage's self time (exclusive of child spans) in the stage "
+            "table; pairs every sampled span with its tick's, about 2x the time.",
+        ),
+    ] = False,
     skip_bad: SkipBadOption = False,
     no_color: NoColorOption = False,
 ) -> None:
@@ -82,6 +90,7 @@ def analyze_command(
         by=[key.value for key in by or []],  # type: ignore[misc]
         every=every,
         sketches=output_format in (OutputFormat.table, OutputFormat.markdown),
+        self_time=self_time,
     )
     for notice in analysis.notices():
         warn(notice)
