@@ -179,10 +179,11 @@ class TraceSet:
         self.run_overrides: tuple[RunOverride, ...] = tuple(run_overrides(sources.metadata))
         """Files whose ``run_id=`` folder names another run than their rows (the
         folder's run is used, as DuckDB, polars and pyarrow do)."""
+        files = set(sources.files)
         rates = {
             path: float(meta[schema.META_SAMPLE_RATE])
             for path, meta in sources.metadata.items()
-            if path in set(sources.files) and meta.get(schema.META_SAMPLE_RATE) is not None
+            if path in files and meta.get(schema.META_SAMPLE_RATE) is not None
         }
         # Weighted only when the files' rates differ: one rate keeps DuckDB's figures.
         self._weights = (
@@ -751,20 +752,19 @@ def _with_self_time(spans: pl.LazyFrame) -> pl.LazyFrame:
 
     Children (module docstring): spans of the same ``(run_id, tick_id, symbol)``
     lying within a stage's interval. The union is taken over children sorted by
-    start, each adding only the part past the furthest end seen so far. Spans are
-    matched by their values, not by row position (a lazy query may read rows in
-    another order each time it scans them).
+    start, each adding only the part past the furthest end seen so far. The rows
+    are read once (``cache``) and numbered, so both sides of the pairing see the
+    same numbers (a lazy query may read rows in another order each time it scans).
     """
+    spans = spans.with_row_index("_span").cache()
     start = pl.col("start_unix_ns")
     end = start + pl.col("duration_ns")
-    parent_key = [*_LANE, "name", "_ps", "_pe"]
-    parents = (
-        spans.filter(pl.col("kind") == schema.KIND_STAGE)
-        .select(*_LANE, "name", start.alias("_ps"), end.alias("_pe"))
-        .unique()
+    parents = spans.filter(pl.col("kind") == schema.KIND_STAGE).select(
+        *_LANE, "_span", start.alias("_ps"), end.alias("_pe")
     )
     children = spans.select(
         *_LANE,
+        pl.col("_span").alias("_child"),
         (pl.col("kind") == schema.KIND_REQUEST).alias("_request"),
         start.alias("_cs"),
         end.alias("_ce"),
@@ -772,11 +772,12 @@ def _with_self_time(spans: pl.LazyFrame) -> pl.LazyFrame:
     inside = (
         (pl.col("_cs") >= pl.col("_ps"))
         & (pl.col("_ce") <= pl.col("_pe"))
+        & (pl.col("_child") != pl.col("_span"))
         # The same interval: a request is inside the stage; of two such stages
         # neither is the other's child.
         & ((pl.col("_cs") > pl.col("_ps")) | (pl.col("_ce") < pl.col("_pe")) | pl.col("_request"))
     )
-    reach = pl.col("_ce").cum_max().shift(1).over(parent_key, order_by=["_cs", "_ce"])
+    reach = pl.col("_ce").cum_max().shift(1).over("_span", order_by=["_cs", "_ce"])
     covered = (
         parents.join(children, on=_LANE, nulls_equal=True)
         .filter(inside)
@@ -785,14 +786,13 @@ def _with_self_time(spans: pl.LazyFrame) -> pl.LazyFrame:
             .clip(lower_bound=0)
             .alias("_covered")
         )
-        .group_by(parent_key)
+        .group_by("_span")
         .agg(pl.col("_covered").sum())
     )
     return (
-        spans.with_columns(start.alias("_ps"), end.alias("_pe"))
-        .join(covered, on=parent_key, how="left", nulls_equal=True)
+        spans.join(covered, on="_span", how="left")
         .with_columns((pl.col("duration_ns") - pl.col("_covered").fill_null(0)).alias(_SELF))
-        .drop("_ps", "_pe", "_covered")
+        .drop("_span", "_covered")
     )
 
 
