@@ -354,7 +354,16 @@ class TraceSet:
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
 
     def scan(self) -> pl.LazyFrame:
-        """All selected records as a lazy frame in schema v1 (filters applied)."""
+        """All selected records as a lazy frame in schema v1 (filters applied).
+
+        A file under another run's ``run_id=`` folder has that run in ``run_id``, and
+        files that hold the same windows as another are left out (see :func:`load`).
+        """
+        frame = self._selected()
+        return frame.drop(_WEIGHT) if self.weighted else frame
+
+    def _selected(self) -> pl.LazyFrame:
+        """:meth:`scan`, with ``_weight`` when the files' sample rates differ."""
         frame = self._files(with_paths=False)
         selection = self.selection
         if selection.runs:
@@ -440,7 +449,8 @@ class TraceSet:
         time. With ``every``, a tick belongs to the window its tick row starts in.
         """
         with reading(self.files):
-            return self._attribution_query(by, every).collect(engine="streaming")
+            spans = self._missed_spans_query(by, every).collect(engine="streaming")
+        return self._attribution_from(spans, by)
 
     def guards(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Guard trips by reason: count, per 1,000 ticks, share of all trips."""
@@ -483,7 +493,7 @@ class TraceSet:
                 [
                     self._stages_query(by, every, self_time),
                     self._deadline_query(by, every),
-                    self._attribution_query(by, every),
+                    self._missed_spans_query(by, every),
                     ticks_query,
                     guards_query,
                     self._requests_query(by, every),
@@ -492,7 +502,8 @@ class TraceSet:
                 ],
                 engine="streaming",
             )
-        stages, deadline, attribution, tick_counts, guards, requests, parallel = frames[:7]
+        stages, deadline, missed_spans, tick_counts, guards, requests, parallel = frames[:7]
+        attribution = self._attribution_from(missed_spans, by)
         if deadline.height == 0 or int(deadline["ticks"].sum()) == 0:
             raise EmptyDataError(
                 f"{_describe(self.files)}: no tick in the selection; "
@@ -557,7 +568,7 @@ class TraceSet:
     ) -> tuple[pl.LazyFrame, list[str]]:
         """Sampled stage rows and every tick row (as ``tick_total``): stage, keys,
         duration, self time (null for ticks), and ``_weight`` when weighted."""
-        frame, keys = self._keyed(self.scan(), by, every)
+        frame, keys = self._keyed(self._selected(), by, every)
         weight = [_WEIGHT] if self.weighted else []
         columns = [*keys, "stage", "duration_ns", *([_SELF] if self_time else []), *weight]
         sampled = pl.col("detail") == schema.DETAIL_SAMPLED
@@ -592,7 +603,7 @@ class TraceSet:
         return rows.group_by(["stage", *keys, sketch_bin.alias("bin")]).agg(count.alias("count"))
 
     def _deadline_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        frame, keys = self._keyed(self.scan(), by, every)
+        frame, keys = self._keyed(self._selected(), by, every)
         keys = [key for key in keys if key != "symbol"]  # misses are tick-wide
         ticks = frame.filter(pl.col("kind") == schema.KIND_TICK)
         return (
@@ -609,9 +620,10 @@ class TraceSet:
             .drop("deadline_ns")
         )
 
-    def _attribution_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        frame, keys = self._keyed(self.scan(), by, every)
-        keys = [key for key in keys if key != "symbol"]  # a miss is tick-wide
+    def _missed_spans_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
+        """The stage and request rows of missed ticks with detail (a small frame), each
+        with its tick's window when ``every`` is given."""
+        frame, keys = self._keyed(self._selected(), by, every)
         tick_key = ["run_id", "tick_id"]
         window = [WINDOW_COLUMN] if WINDOW_COLUMN in keys else []
         missed = (
@@ -628,6 +640,19 @@ class TraceSet:
         )
         if window:  # a span belongs to its tick's window, not to the one it starts in
             spans = spans.drop(WINDOW_COLUMN).join(missed, on=tick_key, how="left")
+        return spans.select(
+            *tick_key, *window, "kind", "name", "symbol", "start_unix_ns", "duration_ns"
+        )
+
+    def _attribution_from(self, spans: pl.DataFrame, by: Sequence[GroupKey]) -> pl.DataFrame:
+        """The attribution table from :meth:`_missed_spans_query`'s rows, in memory.
+
+        Collected apart from the scan so that the pairing of self time works on a
+        frame read once (the main scan stays shared by every table).
+        """
+        window = [WINDOW_COLUMN] if WINDOW_COLUMN in spans.columns else []
+        keys: list[str] = [key for key in _check_by(by) if key != "symbol"] + window
+        tick_key = ["run_id", "tick_id"]
         component = (
             pl.when(pl.col("kind") == schema.KIND_REQUEST)
             .then(pl.lit("request:") + pl.col("name"))
@@ -635,7 +660,7 @@ class TraceSet:
         )
         # Symbols run concurrently: a component costs the tick its slowest symbol's time.
         per_tick = (
-            _with_self_time(spans)
+            _with_self_time(spans.lazy())
             .with_columns(component.alias("component"))
             .group_by([*tick_key, *window, "component", "symbol"])
             .agg(pl.col("duration_ns").sum(), pl.col(_SELF).sum())
@@ -666,10 +691,11 @@ class TraceSet:
                 [*keys, "ticks_dominated", "component"],
                 descending=[*[False] * len(keys), True, False],
             )
+            .collect()
         )
 
     def _guard_queries(self, by: Sequence[GroupKey], every: str | None) -> list[pl.LazyFrame]:
-        frame, keys = self._keyed(self.scan(), by, every)
+        frame, keys = self._keyed(self._selected(), by, every)
         tick_keys = [key for key in keys if key != "symbol"]
         ticks = (
             frame.filter(pl.col("kind") == schema.KIND_TICK)
@@ -684,7 +710,7 @@ class TraceSet:
         return [ticks, guards]
 
     def _requests_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        frame, keys = self._keyed(self.scan(), by, every)
+        frame, keys = self._keyed(self._selected(), by, every)
         requests = frame.filter(
             (pl.col("kind") == schema.KIND_REQUEST) & (pl.col("detail") == schema.DETAIL_SAMPLED)
         )
@@ -703,7 +729,7 @@ class TraceSet:
         )
 
     def _parallel_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        frame, keys = self._keyed(self.scan(), by, every)
+        frame, keys = self._keyed(self._selected(), by, every)
         keys = [key for key in keys if key != "symbol"]
         ticks = frame.filter(pl.col("kind") == schema.KIND_TICK)
         column = pl.col("parallel_symbols")
