@@ -257,7 +257,12 @@ def test_partly_overlapping_windows_are_refused(tmp_path: Path) -> None:
         tracekit.load(tmp_path)
 
 
-def test_a_copy_under_another_run_folder_is_that_run_as_for_duckdb(tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_memory", [False, True], ids=["scan", "in-memory"])
+def test_a_copy_under_another_run_folder_is_that_run_as_for_duckdb(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool
+) -> None:
+    if in_memory:  # the path taken for many small files: every row read once
+        monkeypatch.setattr("tracekit.analysis.traceset.MANY_FILES", 1)
     write_known_dataset(tmp_path)
     other = tmp_path / "run_id=gamma"
     other.mkdir()
@@ -386,6 +391,10 @@ def test_since_keeps_every_nanosecond_digit(tmp_path: Path) -> None:
     assert document["selection"]["since"] == "2026-01-01T00:00:03.123456789Z"
     until = "2026-01-01T00:00:03.123456789Z"
     assert tracekit.load(tmp_path).select(until=until).deadline()["ticks"].to_list() == [1]
+    spaced = "2026-01-01 00:00:03,123456790+00:00"
+    assert tracekit.load(tmp_path).select(since=spaced).deadline()["ticks"].to_list() == [1]
+    with pytest.raises(InputError, match="not an ISO 8601 time"):
+        tracekit.load(tmp_path).select(since="2026-01-01T00:00:03.1234567891")
 
 
 def test_sub_microsecond_windows_are_labelled_exactly_in_one_format(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 _NS_PER_S = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FRACTION = re.compile(r"^(.*T\d\d:\d\d(?::\d\d)?)[.,](\d+)(.*)$")
+_FRACTION = re.compile(r"^(.*[T ]\d\d:\d\d(?::\d\d)?)[.,](\d+)(.*)$")
 
 
 @dataclasses.dataclass(frozen=True)

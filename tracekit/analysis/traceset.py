@@ -328,7 +328,9 @@ class TraceSet:
             frame = self._frame.lazy()
             if overrides:
                 frame = frame.with_columns(
-                    pl.col("file").replace_strict(overrides, default=pl.col("run_id"))
+                    pl.col("file")
+                    .replace_strict(overrides, default=pl.col("run_id"))
+                    .alias("run_id")
                 )
             if weights:
                 frame = frame.with_columns(
