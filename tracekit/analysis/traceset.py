@@ -264,22 +264,15 @@ class TraceSet:
             until: Records starting before this time (the same forms).
 
         Raises:
-            InputError: A run or symbol is not in the data (the message lists those
-                that are), or a time is not ISO 8601.
+            InputError: A run is not in the data (the message lists the runs), or a
+                time is not ISO 8601. An unknown symbol is refused by
+                :meth:`analyze` (a selection of tick rows alone is valid for plots).
         """
         unknown = sorted(set(runs) - set(self.runs))
         if unknown:
             raise InputError(
                 f"run {', '.join(unknown)} is not in the data; runs: {', '.join(self.runs)}"
             )
-        if symbols:
-            present = self.symbols()
-            missing = sorted(set(symbols) - set(present))
-            if missing:
-                listed = ", ".join(present) if present else "none (no row has a symbol)"
-                raise InputError(
-                    f"symbol {', '.join(missing)} is not in the data; symbols: {listed}"
-                )
         selection = Selection(
             stages=tuple(stages),
             symbols=tuple(symbols),
@@ -288,6 +281,21 @@ class TraceSet:
             until_ns=None if until is None else _time_ns(until, "--until"),
         )
         return self._replace(selection)
+
+    def check_symbols(self) -> None:
+        """Refuse a selected symbol that no row of the other selections has.
+
+        Raises:
+            InputError: Naming the unknown symbols and listing those that exist.
+        """
+        wanted = self.selection.symbols
+        if not wanted:
+            return
+        present = self._replace(dataclasses.replace(self.selection, symbols=())).symbols()
+        missing = sorted(set(wanted) - set(present))
+        if missing:
+            listed = ", ".join(present) if present else "none (no row has a symbol)"
+            raise InputError(f"symbol {', '.join(missing)} is not in the data; symbols: {listed}")
 
     def symbols(self) -> list[str]:
         """The symbols of the selected rows, sorted."""
@@ -486,8 +494,13 @@ class TraceSet:
                 of each stage's latency distribution (quarter-octave bins).
             self_time: Add the stages' self-time figures (see :meth:`stages`). The
                 attribution table is by self time either way.
+
+        Raises:
+            InputError: A selected symbol is not in the data (see :meth:`check_symbols`),
+                or no tick is selected.
         """
         by = _check_by(by)
+        self.check_symbols()
         ticks_query, guards_query = self._guard_queries(by, every)
         extra = [self._sketch_query(by, every)] if sketches else []
         with reading(self.files):
