@@ -59,7 +59,8 @@ class Analysis:
         by: Grouping keys (``symbol``, ``run_id``).
         every: Time-window width (e.g. ``1m``) or None.
         stages: Per stage: n, p50_ms, p95_ms, p99_ms, max_ms, mean_ms (inclusive
-            time), self_p50_ms, self_p95_ms, self_p99_ms, self_mean_ms (self time).
+            time); with ``self_time``, also self_p50_ms, self_p95_ms, self_p99_ms,
+            self_mean_ms (exclusive of child spans).
         deadline: Per deadline: ticks, misses, miss_rate and its 95% Wilson interval.
         attribution: For missed ticks with detail: the component with the largest
             self time.
@@ -90,8 +91,8 @@ class Analysis:
     run_overrides: tuple[RunOverride, ...] = ()
 
     def notices(self) -> list[str]:
-        """One line per thing about the inputs a reader should know (duplicates left
-        out, files counted under their folder's run, weighting)."""
+        """One line per thing about the inputs a reader should know: files left out
+        as duplicates, files counted under their folder's run."""
         lines = [f"counted once: {duplicate.reason}" for duplicate in self.duplicates]
         lines += [
             f"{override.path}: its rows say run {override.rows_run_id}, its folder "
@@ -155,7 +156,8 @@ class Analysis:
                 or (section.name == "parallel" and int(section.frame["n"].sum()) == 0)
             )
         ]
-        shown = [section for section in sections if section not in empty]
+        left_out = {section.name for section in empty}
+        shown = [section for section in sections if section.name not in left_out]
         if empty:
             titles = ", ".join(section.title.lower() for section in empty)
             last = shown[-1]
