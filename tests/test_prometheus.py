@@ -14,9 +14,9 @@ import contextlib
 import dataclasses
 import json
 import math
-import re
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
