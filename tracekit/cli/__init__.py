@@ -9,27 +9,26 @@ Exit codes (documented in ``docs/cli.md``):
 * 4: an internal error (a bug in tracekit: please report it; ``TRACEKIT_DEBUG=1``
   shows the traceback).
 
-Heavy libraries are imported inside the commands, so ``tracekit --help`` is fast.
+Heavy libraries are imported inside the commands, and a command's options are built
+only when that command runs (or shows its help), so ``tracekit --help`` is fast
+(``tests/test_startup.py`` times it). Rich help panels are off: ``typer.rich_utils``
+and markdown-it cost more than everything else ``--help`` does.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
+import typer.main
 
 from tracekit import exit_codes
 from tracekit._version import __version__
-from tracekit.cli import analyze as analyze_module
-from tracekit.cli import canary as canary_module
-from tracekit.cli import compact as compact_module
-from tracekit.cli import compare as compare_module
-from tracekit.cli import plot as plot_module
-from tracekit.cli import prometheus as prometheus_module
-from tracekit.cli import simulate as simulate_module
-from tracekit.cli.export import export_app
 from tracekit.errors import TracekitError
 
 EXIT_OK = exit_codes.OK
@@ -38,12 +37,70 @@ EXIT_BAD_INPUT = exit_codes.BAD_INPUT
 EXIT_INCONCLUSIVE = exit_codes.INCONCLUSIVE
 EXIT_INTERNAL = exit_codes.INTERNAL
 
+COMMANDS: dict[str, str] = {
+    "analyze": "tracekit.cli.analyze:analyze_command",
+    "compare": "tracekit.cli.compare:compare_command",
+    "compact": "tracekit.cli.compact:compact_command",
+    "canary": "tracekit.cli.canary:canary_command",
+    "plot": "tracekit.cli.plot:plot_command",
+    "profile": "tracekit.cli.compare:profile_command",
+    "rules": "tracekit.cli.prometheus:rules_command",
+    "dashboard": "tracekit.cli.prometheus:dashboard_command",
+    "simulate": "tracekit.cli.simulate:simulate_command",
+    "export": "tracekit.cli.export:export_app",
+}
+"""Every command, in the order of ``tracekit --help``: name -> ``module:function`` (or a
+``typer.Typer`` for a command group)."""
+
+
+def _target(name: str) -> Any:
+    module, attribute = COMMANDS[name].split(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    """The root group: builds a command's click object only when it is asked for.
+
+    Building all of them (typer inspects every signature) costs more than the rest of
+    ``tracekit --help``, which needs only each command's first docstring line.
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            target = _target(cmd_name)
+            wrapper = typer.Typer(rich_markup_mode=None)
+            if isinstance(target, typer.Typer):
+                wrapper.add_typer(target, name=cmd_name)
+            else:
+                wrapper.command(cmd_name)(target)
+            wrapper.callback()(lambda: None)  # keeps the wrapper a group
+            built = typer.main.get_command(wrapper)
+            self.commands[cmd_name] = built.commands[cmd_name]  # type: ignore[attr-defined]
+        return self.commands[cmd_name]
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in COMMANDS:
+            target = _target(name)
+            text = target.info.help if isinstance(target, typer.Typer) else target.__doc__
+            rows.append((name, inspect.cleandoc(text or "").split("\n\n")[0]))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="tracekit",
     help="Latency tracing for tick-based loops, and offline analysis of golden traces.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -67,18 +124,6 @@ def _root(
     ] = False,
 ) -> None:
     """Latency tracing for tick-based loops, and offline analysis of golden traces."""
-
-
-app.command("analyze")(analyze_module.analyze_command)
-app.command("compare")(compare_module.compare_command)
-app.command("compact")(compact_module.compact_command)
-app.command("canary")(canary_module.canary_command)
-app.command("plot")(plot_module.plot_command)
-app.command("profile")(compare_module.profile_command)
-app.command("rules")(prometheus_module.rules_command)
-app.command("dashboard")(prometheus_module.dashboard_command)
-app.command("simulate")(simulate_module.simulate_command)
-app.add_typer(export_app, name="export")
 
 
 def main() -> None:
