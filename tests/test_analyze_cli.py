@@ -683,3 +683,15 @@ def test_milliseconds_keep_three_significant_digits_below_one(value: Any, shown:
     from tracekit.present.render.sections import significant
 
     assert significant(2)(value) == shown
+
+
+def test_html_shows_every_row_formatted(known_root: Path) -> None:
+    """Jupyter's table: all rows (polars' own HTML elides the middle), formatted cells."""
+    analysis = tracekit.load(known_root).analyze(by=["run_id"], every="20s")
+    html = analysis._repr_html_()
+    assert "&hellip;" not in html
+    assert "…" not in html
+    stage_table = html.split("<h5>Stage latency</h5>")[1].split("</table>")[0]
+    assert stage_table.count("<tr>") == analysis.stages.height + 1  # and the header
+    first = analysis.stages.row(0, named=True)
+    assert f">{first['p95_ms']:,.2f}<" in stage_table

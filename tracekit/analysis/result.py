@@ -24,6 +24,7 @@ from tracekit.present.render.sections import (
     json_rows,
     percent,
     significant,
+    to_html,
     to_markdown,
     to_rich,
 )
@@ -236,10 +237,5 @@ class Analysis:
         return f"<Analysis: {self.summary()}>"
 
     def _repr_html_(self) -> str:
-        parts = [f"<h4>tracekit analysis: {html.escape(self.summary())}</h4>"]
-        for section in self.sections():
-            parts.append(f"<h5>{section.title}</h5>")
-            parts.append(section.frame._repr_html_())
-            if section.note:
-                parts.append(f"<p><small>{section.note}</small></p>")
-        return "\n".join(parts)
+        heading = f"<h4>tracekit analysis: {html.escape(self.summary())}</h4>"
+        return heading + "\n" + to_html(self.sections())

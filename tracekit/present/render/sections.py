@@ -166,6 +166,42 @@ def to_markdown(sections: Sequence[Section], heading_level: int = 2) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def to_html(sections: Sequence[Section], heading_level: int = 5) -> str:
+    """Sections as HTML tables (Jupyter): every row, the same formatted cells as Markdown.
+
+    Not the frames' own ``_repr_html_``, which elides the middle rows of a table
+    longer than polars' display limit and shows unformatted floats.
+    """
+    import html
+
+    out: list[str] = []
+    tag = f"h{heading_level}"
+    for section in sections:
+        columns = section.present_columns()
+        out.append(f"<{tag}>{html.escape(section.title)}</{tag}>")
+        if section.frame.height == 0:
+            out.append("<p>(none)</p>")
+        else:
+            align = ["right" if column.numeric else "left" for column in columns]
+            head = "".join(
+                f'<th style="text-align:{a}">{html.escape(column.label)}</th>'
+                for column, a in zip(columns, align, strict=True)
+            )
+            body = "".join(
+                "<tr>"
+                + "".join(
+                    f'<td style="text-align:{a}; white-space:pre">{html.escape(cell)}</td>'
+                    for cell, a in zip(row, align, strict=True)
+                )
+                + "</tr>"
+                for row in section.rows()
+            )
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        if section.note:
+            out.append(f"<p><small>{html.escape(section.note)}</small></p>")
+    return "\n".join(out)
+
+
 def to_csv(section: Section) -> str:
     """One section as CSV with raw (unformatted) values; null is an empty field."""
     buffer = io.StringIO()
