@@ -88,7 +88,7 @@ def plot_command(
         float | None,
         typer.Option(metavar="INCHES", help="Height in inches (default: depends on --kind)."),
     ] = None,
-    dpi: Annotated[float, typer.Option(help="Dots per inch of PNG output.")] = 100.0,
+    dpi: Annotated[float, typer.Option(metavar="DPI", help="Dots per inch of PNG output.")] = 100.0,
     skip_bad: SkipBadOption = False,
 ) -> None:
     """Plot golden traces to a PNG, SVG or PDF file."""
