@@ -434,6 +434,12 @@ def test_help_and_version() -> None:
     assert version.stdout.strip() == f"tracekit {tracekit.__version__}"
 
 
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    result = run_tracekit("analyz", "samples")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: No such command 'analyz'. Did you mean 'analyze'")
+
+
 # -- progress bar -----------------------------------------------------------------------
 
 

@@ -9,27 +9,25 @@ Exit codes (documented in ``docs/cli.md``):
 * 4: an internal error (a bug in tracekit: please report it; ``TRACEKIT_DEBUG=1``
   shows the traceback).
 
-Heavy libraries are imported inside the commands, and a command's options are built
-only when that command runs (or shows its help), so ``tracekit --help`` is fast
-(``tests/test_startup.py`` times it). Rich help panels are off: ``typer.rich_utils``
-and markdown-it cost more than everything else ``--help`` does.
+``tracekit --help`` is fast (``tests/test_startup.py`` times it): this module imports
+no third-party package, the typer application (:mod:`tracekit.cli.application`) builds a
+command's options only when that command runs or shows its help, and the root help
+of the console script is written by :mod:`tracekit.cli.root_help` without typer (in
+typer's exact layout; a test compares the two). Heavy libraries are imported inside
+the commands.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import os
 import sys
-from typing import Annotated, Any
-
-import typer
-import typer.core
-import typer.main
+from typing import TYPE_CHECKING, Any
 
 from tracekit import exit_codes
-from tracekit._version import __version__
 from tracekit.errors import TracekitError
+
+if TYPE_CHECKING:
+    import typer
 
 EXIT_OK = exit_codes.OK
 EXIT_FAIL = exit_codes.FAIL
@@ -53,77 +51,12 @@ COMMANDS: dict[str, str] = {
 ``typer.Typer`` for a command group)."""
 
 
-def _target(name: str) -> Any:
-    module, attribute = COMMANDS[name].split(":")
-    return getattr(importlib.import_module(module), attribute)
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the typer application, imported on first use
+        from tracekit.cli.application import app
 
-
-class _LazyGroup(typer.core.TyperGroup):
-    """The root group: builds a command's click object only when it is asked for.
-
-    Building all of them (typer inspects every signature) costs more than the rest of
-    ``tracekit --help``, which needs only each command's first docstring line.
-    """
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in COMMANDS:
-            return None
-        if cmd_name not in self.commands:
-            target = _target(cmd_name)
-            wrapper = typer.Typer(rich_markup_mode=None)
-            if isinstance(target, typer.Typer):
-                wrapper.add_typer(target, name=cmd_name)
-            else:
-                wrapper.command(cmd_name)(target)
-            wrapper.callback()(lambda: None)  # keeps the wrapper a group
-            built = typer.main.get_command(wrapper)
-            self.commands[cmd_name] = built.commands[cmd_name]  # type: ignore[attr-defined]
-        return self.commands[cmd_name]
-
-    def format_commands(self, ctx: Any, formatter: Any) -> None:
-        rows = []
-        for name in COMMANDS:
-            target = _target(name)
-            text = target.info.help if isinstance(target, typer.Typer) else target.__doc__
-            rows.append((name, inspect.cleandoc(text or "").split("\n\n")[0]))
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-app = typer.Typer(
-    cls=_LazyGroup,
-    name="tracekit",
-    help="Latency tracing for tick-based loops, and offline analysis of golden traces.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"tracekit {__version__}")
-        raise typer.Exit(EXIT_OK)
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            callback=_print_version,
-            is_eager=True,
-            help="Print the version and exit.",
-        ),
-    ] = False,
-) -> None:
-    """Latency tracing for tick-based loops, and offline analysis of golden traces."""
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -132,8 +65,16 @@ def main() -> None:
     The one place where errors become output: a :class:`TracekitError` or a usage
     error is one ``Error: ...`` line on stderr and its exit code, never a traceback.
     """
+    if sys.argv[1:] in ([], ["--help"], ["-h"]) and os.path.basename(sys.argv[0]) == "tracekit":
+        from tracekit.cli.root_help import root_help
+
+        sys.stdout.write(root_help("tracekit") + "\n")
+        sys.exit(EXIT_OK)
+    import typer
+
+    application: typer.Typer = getattr(sys.modules[__name__], "app")  # noqa: B009
     try:
-        code = app(standalone_mode=False)
+        code = application(standalone_mode=False)
     except TracekitError as error:
         _fail(str(error), error.exit_code)
     except typer.Abort:
