@@ -57,10 +57,12 @@ def test_regression_exits_1_with_json_reasons(profiles: dict[str, Path]) -> None
     assert result.returncode == 1, result.stderr
     document = json.loads(result.stdout)
     assert document["format"] == "tracekit.comparison"
-    assert document["version"] == 1
+    assert document["version"] == 2
     assert document["verdict"] == "REGRESSION"
-    assert document["bootstrap"]["replicates"] == 2000
-    assert document["bootstrap"]["seed"] == 0
+    assert document["method"]["false_regression_rate"] == 0.05
+    assert document["method"]["critical_alpha"] + document["method"][
+        "other_alpha"
+    ] == pytest.approx(0.05)
     p95 = next(m for m in document["metrics"] if (m["stage"], m["metric"]) == ("tick_total", "p95"))
     assert p95["verdict"] == "REGRESSION"
     assert p95["reason"] == "above_threshold"
@@ -83,13 +85,19 @@ def test_regression_exits_1_with_json_reasons(profiles: dict[str, Path]) -> None
         "n_current",
         "p_value",
         "mde",
+        "allowed",
+        "n_effective_baseline",
+        "n_effective_current",
     } <= set(p95)
 
 
 def test_inconclusive_exits_3_or_0_when_mapped(profiles: dict[str, Path], tmp_path: Path) -> None:
-    result = run("compare", str(profiles["base"]), str(profiles["tiny"]))
+    result = run("compare", str(profiles["base"]), str(profiles["tiny"]), "--format", "json")
     assert result.returncode == 3, result.stderr
-    assert "too few samples" in result.stdout
+    document = json.loads(result.stdout)
+    reasons = {(m["stage"], m["metric"]): m["reason"] for m in document["metrics"]}
+    assert reasons[("tick_total", "p99")] == "too_few_samples"
+    assert document["advice"].startswith("Not enough evidence to pass or fail (tick_total p95")
     mapped = run(
         "compare",
         "--baseline",
@@ -109,7 +117,7 @@ def test_inconclusive_exits_3_or_0_when_mapped(profiles: dict[str, Path], tmp_pa
 
 def test_thresholds_from_flags_and_config(profiles: dict[str, Path], tmp_path: Path) -> None:
     config = tmp_path / "gate.yaml"
-    config.write_text("gate:\n  p95: 0.20\n  p99: 0.20\n  miss_rate_pp: 5\n")
+    config.write_text("gate:\n  p50: 0.20\n  p95: 0.20\n  p99: 0.20\n  miss_rate_pp: 5\n")
     loose = run("compare", str(profiles["base"]), str(profiles["slower"]), "--config", str(config))
     assert loose.returncode == 0, loose.stdout
     bad = tmp_path / "bad.yaml"
@@ -245,3 +253,34 @@ def test_plot_folder_gets_overlays_and_forest(tmp_path: Path) -> None:
         f"Wrote {tmp_path / 'forest.png'}",
     ]
     assert all(p.stat().st_size > 10_000 for p in tmp_path.iterdir())
+
+
+def test_point_estimates_are_analyzes_figures() -> None:
+    """compare's baseline and current values are exactly what analyze prints."""
+    gate = run("compare", str(SAMPLES / "baseline"), str(SAMPLES / "current"), "--format", "json")
+    assert gate.returncode == 1, gate.stderr
+    metrics = json.loads(gate.stdout)["metrics"]
+    for side, field in (("baseline", "baseline"), ("current", "current")):
+        analysis = run("analyze", str(SAMPLES / side), "--format", "json")
+        assert analysis.returncode == 0, analysis.stderr
+        stages = {row["stage"]: row for row in json.loads(analysis.stdout)["stages"]}
+        compared = 0
+        for metric in metrics:
+            if metric["metric"] in ("p50", "p95", "p99"):
+                assert metric[field] == stages[metric["stage"]][f"{metric['metric']}_ms"]
+                compared += 1
+        assert compared == 15
+
+
+def test_identical_samples_pass_with_intervals_of_the_right_width() -> None:
+    """The samples against themselves: PASS, and emit p99's interval is about the
+    spread of 32 independent simulated pairs ([-12.4%, +14.1%], issue 9)."""
+    result = run("compare", str(SAMPLES / "baseline"), str(SAMPLES / "baseline"), "-f", "json")
+    assert result.returncode == 0, result.stdout
+    emit = next(
+        m
+        for m in json.loads(result.stdout)["metrics"]
+        if (m["stage"], m["metric"]) == ("emit", "p99")
+    )
+    assert -0.19 < emit["low"] < -0.08
+    assert 0.09 < emit["high"] < 0.21

@@ -21,7 +21,8 @@ from tracekit.errors import ConfigError, TracekitError
 ALL_KEYS = (
     "deadline_ms, deployment, enabled, export_golden, golden_trace_interval, "
     "keep_missed_detail, max_queue_windows, max_records_per_tick, metrics, metrics_addr, "
-    "metrics_port, output_dir, run_id, sample_rate, sample_seed"
+    "metrics_alert_limits_ms, metrics_guard_reasons, metrics_max_label_values, metrics_port, "
+    "metrics_units, output_dir, run_id, sample_rate, sample_seed"
 )
 
 # (key, bad value as Python, the same value as YAML text, words of the allowed values)
@@ -52,6 +53,13 @@ BAD_VALUES = [
     ("run_id", "a/b", "a/b", "null or a non-empty name without '/', '\\' or '='"),
     ("run_id", "a=b", "a=b", "null or a non-empty name without '/', '\\' or '='"),
     ("run_id", "a\\b", "'a\\b'", "null or a non-empty name without '/', '\\' or '='"),
+    ("metrics_units", "s", "s", "'ms' or 'seconds'"),
+    ("metrics_guard_reasons", "vol_soft", "vol_soft", "a list of distinct guard reasons"),
+    ("metrics_guard_reasons", ["a", "a"], "[a, a]", "a list of distinct guard reasons"),
+    ("metrics_guard_reasons", [""], '[""]', "a list of distinct guard reasons"),
+    ("metrics_alert_limits_ms", [180, -1], "[180, -1]", "a list of at most 16 numbers"),
+    ("metrics_alert_limits_ms", 180, "180", "a list of at most 16 numbers"),
+    ("metrics_max_label_values", 0, "0", "a whole number in [1, 10000]"),
 ]
 BAD_IDS = [f"{key}={text}" for key, _, text, _ in BAD_VALUES]
 

@@ -73,7 +73,7 @@ def figures(current: TraceSet) -> dict[str, Figure]:
 def gate(current: TraceSet) -> tuple[Comparison, Profile, Profile]:
     baseline = profile_from_traces(tracekit.load(SAMPLES / "baseline"))
     profile = profile_from_traces(current)
-    result = compare_profiles(baseline, profile, GatePolicy(replicates=200))
+    result = compare_profiles(baseline, profile, GatePolicy())
     return Comparison(result, baseline.source, profile.source), baseline, profile
 
 

@@ -23,8 +23,18 @@ def canary_command(
     canary: Annotated[str, typer.Argument(help="Canary: golden traces or a profile .json.")],
     phase: Annotated[int, typer.Option(help="Rollout phase (1, 2, 3 by default).")] = 1,
     look: Annotated[
-        int, typer.Option(help="Which decision of this phase this is (1, 2, ...): spends alpha.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            help="Which look of this phase this is (a label; default: one more than --state holds)."
+        ),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="State file of the phase's looks (created if missing): intervals narrow "
+            "look by look and a ROLLBACK or PROMOTE, once reached, stands."
+        ),
+    ] = None,
     last: Annotated[
         str | None, typer.Option(help="Judge only the most recent window, e.g. 30m.")
     ] = None,
@@ -42,10 +52,23 @@ def canary_command(
 ) -> None:
     """Judge a canary: exit 0 PROMOTE, 1 ROLLBACK, 3 CONTINUE, 2 bad input."""
     from tracekit.decisions import judge_canary
-    from tracekit.decisions.canary import CanaryPolicy
+    from tracekit.decisions.canary import CanaryState
+    from tracekit.decisions.policy import CanaryPolicy
 
     policy = CanaryPolicy.from_yaml(config) if config is not None else CanaryPolicy()
-    result = judge_canary(control, canary, phase, policy, look=look, last=last, skip_bad=skip_bad)
+    previous = CanaryState.read(state) if state is not None else None
+    result = judge_canary(
+        control,
+        canary,
+        phase,
+        policy,
+        look=look,
+        state=previous,
+        last=last,
+        skip_bad=skip_bad,
+    )
+    if state is not None and result.state is not None:
+        result.state.write(state)
     emit(result, output_format, output, no_color=no_color, report=report)
     if plot is not None:
         from tracekit.present.plots import plot_canary

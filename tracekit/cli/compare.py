@@ -26,19 +26,18 @@ class InconclusiveAs(enum.StrEnum):
 
 
 def _stage_thresholds(items: list[str]) -> dict[str, dict[str, float]]:
-    """Parse ``spread:p95=0.05`` items."""
+    """Parse ``spread:p95=0.05`` (or ``spread:p95=5%``, ``spread:min_effect_ms=1``) items."""
     result: dict[str, dict[str, float]] = {}
     for item in items:
         try:
             key, value = item.split("=", 1)
             stage, metric = key.split(":", 1)
-            result.setdefault(stage, {})[metric] = float(value.rstrip("%")) / (
-                100 if value.endswith("%") else 1
-            )
+            number = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
         except ValueError:
             raise ConfigError(
-                f"--stage-threshold {item!r} is not STAGE:METRIC=VALUE, e.g. spread:p95=0.05"
+                f"--stage-threshold {item[:60]!r} is not STAGE:METRIC=VALUE, e.g. spread:p95=0.05"
             ) from None
+        result.setdefault(stage, {})[metric] = number
     return result
 
 
@@ -56,6 +55,7 @@ def compare_command(
     config: Annotated[
         Path | None, typer.Option(help="YAML file whose gate: section sets the policy.")
     ] = None,
+    p50: Annotated[float | None, typer.Option(help="Allowed p50 rise (0.03 = +3%).")] = None,
     p95: Annotated[float | None, typer.Option(help="Allowed p95 rise (0.03 = +3%).")] = None,
     p99: Annotated[float | None, typer.Option(help="Allowed p99 rise (0.05 = +5%).")] = None,
     miss_rate_pp: Annotated[
@@ -67,7 +67,16 @@ def compare_command(
     ] = None,
     critical: Annotated[
         list[str] | None,
-        typer.Option(help="Critical metrics STAGE:METRIC (repeatable; replaces the default)."),
+        typer.Option(
+            help="Also critical: STAGE:METRIC, e.g. spread:p95 (repeatable; added to the "
+            "defaults tick_total:p95, tick_total:p99, deadline:miss_rate)."
+        ),
+    ] = None,
+    min_effect_ms: Annotated[
+        float | None,
+        typer.Option(
+            help="No change below this many ms is a regression (default: 0.1% of the deadline)."
+        ),
     ] = None,
     ignore_stage: Annotated[
         list[str] | None, typer.Option(help="Leave a stage out of the gate (repeatable).")
@@ -78,8 +87,6 @@ def compare_command(
     inconclusive: Annotated[
         InconclusiveAs, typer.Option(help="Exit code for INCONCLUSIVE: 3, or 0 with 'pass'.")
     ] = InconclusiveAs.inconclusive,
-    bootstrap: Annotated[int | None, typer.Option(help="Bootstrap replicates B.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Bootstrap seed.")] = None,
     output_format: DecisionFormatOption = DecisionFormat.table,
     output: OutputOption = None,
     report: ReportOption = None,
@@ -95,22 +102,22 @@ def compare_command(
 
     baseline_paths, current_paths = _sides(sides or [], baseline or [], current or [])
     overrides = {
+        "p50": p50,
         "p95": p95,
         "p99": p99,
         "miss_rate_pp": miss_rate_pp,
-        "replicates": bootstrap,
-        "seed": seed,
+        "min_effect_ms": min_effect_ms,
         "strict": strict or None,
         "stages": _stage_thresholds(stage_threshold) if stage_threshold else None,
-        "critical": tuple(critical) if critical else None,
-        "ignore": tuple(ignore_stage) if ignore_stage else None,
+        "ignore": list(ignore_stage) if ignore_stage else None,
     }
-    if config is not None:
-        policy = GatePolicy.from_yaml(config, **overrides)
-    else:
-        policy = GatePolicy(
-            **{k: v for k, v in overrides.items() if v is not None}  # type: ignore[arg-type]
-        )
+    policy = (
+        GatePolicy.from_yaml(config, **overrides)
+        if config
+        else GatePolicy.from_mapping({k: v for k, v in overrides.items() if v is not None})
+    )
+    if critical:
+        policy = policy.with_critical(critical)
     comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad)
     emit(comparison, output_format, output, no_color=no_color, report=report)
     if plot is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from tracekit.cli.common import write_output
+
+UNITS_HELP = "Unit of the latency histograms, as the tracer's metrics_units: ms or seconds."
 
 
 def rules_command(
@@ -30,30 +31,25 @@ def rules_command(
         str, typer.Option("--for", help="How long a condition holds before it fires.")
     ] = "5m",
     interval: Annotated[str, typer.Option(help="Rule evaluation interval.")] = "15s",
+    units: Annotated[str, typer.Option(help=UNITS_HELP)] = "ms",
+    job: Annotated[
+        str, typer.Option(help="Scrape job of the exporters (the up and absent alerts).")
+    ] = "tracekit",
+    canary_deployment: Annotated[
+        str, typer.Option(help="deployment label value of the canary.")
+    ] = "canary",
+    control_deployment: Annotated[
+        str, typer.Option(help="deployment label value the canary is compared with.")
+    ] = "control",
 ) -> None:
     """Write Prometheus recording rules and the rollout's alerts (check with promtool)."""
-    from tracekit.errors import InputError
-    from tracekit.present.promql import AlertLimits, rules_yaml
-
-    duration = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
-    for option, value in (("--for", for_duration), ("--interval", interval)):
-        if not duration.match(value):
-            raise InputError(f"{option} {value!r} is not a Prometheus duration such as 5m or 30s")
-    for option, number in (
-        ("--p95-ms", p95_ms),
-        ("--p99-ms", p99_ms),
-        ("--hard-trips-per-hour", hard_trips_per_hour),
-        ("--canary-p95-delta", canary_p95_delta),
-    ):
-        if not number > 0 or number == float("inf"):
-            raise InputError(f"{option} must be a number > 0, got {number}")
-    if not 0 < miss_ratio <= 1:
-        raise InputError(f"--miss-ratio must be a share in (0, 1], got {miss_ratio}")
+    from tracekit.present.promql import AlertLimits, Targets, rules_yaml
 
     limits = AlertLimits(
         p95_ms, p99_ms, miss_ratio, hard_trips_per_hour, canary_p95_delta, for_duration
     )
-    write_output(rules_yaml(limits, interval), output)
+    targets = Targets(job, canary_deployment, control_deployment)
+    write_output(rules_yaml(limits, interval, units=units, targets=targets), output)
 
 
 def dashboard_command(
@@ -62,8 +58,16 @@ def dashboard_command(
         typer.Option("--output", "-o", help="Dashboard JSON to write (stdout if omitted)."),
     ] = None,
     title: Annotated[str | None, typer.Option(help="Dashboard title.")] = None,
+    units: Annotated[str, typer.Option(help=UNITS_HELP)] = "ms",
+    canary_deployment: Annotated[
+        str, typer.Option(help="deployment label value of the canary.")
+    ] = "canary",
+    control_deployment: Annotated[
+        str, typer.Option(help="deployment label value the canary is compared with.")
+    ] = "control",
 ) -> None:
     """Write a Grafana dashboard (JSON) with every documented panel."""
-    from tracekit.present.promql import dashboard_json
+    from tracekit.present.promql import Targets, dashboard_json
 
-    write_output(dashboard_json(title), output)
+    targets = Targets(canary=canary_deployment, control=control_deployment)
+    write_output(dashboard_json(title, units=units, targets=targets), output)

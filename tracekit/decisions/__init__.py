@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tracekit.decisions.canary import CanaryPolicy, CanaryResult
-    from tracekit.decisions.policy import GatePolicy
+    from tracekit.decisions.canary import CanaryResult, CanaryState
+    from tracekit.decisions.policy import CanaryPolicy, GatePolicy
     from tracekit.decisions.result import Comparison
 
 Paths = str | Path | Sequence[str | Path]
@@ -40,7 +40,7 @@ def compare(
     Args:
         baseline: Files, folders or globs of golden traces, or one profile file.
         current: The same for the current build.
-        policy: Thresholds and bootstrap settings; the defaults when omitted.
+        policy: Thresholds, critical metrics and the error rate; the defaults when omitted.
         skip_bad: Skip unreadable trace files.
     """
     from tracekit.decisions.gate import compare_profiles
@@ -62,7 +62,8 @@ def judge_canary(
     phase: int = 1,
     policy: CanaryPolicy | None = None,
     *,
-    look: int = 1,
+    look: int | None = None,
+    state: CanaryState | None = None,
     last: str | None = None,
     skip_bad: bool = False,
 ) -> CanaryResult:
@@ -73,7 +74,11 @@ def judge_canary(
         canary: The same for the canary.
         phase: The rollout phase whose criteria apply.
         policy: Phases and error budget; the defaults when omitted.
-        look: Which decision of this phase this is (spends the error budget).
+        look: Which look of this phase this is (a label: the intervals are valid at
+            every look); by default one more than ``state`` holds.
+        state: The phase's earlier looks (:attr:`CanaryResult.state` of the last
+            one): intervals are intersected with theirs, and a ROLLBACK or PROMOTE
+            reached earlier stands.
         last: Judge only the most recent window of this length (e.g. ``30m``).
         skip_bad: Skip unreadable trace files.
     """
@@ -82,4 +87,4 @@ def judge_canary(
 
     control_profile = load_side(_paths(control), skip_bad=skip_bad, since_last=last)
     canary_profile = load_side(_paths(canary), skip_bad=skip_bad, since_last=last)
-    return judge(control_profile, canary_profile, phase, policy, look)
+    return judge(control_profile, canary_profile, phase, policy, look, state)

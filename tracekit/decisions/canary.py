@@ -1,166 +1,52 @@
 """Canary judgement: PROMOTE, CONTINUE or ROLLBACK for a phase of a staged rollout.
 
-Each phase has criteria (``docs/canary.md``). Every criterion is judged with an
-interval: *met* when the whole interval is on the good side of its limit,
-*violated* when the whole interval is on the bad side, *undecided* otherwise. Any
-violated criterion means ROLLBACK, all met means PROMOTE, anything else CONTINUE.
+Each criterion of the phase gets an interval and a state against its limit:
+*met* when the whole interval is on the good side, *violated* when the whole
+interval is on the bad side, *undecided* otherwise. Any violated criterion means
+ROLLBACK, all met means PROMOTE, anything else CONTINUE.
 
-Decisions are repeated on a growing sample (a cron every few minutes), so each
-look spends part of the error budget: look ``k`` uses
-``alpha_k = alpha * 6 / (pi**2 * k**2)``, split evenly over the phase's criteria.
-These sum to ``alpha`` over any number of looks and criteria, so the chance of
-*any* false rollback over the whole phase stays at most ``alpha`` (a union bound;
-``tests/test_canary.py`` checks it by simulation).
-
-Quantile intervals are normal intervals on the log scale with the standard error
-from the moving-block bootstrap of :mod:`tracekit.stats.bootstrap` (a normal
-interval, rather than bootstrap percentiles, stays accurate at the small
-``alpha_k`` of later looks). Rates use Wilson intervals; counts of hard guard
-trips a Poisson rate ratio.
+A rollout is judged again and again on a growing sample, so the intervals are
+*confidence sequences* (:mod:`tracekit.stats.sequential`): valid at every look at
+once, however many looks there are, with the error split evenly over the
+phase's criteria. The standard errors are the gate's (:mod:`tracekit.decisions.measure`):
+blocks of consecutive ticks, so bursts of slow ticks or misses count for what
+they are. With a state file, each look's intervals are intersected with the
+earlier looks' (still valid for a confidence sequence), and a ROLLBACK or PROMOTE,
+once reached, stands for the rest of the phase.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping
-from enum import StrEnum
 from pathlib import Path
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, Final
 
-from tracekit import exit_codes
-from tracekit.decisions.gate import finite_or_none
-from tracekit.errors import ConfigError, InputError
-from tracekit.stats.bootstrap import replicate_weights
-from tracekit.stats.histogram import quantiles_from_counts
-from tracekit.stats.intervals import wilson_interval
+from tracekit.decisions.measure import SideMeasure
+from tracekit.decisions.policy import DEFAULT_DEADLINE_MS, CanaryPolicy, Limit, PhaseCriteria
+from tracekit.decisions.verdicts import (
+    EXIT_CODES,
+    Decision,
+    Status,
+    finite_or_none,
+    status_against_limit,
+)
+from tracekit.errors import InputError
+from tracekit.stats.intervals import log_ratio, rate_interval, wilson_interval
+from tracekit.stats.sequential import mixture_multiplier, ticks_until_decided
 from tracekit.store.schema import TICK_TOTAL
-from tracekit.yamlfile import load_yaml_section
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
     from tracekit.decisions.profile import Profile
 
-
-class Decision(StrEnum):
-    PROMOTE = "PROMOTE"
-    CONTINUE = "CONTINUE"
-    ROLLBACK = "ROLLBACK"
-
-
-class Status(StrEnum):
-    MET = "met"
-    VIOLATED = "violated"
-    UNDECIDED = "undecided"
-
-
-@dataclasses.dataclass(frozen=True)
-class PhaseCriteria:
-    """What a phase requires; a None limit is not checked.
-
-    Args:
-        p95_max_ms: Canary p95 tick_total must stay below this.
-        p99_max_ms: Canary p99 tick_total must stay below this.
-        miss_rate_max: Canary deadline-miss rate must stay below this.
-        p95_delta_max: Canary p95 may exceed control's by at most this share.
-        hard_trip_ratio_max: Canary hard guard trips per tick may be at most this
-            multiple of control's (a "spike" beyond it rolls back).
-        requests_drop_min: Exchange requests per tick must be down at least this
-            share versus control.
-    """
-
-    p95_max_ms: float | None = 200.0
-    p99_max_ms: float | None = None
-    miss_rate_max: float | None = 0.02
-    p95_delta_max: float | None = 0.15
-    hard_trip_ratio_max: float | None = None
-    requests_drop_min: float | None = None
-
-
-DEFAULT_PHASES: Final[Mapping[int, PhaseCriteria]] = {
-    1: PhaseCriteria(),
-    2: PhaseCriteria(hard_trip_ratio_max=2.0),
-    3: PhaseCriteria(p99_max_ms=250.0, requests_drop_min=0.40),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class CanaryPolicy:
-    """Phases and the error budget.
-
-    Args:
-        phases: Phase number -> criteria.
-        alpha: Chance of a false rollback over all looks of a phase.
-        replicates: Bootstrap replicates for the standard errors.
-        seed: Bootstrap seed.
-    """
-
-    phases: Mapping[int, PhaseCriteria] = dataclasses.field(
-        default_factory=lambda: dict(DEFAULT_PHASES)
-    )
-    alpha: float = 0.05
-    replicates: int = 1000
-    seed: int = 0
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> CanaryPolicy:
-        """The ``canary:`` section of a YAML file (``phases:`` merge over the defaults).
-
-        Raises:
-            ConfigError: Unknown keys or bad values, naming them.
-        """
-        section = load_yaml_section(path, "canary")
-        allowed = {"phases", "alpha", "replicates", "seed"}
-        for key in section:
-            if key not in allowed:
-                raise ConfigError(
-                    f"{path}: unknown key canary.{key}; allowed keys: {', '.join(sorted(allowed))}"
-                )
-        phases = dict(DEFAULT_PHASES)
-        known = {field.name for field in dataclasses.fields(PhaseCriteria)}
-        raw_phases = section.get("phases", {}) or {}
-        if not isinstance(raw_phases, dict):
-            raise ConfigError(f"{path}: canary.phases must map phase numbers to criteria")
-        for number, criteria in raw_phases.items():
-            if not isinstance(number, int) or number < 1:
-                raise ConfigError(
-                    f"{path}: canary.phases key {number!r} must be a phase number >= 1"
-                )
-            if not isinstance(criteria, dict):
-                raise ConfigError(f"{path}: canary.phases.{number} must be a mapping of limits")
-            for key, value in criteria.items():
-                if key not in known:
-                    raise ConfigError(
-                        f"{path}: unknown key canary.phases.{number}.{key}; "
-                        f"allowed keys: {', '.join(sorted(known))}"
-                    )
-                if value is not None and (
-                    not isinstance(value, int | float) or isinstance(value, bool) or value < 0
-                ):
-                    raise ConfigError(
-                        f"{path}: canary.phases.{number}.{key} must be a number >= 0 or null, "
-                        f"got {value!r}"
-                    )
-            base = phases.get(number, PhaseCriteria())
-            phases[number] = dataclasses.replace(base, **criteria)
-        alpha = section.get("alpha", 0.05)
-        if not isinstance(alpha, float) or not 0 < alpha < 0.5:
-            raise ConfigError(f"{path}: canary.alpha must be a number in (0, 0.5), got {alpha!r}")
-        replicates = section.get("replicates", 1000)
-        if not isinstance(replicates, int) or replicates < 100:
-            raise ConfigError(f"{path}: canary.replicates must be a whole number >= 100")
-        seed = section.get("seed", 0)
-        if not isinstance(seed, int):
-            raise ConfigError(f"{path}: canary.seed must be a whole number")
-        return cls(phases=phases, alpha=alpha, replicates=replicates, seed=seed)
-
-
-def look_alpha(alpha: float, look: int) -> float:
-    """The error spent at look ``look`` (1, 2, ...): ``alpha * 6 / (pi^2 look^2)``."""
-    return alpha * 6.0 / (math.pi**2 * look * look)
+CANARY_FORMAT: Final = "tracekit.canary"
+CANARY_VERSION: Final = 2
+STATE_FORMAT: Final = "tracekit.canary-state"
+STATE_VERSION: Final = 1
+HARD_TRIP_SUFFIX: Final = "_hard"
+"""Guard-trip reasons ending in this are hard trips."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,11 +57,12 @@ class Check:
         name: Machine-readable name (e.g. ``p95_vs_control``).
         description: What is required, in words.
         estimate: The point estimate (ms, share or ratio, as the limit).
-        low: Lower bound of the interval at this look.
+        low: Lower bound of the confidence sequence at this look (NaN: no interval).
         high: Upper bound.
         limit: The limit the interval is judged against.
         status: met, violated or undecided.
-        ticks_to_decide: Roughly how many canary ticks would decide it, if undecided.
+        ticks_to_decide: Roughly how many canary ticks in all would decide it.
+        ticks_to_decide_capped: ``ticks_to_decide`` is a floor ("more than").
     """
 
     name: str
@@ -186,6 +73,7 @@ class Check:
     limit: float
     status: Status
     ticks_to_decide: int | None = None
+    ticks_to_decide_capped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -194,27 +82,142 @@ class Check:
 
 
 @dataclasses.dataclass(frozen=True)
+class LookRecord:
+    """One earlier look of a phase, as the state file keeps it."""
+
+    look: int
+    decision: Decision
+    canary_ticks: int
+    intervals: Mapping[str, tuple[float, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class CanaryState:
+    """The looks of one phase so far (``tracekit canary --state``).
+
+    Attributes:
+        phase: The phase the looks belong to.
+        looks: Earlier looks, oldest first.
+    """
+
+    phase: int
+    looks: tuple[LookRecord, ...] = ()
+
+    @property
+    def settled(self) -> LookRecord | None:
+        """The first look that reached ROLLBACK or PROMOTE, if any."""
+        return next((r for r in self.looks if r.decision is not Decision.CONTINUE), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "phase": self.phase,
+            "looks": [
+                {
+                    "look": record.look,
+                    "decision": record.decision.value,
+                    "canary_ticks": record.canary_ticks,
+                    "intervals": {
+                        name: [finite_or_none(low), finite_or_none(high)]
+                        for name, (low, high) in record.intervals.items()
+                    },
+                }
+                for record in self.looks
+            ],
+        }
+
+    def write(self, path: Path) -> None:
+        """Write the state atomically."""
+        from tracekit.store.documents import write_document
+
+        write_document(path, self.to_dict(), "canary state", compact=False)
+
+    @classmethod
+    def read(cls, path: Path) -> CanaryState | None:
+        """The state in ``path``; None when the file does not exist yet.
+
+        Raises:
+            InputError: The file exists but is not a canary state.
+        """
+        from tracekit.store.documents import read_document
+
+        if not path.exists():
+            return None
+        document = read_document(
+            path,
+            STATE_FORMAT,
+            (STATE_VERSION,),
+            "canary state",
+            "delete it to start the phase's looks afresh",
+        )
+        try:
+            looks = tuple(
+                LookRecord(
+                    look=int(item["look"]),
+                    decision=Decision(item["decision"]),
+                    canary_ticks=int(item["canary_ticks"]),
+                    intervals={
+                        str(name): (_bound(pair[0], -math.inf), _bound(pair[1], math.inf))
+                        for name, pair in item["intervals"].items()
+                    },
+                )
+                for item in document["looks"]
+            )
+            return cls(int(document["phase"]), looks)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            raise InputError(
+                f"{path}: the canary state is incomplete or malformed; delete it to start "
+                "the phase's looks afresh"
+            ) from None
+
+
+def _bound(value: Any, missing: float) -> float:
+    if value is None:
+        return missing
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(value)
+    return float(value)
+
+
+@dataclasses.dataclass(frozen=True)
 class CanaryResult:
-    """The decision for one phase at one look."""
+    """The decision for one phase at one look.
+
+    Attributes:
+        phase: The phase judged.
+        look: Which look of the phase this is (1, 2, ...).
+        checks: One per criterion of the phase.
+        control_ticks: Ticks on the control side.
+        canary_ticks: Ticks on the canary side.
+        policy: The policy applied.
+        multiplier: Standard errors per half-width of this look's intervals.
+        deadline_ms: The deadline that "deadline" limits resolved to.
+        deadline_recorded: Whether the traces recorded that deadline.
+        settled_at: The look at which an earlier ROLLBACK or PROMOTE was reached.
+        state: The state after this look (to pass to the next).
+    """
 
     phase: int
     look: int
-    alpha_spent: float
     checks: list[Check]
     control_ticks: int
     canary_ticks: int
     policy: CanaryPolicy
+    multiplier: float
+    deadline_ms: float
+    deadline_recorded: bool
+    settled_at: int | None = None
+    settled_decision: Decision | None = None
+    state: CanaryState | None = None
     control_profile: Profile | None = dataclasses.field(default=None, repr=False)
     canary_profile: Profile | None = dataclasses.field(default=None, repr=False)
 
     @property
     def decision(self) -> Decision:
-        statuses = [check.status for check in self.checks]
-        if Status.VIOLATED in statuses:
-            return Decision.ROLLBACK
-        if all(status is Status.MET for status in statuses):
-            return Decision.PROMOTE
-        return Decision.CONTINUE
+        if self.settled_decision is not None:
+            return self.settled_decision
+        return decide(self.checks)
 
     @property
     def reasons(self) -> list[str]:
@@ -225,44 +228,69 @@ class CanaryResult:
     @property
     def ticks_to_decide(self) -> int | None:
         """Roughly how many canary ticks in all would decide every undecided check."""
+        if self.decision is not Decision.CONTINUE:
+            return None
         needed = [c.ticks_to_decide for c in self.checks if c.ticks_to_decide is not None]
-        return max(needed) if needed and self.decision is Decision.CONTINUE else None
+        return max(needed) if needed else None
 
     def exit_code(self) -> int:
         """0 PROMOTE, 1 ROLLBACK, 3 CONTINUE."""
-        return {
-            Decision.PROMOTE: exit_codes.OK,
-            Decision.ROLLBACK: exit_codes.FAIL,
-            Decision.CONTINUE: exit_codes.INCONCLUSIVE,
-        }[self.decision]
+        return EXIT_CODES[self.decision]
 
     def to_dict(self) -> dict[str, Any]:
         """The versioned JSON shape documented in ``docs/canary.md``."""
         from tracekit._version import __version__
 
         return {
-            "format": "tracekit.canary",
-            "version": 1,
+            "format": CANARY_FORMAT,
+            "version": CANARY_VERSION,
             "tracekit_version": __version__,
             "decision": self.decision.value,
             "exit_code": self.exit_code(),
             "phase": self.phase,
             "look": self.look,
+            "settled_at_look": self.settled_at,
             "alpha": self.policy.alpha,
-            "alpha_spent_this_look": self.alpha_spent,
+            "method": {
+                "intervals": "confidence sequence (normal mixture), valid at every look",
+                "multiplier": round(self.multiplier, 4),
+                "planned_ticks": self.policy.planned_ticks,
+                "criteria": len(self.checks),
+            },
+            "deadline_ms": self.deadline_ms,
+            "deadline_recorded": self.deadline_recorded,
             "control_ticks": self.control_ticks,
             "canary_ticks": self.canary_ticks,
             "reasons": self.reasons,
             "ticks_to_decide": self.ticks_to_decide,
-            "bootstrap": {"replicates": self.policy.replicates, "seed": self.policy.seed},
             "checks": [check.to_dict() for check in self.checks],
         }
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON text."""
-        import json
-
         return json.dumps(self.to_dict(), indent=2)
+
+    def note(self) -> str:
+        """The words under the table: the method, the sizes and what comes next."""
+        parts = [
+            f"Phase {self.phase}, look {self.look}. Intervals are a confidence sequence: "
+            f"valid at every look of the phase at once (any false ROLLBACK or PROMOTE "
+            f"≤ {self.policy.alpha:g} in all), {self.multiplier:.2f} standard errors wide "
+            f"at {self.canary_ticks:,} canary ticks.",
+            f"Control {self.control_ticks:,} ticks, canary {self.canary_ticks:,} ticks.",
+        ]
+        if not self.deadline_recorded:
+            parts.append(
+                f"The traces recorded no deadline: 'deadline' limits use {self.deadline_ms:g} ms."
+            )
+        if self.settled_at is not None:
+            parts.append(
+                f"{self.decision.value} was reached at look {self.settled_at} and stands for "
+                "the rest of the phase."
+            )
+        elif self.ticks_to_decide is not None:
+            parts.append(f"About {self.ticks_to_decide:,} canary ticks in all would decide.")
+        return " ".join(parts)
 
     def sections(self) -> list[Any]:
         import polars as pl
@@ -271,14 +299,6 @@ class CanaryResult:
 
         rows = [check.to_dict() for check in self.checks]
         frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
-        note = (
-            f"Phase {self.phase}, look {self.look} spends alpha {self.alpha_spent:.4f} of the "
-            f"phase's {self.policy.alpha:g}, split over {len(self.checks)} criteria "
-            "(each bound one-sided). "
-            f"Control {self.control_ticks:,} ticks, canary {self.canary_ticks:,} ticks."
-        )
-        if self.ticks_to_decide is not None:
-            note += f" About {self.ticks_to_decide:,} canary ticks would decide."
         return [
             Section(
                 "checks",
@@ -292,7 +312,7 @@ class CanaryResult:
                     Column("limit", "limit", fixed(3), True),
                     Column("status", "status"),
                 ),
-                note,
+                self.note(),
             )
         ]
 
@@ -307,11 +327,20 @@ class CanaryResult:
         return to_rich(self.sections())
 
     def _repr_html_(self) -> str:
-        parts = [f"<h4>tracekit canary, phase {self.phase}: {self.decision.value}</h4>"]
-        for section in self.sections():
-            parts.append(section.frame._repr_html_())
-            parts.append(f"<p><small>{section.note}</small></p>")
-        return "\n".join(parts)
+        from tracekit.present.render.sections import to_html
+
+        heading = f"<h4>tracekit canary, phase {self.phase}: {self.decision.value}</h4>\n"
+        return heading + to_html(self.sections())
+
+
+def decide(checks: list[Check]) -> Decision:
+    """ROLLBACK if any check is violated, PROMOTE if all are met, else CONTINUE."""
+    statuses = [check.status for check in checks]
+    if Status.VIOLATED in statuses:
+        return Decision.ROLLBACK
+    if statuses and all(status is Status.MET for status in statuses):
+        return Decision.PROMOTE
+    return Decision.CONTINUE
 
 
 def judge(
@@ -319,216 +348,261 @@ def judge(
     canary: Profile,
     phase: int,
     policy: CanaryPolicy | None = None,
-    look: int = 1,
+    look: int | None = None,
+    state: CanaryState | None = None,
 ) -> CanaryResult:
-    """Judge ``canary`` against ``control`` for ``phase`` at decision number ``look``.
+    """Judge ``canary`` against ``control`` for ``phase``.
+
+    Args:
+        control: The control deployment's profile.
+        canary: The canary's profile.
+        phase: The rollout phase whose criteria apply.
+        policy: Phases and error budget; the defaults when omitted.
+        look: Which look of the phase this is; with ``state``, one more than the
+            looks it holds. Only a label: the intervals are valid at any look.
+        state: The phase's earlier looks; its intervals are intersected with this
+            look's, and a decision it holds stands.
 
     Raises:
-        InputError: Unknown phase, an empty side, or no tick_total on a side.
+        InputError: Unknown phase, an empty side, or a state of another phase.
     """
     policy = policy or CanaryPolicy()
-    criteria = policy.phases.get(phase)
+    criteria = policy.criteria(phase)
     if criteria is None:
         raise InputError(
-            f"phase {phase} is not configured; phases: {', '.join(map(str, sorted(policy.phases)))}"
+            f"phase {phase} is not configured; phases: {', '.join(map(str, policy.known_phases()))}"
         )
-    if look < 1:
-        raise InputError(f"--look must be 1 or more (the number of this decision), got {look}")
     for side, profile in (("control", control), ("canary", canary)):
         if profile.total_ticks == 0 or profile.bucket_range(TICK_TOTAL) is None:
             raise InputError(f"{profile.source}: the {side} side holds no tick")
-    alpha_k = look_alpha(policy.alpha, look)
-    # Bonferroni over the phase's criteria: any false rollback in the phase stays <= alpha.
-    z = NormalDist().inv_cdf(1.0 - alpha_k / _criteria_count(criteria))
+    if state is not None and state.phase != phase:
+        state = None  # a new phase starts its looks afresh
+    previous = state.looks if state is not None else ()
+    if look is None:
+        look = len(previous) + 1
+    if look < 1:
+        raise InputError(f"the look number must be 1 or more, got {look}")
+    deadline = canary.deadline_ms or control.deadline_ms
+    deadline_ms = deadline or DEFAULT_DEADLINE_MS
+    measured = SideMeasure(control), SideMeasure(canary)
     n_canary = canary.total_ticks
-    sides = {
-        "control": _Side(control, policy, 0),
-        "canary": _Side(canary, policy, 1),
-    }
+    alpha = policy.alpha / max(1, criteria.count())
+    multiplier = mixture_multiplier(n_canary, policy.planned_ticks, alpha)
+    judging = _Judging(measured, multiplier, alpha, policy.planned_ticks, n_canary)
+    checks = _checks(criteria, judging, deadline_ms)
+    if previous:
+        checks = [_intersect(check, previous) for check in checks]
+    settled = state.settled if state is not None else None
+    decision = settled.decision if settled is not None else decide(checks)
+    record = LookRecord(
+        look, decision, n_canary, {check.name: (check.low, check.high) for check in checks}
+    )
+    return CanaryResult(
+        phase=phase,
+        look=look,
+        checks=checks,
+        control_ticks=control.total_ticks,
+        canary_ticks=n_canary,
+        policy=policy,
+        multiplier=multiplier,
+        deadline_ms=deadline_ms,
+        deadline_recorded=deadline is not None,
+        settled_at=settled.look if settled is not None else None,
+        settled_decision=settled.decision if settled is not None else None,
+        state=CanaryState(phase, (*previous, record)),
+        control_profile=control,
+        canary_profile=canary,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Judging:
+    """What every check of one look shares."""
+
+    sides: tuple[SideMeasure, SideMeasure]
+    multiplier: float
+    alpha: float
+    planned: int
+    ticks: int
+
+    def until_decided(self, standard_error: float, gap: float) -> tuple[int | None, bool]:
+        return ticks_until_decided(self.ticks, standard_error, gap, self.planned, self.alpha)
+
+
+def _checks(criteria: PhaseCriteria, judging: _Judging, deadline_ms: float) -> list[Check]:
     checks: list[Check] = []
     if criteria.p95_max_ms is not None:
-        checks.append(_absolute_quantile(sides["canary"], 0.95, criteria.p95_max_ms, z, n_canary))
+        checks.append(_absolute_quantile(judging, 0.95, criteria.p95_max_ms, deadline_ms))
     if criteria.p99_max_ms is not None:
-        checks.append(_absolute_quantile(sides["canary"], 0.99, criteria.p99_max_ms, z, n_canary))
+        checks.append(_absolute_quantile(judging, 0.99, criteria.p99_max_ms, deadline_ms))
     if criteria.miss_rate_max is not None:
-        checks.append(_miss_rate(canary, criteria.miss_rate_max, z))
+        checks.append(_miss_rate(judging, criteria.miss_rate_max))
     if criteria.p95_delta_max is not None:
-        checks.append(
-            _delta(sides["control"], sides["canary"], criteria.p95_delta_max, z, n_canary)
-        )
+        checks.append(_delta(judging, criteria.p95_delta_max))
     if criteria.hard_trip_ratio_max is not None:
-        checks.append(_hard_trips(control, canary, criteria.hard_trip_ratio_max, z))
+        checks.append(_hard_trips(judging, criteria.hard_trip_ratio_max))
     if criteria.requests_drop_min is not None:
-        checks.append(
-            _requests(sides["control"], sides["canary"], criteria.requests_drop_min, z, n_canary)
-        )
-    return CanaryResult(
-        phase, look, alpha_k, checks, control.total_ticks, n_canary, policy, control, canary
+        checks.append(_requests(judging, criteria.requests_drop_min))
+    return checks
+
+
+def _intersect(check: Check, previous: tuple[LookRecord, ...]) -> Check:
+    """Narrow ``check``'s interval by the earlier looks' (a confidence sequence allows it)."""
+    low, high = check.low, check.high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        low, high = -math.inf, math.inf
+    for record in previous:
+        earlier = record.intervals.get(check.name)
+        if earlier is None:
+            continue
+        new_low, new_high = max(low, earlier[0]), min(high, earlier[1])
+        if new_low <= new_high:  # disjoint: the model is off; keep what is narrower
+            low, high = new_low, new_high
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return check
+    return dataclasses.replace(
+        check, low=low, high=high, status=status_against_limit(low, high, check.limit)
     )
 
 
-def _criteria_count(criteria: PhaseCriteria) -> int:
-    return max(1, sum(value is not None for value in dataclasses.astuple(criteria)))
+def _undecided(
+    status: Status, judging: _Judging, standard_error: float, gap: float
+) -> dict[str, Any]:
+    if status is not Status.UNDECIDED:
+        return {}
+    needed, capped = judging.until_decided(standard_error, gap)
+    return {"ticks_to_decide": needed, "ticks_to_decide_capped": capped}
 
 
-class _Side:
-    """Bootstrap replicates of one side, computed once and shared by the checks."""
-
-    def __init__(self, profile: Profile, policy: CanaryPolicy, stream: int) -> None:
-        import numpy as np
-
-        self.profile = profile
-        rng = np.random.default_rng([policy.seed, stream])
-        self.weights = replicate_weights(profile.unit_counts(), policy.replicates, rng)
-        low, high = profile.bucket_range(TICK_TOTAL) or (0, 0)
-        self.first = low
-        self.matrix = profile.stage_matrix(TICK_TOTAL, low, high)
-
-    def quantile(self, q: float) -> tuple[float, float]:
-        """(estimate in ms, bootstrap standard error of its log)."""
-        import numpy as np
-
-        estimate = float(quantiles_from_counts(self.matrix.sum(axis=0), self.first, q)[0])
-        replicated = quantiles_from_counts(self.weights @ self.matrix, self.first, q)
-        logs = np.log(replicated[np.isfinite(replicated) & (replicated > 0)])
-        return estimate, float(np.std(logs, ddof=1)) if logs.size > 1 else math.inf
-
-    def requests_per_tick(self) -> tuple[float, npt.NDArray[np.float64]]:
-        import numpy as np
-
-        blocks = list(self.profile.blocks())
-        requests = np.array([block.requests for block in blocks], dtype=np.float64)
-        ticks = np.array([block.ticks for block in blocks], dtype=np.float64)
-        estimate = float(requests.sum() / ticks.sum())
-        with np.errstate(divide="ignore", invalid="ignore"):
-            replicated = (self.weights @ requests) / (self.weights @ ticks)
-        return estimate, replicated
-
-
-def _status(low: float, high: float, limit: float) -> Status:
-    """Higher is worse: met when the interval is below the limit, violated above."""
-    if high < limit:
-        return Status.MET
-    if low > limit:
-        return Status.VIOLATED
-    return Status.UNDECIDED
-
-
-def _ticks_needed(n: int, log_estimate: float, log_limit: float, z: float, se: float) -> int | None:
-    gap = abs(log_estimate - log_limit)
-    if gap == 0 or not math.isfinite(se):
-        return None
-    return math.ceil(n * (z * se / gap) ** 2)
-
-
-def _absolute_quantile(side: _Side, q: float, limit: float, z: float, n: int) -> Check:
-    estimate, se = side.quantile(q)
-    low, high = estimate * math.exp(-z * se), estimate * math.exp(z * se)
-    status = _status(low, high, limit)
-    label = f"p{round(q * 100)}"
+def _absolute_quantile(
+    judging: _Judging, quantile: float, limit: Limit, deadline_ms: float
+) -> Check:
+    label = f"p{round(quantile * 100)}"
+    limit_ms = limit.resolve(deadline_ms)
+    estimate = judging.sides[1].quantile(TICK_TOTAL, quantile)
+    name = f"{label}_below_limit"
+    description = f"canary {label} tick_total < {limit_ms:g} ms"
+    if limit.ms is None:
+        description += f" ({limit.describe()})"
+    if not estimate.supported:
+        return Check(
+            name, description, estimate.value, math.nan, math.nan, limit_ms, Status.UNDECIDED
+        )
+    spread = judging.multiplier * estimate.log_standard_error
+    low, high = estimate.value * math.exp(-spread), estimate.value * math.exp(spread)
+    status = status_against_limit(low, high, limit_ms)
+    gap = abs(math.log(estimate.value / limit_ms))
     return Check(
-        f"{label}_below_limit",
-        f"canary {label} tick_total < {limit:g} ms",
-        estimate,
+        name,
+        description,
+        estimate.value,
         low,
         high,
-        limit,
+        limit_ms,
         status,
-        _ticks_needed(n, math.log(estimate), math.log(limit), z, se)
-        if status is Status.UNDECIDED
-        else None,
+        **_undecided(status, judging, estimate.log_standard_error, gap),
     )
 
 
-def _miss_rate(canary: Profile, limit: float, z: float) -> Check:
-    misses, ticks = canary.deadline_misses, canary.total_ticks
-    low, high = wilson_interval(misses, ticks, z)
-    estimate = misses / ticks
-    status = _status(low, high, limit)
-    needed = None
-    if status is Status.UNDECIDED and estimate != limit:
-        variance = max(estimate * (1 - estimate), 1e-9)
-        needed = math.ceil(z * z * variance / (estimate - limit) ** 2)
+def _miss_rate(judging: _Judging, limit: float) -> Check:
+    rate = judging.sides[1].miss_rate()
+    low, high = rate_interval(rate, judging.multiplier)
+    status = status_against_limit(low, high, limit)
     return Check(
         "miss_rate_below_limit",
         f"canary deadline misses < {100 * limit:g}%",
+        rate.rate,
+        low,
+        high,
+        limit,
+        status,
+        **_undecided(status, judging, math.sqrt(rate.variance), abs(rate.rate - limit)),
+    )
+
+
+def _delta(judging: _Judging, limit: float) -> Check:
+    control = judging.sides[0].quantile(TICK_TOTAL, 0.95)
+    canary = judging.sides[1].quantile(TICK_TOTAL, 0.95)
+    name = "p95_vs_control"
+    description = f"canary p95 tick_total at most +{100 * limit:g}% over control"
+    estimate = canary.value / control.value - 1.0
+    if not (control.supported and canary.supported):
+        return Check(name, description, estimate, math.nan, math.nan, limit, Status.UNDECIDED)
+    ratio = log_ratio(control, canary)
+    low, high = ratio.bounds(judging.multiplier)
+    status = status_against_limit(low, high, limit)
+    gap = abs(ratio.log_ratio - math.log1p(limit))
+    return Check(
+        name,
+        description,
         estimate,
         low,
         high,
         limit,
         status,
-        needed,
+        **_undecided(status, judging, ratio.standard_error, gap),
     )
 
 
-def _delta(control: _Side, canary: _Side, limit: float, z: float, n: int) -> Check:
-    base, se_base = control.quantile(0.95)
-    current, se_current = canary.quantile(0.95)
-    se = math.hypot(se_base, se_current)
-    log_ratio = math.log(current / base)
-    estimate = current / base - 1.0
-    low = math.exp(log_ratio - z * se) - 1.0
-    high = math.exp(log_ratio + z * se) - 1.0
-    status = _status(low, high, limit)
-    return Check(
-        "p95_vs_control",
-        f"canary p95 tick_total at most +{100 * limit:g}% over control",
-        estimate,
-        low,
-        high,
-        limit,
-        status,
-        _ticks_needed(n, log_ratio, math.log1p(limit), z, se)
-        if status is Status.UNDECIDED
-        else None,
+def hard_trip_count(profile: Profile) -> int:
+    """Guard trips whose reason ends in ``_hard``."""
+    return sum(
+        count
+        for reason, count in profile.guard_trips().items()
+        if reason.endswith(HARD_TRIP_SUFFIX)
     )
 
 
-def _hard_trip_count(profile: Profile) -> int:
-    return sum(count for reason, count in profile.guard_trips().items() if reason.endswith("_hard"))
+def _hard_trips(judging: _Judging, limit: float) -> Check:
+    """Canary hard trips per tick at most ``limit`` x control's.
 
+    Given the total trips of both sides, the canary's share is binomial; the
+    criterion is a limit on that share (``limit * n_canary / (limit * n_canary +
+    n_control)``), judged with a Wilson interval at the look's multiplier. No
+    hard trip on the canary is no spike: met.
+    """
+    control_profile, canary_profile = judging.sides[0].profile, judging.sides[1].profile
+    trips_control, trips_canary = hard_trip_count(control_profile), hard_trip_count(canary_profile)
+    ticks_control, ticks_canary = control_profile.total_ticks, canary_profile.total_ticks
+    name = "hard_guard_trips"
+    description = f"canary hard guard trips per tick at most {limit:g}x control's"
+    scale = ticks_control / ticks_canary
 
-def _hard_trips(control: Profile, canary: Profile, limit: float, z: float) -> Check:
-    # Poisson rate ratio on the log scale, with 0.5 added to each count.
-    trips_control = _hard_trip_count(control) + 0.5
-    trips_canary = _hard_trip_count(canary) + 0.5
-    log_ratio = math.log(
-        (trips_canary / canary.total_ticks) / (trips_control / control.total_ticks)
+    def ratio_of(share: float) -> float:
+        return math.inf if share >= 1.0 else share / (1.0 - share) * scale
+
+    estimate = (
+        (trips_canary / ticks_canary) / (trips_control / ticks_control)
+        if trips_control
+        else (math.inf if trips_canary else 0.0)
     )
-    se = math.sqrt(1.0 / trips_canary + 1.0 / trips_control)
-    low, high = math.exp(log_ratio - z * se), math.exp(log_ratio + z * se)
-    status = _status(low, high, limit)
-    return Check(
-        "hard_guard_trips",
-        f"canary hard guard trips per tick at most {limit:g}x control's",
-        math.exp(log_ratio),
-        low,
-        high,
-        limit,
-        status,
-        _ticks_needed(canary.total_ticks, log_ratio, math.log(limit), z, se)
-        if status is Status.UNDECIDED
-        else None,
-    )
+    if trips_canary == 0:
+        return Check(name, description, estimate, 0.0, 0.0, limit, Status.MET)
+    total = trips_canary + trips_control
+    low_share, high_share = wilson_interval(trips_canary, total, judging.multiplier)
+    low, high = ratio_of(low_share), ratio_of(high_share)
+    status = status_against_limit(low, high, limit)
+    return Check(name, description, estimate, low, high, limit, status)
 
 
-def _requests(control: _Side, canary: _Side, drop: float, z: float, n: int) -> Check:
-    import numpy as np
-
-    base, replicated_base = control.requests_per_tick()
-    current, replicated_current = canary.requests_per_tick()
+def _requests(judging: _Judging, drop: float) -> Check:
+    control = judging.sides[0].requests_per_tick()
+    canary = judging.sides[1].requests_per_tick()
     limit = 1.0 - drop
-    if base <= 0:
+    if not control.value > 0:
         raise InputError(
-            f"{control.profile.source}: control made no exchange requests; "
+            f"{judging.sides[0].profile.source}: control made no exchange requests; "
             "cannot judge the requests-per-tick criterion"
         )
-    ratio = max(current, 1e-12) / base
-    logs = np.log(replicated_current) - np.log(replicated_base)
-    logs = logs[np.isfinite(logs)]
-    se = float(np.std(logs, ddof=1)) if logs.size > 1 else math.inf
-    low, high = ratio * math.exp(-z * se), ratio * math.exp(z * se)
-    status = _status(low, high, limit)
+    ratio = max(canary.value, 1e-12) / control.value
+    relative = [
+        side.standard_error / side.value if side.value > 0 else math.inf
+        for side in (control, canary)
+    ]
+    se = math.hypot(*relative)
+    spread = judging.multiplier * se
+    low, high = ratio * math.exp(-spread), ratio * math.exp(spread)
+    status = status_against_limit(low, high, limit)
     return Check(
         "requests_per_tick_drop",
         f"exchange requests per tick down at least {100 * drop:g}% vs control",
@@ -537,7 +611,5 @@ def _requests(control: _Side, canary: _Side, drop: float, z: float, n: int) -> C
         high,
         limit,
         status,
-        _ticks_needed(n, math.log(ratio), math.log(limit), z, se)
-        if status is Status.UNDECIDED
-        else None,
+        **_undecided(status, judging, se, abs(math.log(ratio / limit))),
     )

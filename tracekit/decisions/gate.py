@@ -1,21 +1,23 @@
-"""The perf gate: compare two profiles metric by metric, with intervals.
+"""The perf gate: compare two profiles metric by metric, and decide once.
 
-For each stage (and ``tick_total``) and each of p95 and p99:
+For every stage and ``tick_total``, and each of p50, p95 and p99:
 
-* the point estimate is current / baseline of the histogram quantiles;
-* the interval is the 5th..95th percentile of that ratio over B paired-up,
-  independent replicates of each side (:mod:`tracekit.stats.bootstrap`): each
-  bound is one-sided 95%;
-* PASS when the upper bound is ≤ 1 + threshold; REGRESSION when the point estimate
-  is > 1 + threshold and the lower bound is > 1 (for non-critical metrics: the
-  bootstrap p-value of "ratio ≤ 1" passes Holm's step-down at alpha across the
-  family); otherwise INCONCLUSIVE, with the minimum detectable effect at this n.
-  ``strict`` calls REGRESSION only when the lower bound is > 1 + threshold;
-* below the n that a distribution-free bound on the quantile needs (59 for p95,
-  299 for p99, per side) the verdict is INCONCLUSIVE, never PASS.
+* the point estimate is current / baseline of the exact quantiles (the figures
+  ``tracekit analyze`` prints), from the histograms for old profiles;
+* the interval is a 90% interval of that ratio (each bound one-sided 95%), from
+  Woodruff's method with block variances that allow for bursts
+  (:mod:`tracekit.stats.intervals`), Student's t with Welch's degrees of freedom;
+* a metric PASSes when its upper bound is within the allowed change, where the
+  allowed change is the threshold or, for a small stage, the minimum effect in ms
+  (whichever is larger); it REGRESSes when the point estimate exceeds the allowed
+  change and "no increase" is rejected after Holm's correction within its family;
+  otherwise it is INCONCLUSIVE.
 
-The deadline-miss rate uses Newcombe's hybrid score interval for the difference of
-two proportions (each bound one-sided 95%) against a threshold in percentage points.
+The verdict: REGRESSION if any metric regressed; else PASS if every *critical*
+metric passed (by default tick_total p95 and p99 and the miss rate: what the data
+of an ordinary run can decide); else INCONCLUSIVE. The chance of a false
+REGRESSION verdict is split: 80% of alpha for the critical metrics, 20% for all
+the others together, so the verdict, not each metric, is what alpha controls.
 """
 
 from __future__ import annotations
@@ -25,26 +27,28 @@ import math
 from collections.abc import Sequence
 from enum import StrEnum
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from tracekit.decisions.policy import MISS_RATE, QUANTILE_METRICS, GatePolicy
+from tracekit.decisions.measure import SideMeasure
+from tracekit.decisions.policy import DEADLINE, MISS_RATE, QUANTILE_METRICS, GatePolicy
+from tracekit.decisions.verdicts import Verdict, finite_or_none
 from tracekit.errors import InputError
-from tracekit.stats.bootstrap import replicate_weights
-from tracekit.stats.histogram import bucket_values_ms, quantiles_from_counts
+from tracekit.stats.intervals import (
+    MIN_EFFECTIVE_EXCEEDANCES,
+    log_ratio,
+    min_effective_observations,
+    min_observations,
+    rate_difference_interval,
+    t_quantile,
+    t_survival,
+    welch_degrees_of_freedom,
+)
+from tracekit.stats.multiplicity import holm_rejections
+from tracekit.stats.sample_size import ticks_to_decide
+from tracekit.store.schema import TICK_TOTAL
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
     from tracekit.decisions.profile import Profile
-
-
-class Verdict(StrEnum):
-    PASS = "PASS"
-    REGRESSION = "REGRESSION"
-    INCONCLUSIVE = "INCONCLUSIVE"
-    NEW = "NEW"
-    """A stage only the current side has: reported, not judged."""
 
 
 class Reason(StrEnum):
@@ -59,31 +63,32 @@ class Reason(StrEnum):
     NEW_STAGE = "new_stage"
 
 
-MIN_SAMPLES: Final = {"p95": 59, "p99": 299}
-"""Per side: the smallest n for which the sample maximum is a one-sided 95% upper
-confidence bound on the quantile (``1 - q**n >= 0.95``)."""
-
-
 @dataclasses.dataclass(frozen=True)
 class MetricResult:
     """The verdict on one metric of one stage.
 
     Attributes:
         stage: Stage name, ``tick_total`` or ``deadline``.
-        metric: ``p95``, ``p99`` or ``miss_rate``.
+        metric: ``p50``, ``p95``, ``p99`` or ``miss_rate``.
         baseline: Baseline value (ms, or a rate in [0, 1]).
         current: Current value.
-        change: Ratio - 1 for quantiles; difference in rate for miss_rate.
-        low: Lower bound of ``change`` (one-sided 95%).
+        change: Ratio - 1 for quantiles; difference of rates for miss_rate.
+        low: Lower bound of ``change`` (one-sided 1 - alpha).
         high: Upper bound of ``change``.
-        threshold: Allowed change.
+        threshold: The policy's allowed change.
+        allowed: The allowed change applied: the threshold, or the minimum effect
+            in ms relative to the baseline when that is larger.
         verdict: PASS, REGRESSION, INCONCLUSIVE or NEW.
         reason: Why, machine-readable.
-        critical: Tested at the full alpha rather than within the Holm family.
-        n_baseline: Observations on the baseline side.
+        critical: Whether it decides PASS (see the module docstring).
+        n_baseline: Observations on the baseline side (stages: spans of sampled ticks).
         n_current: Observations on the current side.
-        p_value: Bootstrap p-value of "no increase" (quantiles only).
+        n_effective_baseline: ``n_baseline`` divided by the design effect of bursts.
+        n_effective_current: The same for the current side.
+        p_value: One-sided p-value of "no increase" (before Holm's correction).
         mde: Minimum detectable change at this n (half the interval's width).
+        ticks_to_decide: For an undecided critical metric: ticks per side at which
+            it would decide four times out of five.
     """
 
     stage: str
@@ -94,26 +99,26 @@ class MetricResult:
     low: float | None
     high: float | None
     threshold: float
+    allowed: float
     verdict: Verdict
     reason: Reason
     critical: bool
     n_baseline: int
     n_current: int
+    n_effective_baseline: float | None = None
+    n_effective_current: float | None = None
     p_value: float | None = None
     mde: float | None = None
+    ticks_to_decide: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
         values["verdict"] = self.verdict.value
         values["reason"] = self.reason.value
+        for key in ("n_effective_baseline", "n_effective_current"):
+            if values[key] is not None:
+                values[key] = round(values[key], 1)
         return {key: finite_or_none(value) for key, value in values.items()}
-
-
-def finite_or_none(value: Any) -> Any:
-    """``value``, or None for a NaN or infinite float (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,40 +134,85 @@ class StageShift:
 
 @dataclasses.dataclass(frozen=True)
 class GateResult:
-    """Every metric's verdict and the overall outcome."""
+    """Every metric's verdict and the overall outcome.
+
+    Attributes:
+        metrics: One per stage and metric, then the miss rate.
+        attribution: Stage mean shifts, largest first.
+        policy: The policy applied.
+        sketches: Stage -> (baseline, current) sparklines of the latency distribution.
+        baseline_ticks: Ticks on the baseline side.
+        current_ticks: Ticks on the current side.
+        baseline_runs: Runs on the baseline side.
+        current_runs: Runs on the current side.
+        deadline_ms: The deadline the traces recorded (None if they did not).
+        ticks_to_decide: Ticks per side at which every undecided critical metric
+            would likely decide; None when nothing is undecided.
+        ticks_to_decide_capped: ``ticks_to_decide`` is a floor ("more than").
+    """
 
     metrics: list[MetricResult]
     attribution: list[StageShift]
     policy: GatePolicy
     sketches: dict[str, tuple[str, str]]
-    """Stage -> (baseline, current) sparklines of the latency distribution."""
     baseline_ticks: int
     current_ticks: int
     baseline_runs: int
     current_runs: int
+    deadline_ms: float | None = None
+    ticks_to_decide: int | None = None
+    ticks_to_decide_capped: bool = False
 
     @property
     def verdict(self) -> Verdict:
-        """REGRESSION if any metric regressed; else INCONCLUSIVE if any was; else PASS."""
-        judged = [m.verdict for m in self.metrics if m.verdict is not Verdict.NEW]
-        if Verdict.REGRESSION in judged:
+        """REGRESSION if any metric regressed; else PASS if every critical metric passed."""
+        if any(m.verdict is Verdict.REGRESSION for m in self.metrics):
             return Verdict.REGRESSION
-        if Verdict.INCONCLUSIVE in judged:
-            return Verdict.INCONCLUSIVE
-        return Verdict.PASS
+        critical = [m for m in self.metrics if m.critical]
+        if critical and all(m.verdict is Verdict.PASS for m in critical):
+            return Verdict.PASS
+        return Verdict.INCONCLUSIVE
+
+    @property
+    def undecided(self) -> list[MetricResult]:
+        """The critical metrics that keep the verdict from PASS (when it is INCONCLUSIVE)."""
+        return [m for m in self.metrics if m.critical and m.verdict is not Verdict.PASS]
+
+    def advice(self) -> str | None:
+        """What to do about an INCONCLUSIVE verdict, in words."""
+        if self.verdict is not Verdict.INCONCLUSIVE:
+            return None
+        names = ", ".join(f"{m.stage} {m.metric}" for m in self.undecided) or "none"
+        if self.ticks_to_decide is None:
+            more = "more ticks per side"
+        elif self.ticks_to_decide_capped:
+            more = f"more than {self.ticks_to_decide:,} ticks per side (a noisier loop than "
+            more += "a gate can judge: loosen the threshold or steady the benchmark)"
+        else:
+            more = f"about {self.ticks_to_decide:,} ticks per side"
+        return (
+            f"Not enough evidence to pass or fail ({names} undecided). Run {more}, or "
+            "merge runs of both builds, or treat INCONCLUSIVE as a pass in CI."
+        )
 
 
 def compare_profiles(baseline: Profile, current: Profile, policy: GatePolicy) -> GateResult:
     """Judge ``current`` against ``baseline`` under ``policy``.
 
     Raises:
-        InputError: A side is empty, or the sides have no stage in common.
+        InputError: A side is empty, the sides share no stage, or the policy names
+            a stage neither side has.
     """
-    import numpy as np
-
     for side, profile in (("baseline", baseline), ("current", current)):
         if profile.total_ticks == 0:
             raise InputError(f"{profile.source}: the {side} side holds no tick")
+    every_stage = sorted({*baseline.stage_names(), *current.stage_names()})
+    unknown = policy.unknown_stages(every_stage)
+    if unknown:
+        raise InputError(
+            f"the gate policy names stages that neither side has: {', '.join(unknown)}; "
+            f"the stages are: {', '.join(every_stage)}"
+        )
     base_stages = [s for s in baseline.stage_names() if s not in policy.ignore]
     current_stages = [s for s in current.stage_names() if s not in policy.ignore]
     common = [s for s in base_stages if s in current_stages]
@@ -172,52 +222,24 @@ def compare_profiles(baseline: Profile, current: Profile, policy: GatePolicy) ->
             f"(baseline: {', '.join(base_stages) or 'none'}; "
             f"current: {', '.join(current_stages) or 'none'})"
         )
-    rng_base = np.random.default_rng([policy.seed, 0])
-    rng_current = np.random.default_rng([policy.seed, 1])
-    weights_base = replicate_weights(baseline.unit_counts(), policy.replicates, rng_base)
-    weights_current = replicate_weights(current.unit_counts(), policy.replicates, rng_current)
-
+    deadline_ms = current.deadline_ms or baseline.deadline_ms
+    measured = SideMeasure(baseline), SideMeasure(current)
+    critical_z = t_quantile(1.0 - policy.alpha, math.inf)
     metrics: list[MetricResult] = []
-    means: dict[str, tuple[float, float]] = {}
-    sketches: dict[str, tuple[str, str]] = {}
     for stage in common:
-        low = min(baseline.bucket_range(stage) or (0, 0))
-        high = max(
-            (baseline.bucket_range(stage) or (0, 0))[1], (current.bucket_range(stage) or (0, 0))[1]
-        )
-        low = min(low, (current.bucket_range(stage) or (low, low))[0])
-        values = bucket_values_ms(np.arange(low, high + 1, dtype=np.int64))
-        matrix_base = baseline.stage_matrix(stage, low, high)
-        matrix_current = current.stage_matrix(stage, low, high)
-        total_base = matrix_base.sum(axis=0)
-        total_current = matrix_current.sum(axis=0)
-        means[stage] = (_mean(total_base, values), _mean(total_current, values))
-        sketches[stage] = (_sketch(total_base, values), _sketch(total_current, values))
-        replicated_base = weights_base @ matrix_base
-        replicated_current = weights_current @ matrix_current
-        for metric, quantile in QUANTILE_METRICS.items():
-            metrics.append(
-                _quantile_metric(
-                    stage,
-                    metric,
-                    quantile,
-                    policy,
-                    low,
-                    total_base,
-                    total_current,
-                    replicated_base,
-                    replicated_current,
-                )
-            )
+        for metric in QUANTILE_METRICS:
+            metrics.append(_quantile_metric(stage, metric, measured, policy, deadline_ms))
     for stage in base_stages:
         if stage not in current_stages:
-            for metric in QUANTILE_METRICS:
-                metrics.append(_missing_stage(stage, metric, baseline, policy))
+            metrics.extend(_missing_stage(stage, metric, baseline, policy) for metric in ("p95",))
     for stage in current_stages:
         if stage not in base_stages:
             metrics.append(_new_stage(stage, current))
+    metrics.append(_miss_rate_metric(measured, policy))
     metrics = _apply_holm(metrics, policy)
-    metrics.append(_miss_rate_metric(baseline, current, policy))
+    needed, capped = _ticks_to_decide(metrics, measured, critical_z)
+    means = {stage: (measured[0].mean_ms(stage), measured[1].mean_ms(stage)) for stage in common}
+    sketches = {stage: (_sketch(baseline, stage), _sketch(current, stage)) for stage in common}
     return GateResult(
         metrics=metrics,
         attribution=_attribution(means),
@@ -227,80 +249,58 @@ def compare_profiles(baseline: Profile, current: Profile, policy: GatePolicy) ->
         current_ticks=current.total_ticks,
         baseline_runs=len(baseline.runs),
         current_runs=len(current.runs),
+        deadline_ms=deadline_ms,
+        ticks_to_decide=needed,
+        ticks_to_decide_capped=capped,
     )
-
-
-def _sketch(counts: npt.NDArray[np.float64], values_ms: npt.NDArray[np.float64]) -> str:
-    from tracekit.present.render.sketch import sketch_bin, sparkline_from_bins
-
-    bins: dict[int, float] = {}
-    for count, value in zip(counts.tolist(), values_ms.tolist(), strict=True):
-        if count:
-            key = sketch_bin(value * 1e6)
-            bins[key] = bins.get(key, 0.0) + count
-    return sparkline_from_bins(bins, width=12)
-
-
-def _mean(counts: npt.NDArray[np.float64], values: npt.NDArray[np.float64]) -> float:
-    total = float(counts.sum())
-    return float((counts * values).sum() / total) if total else math.nan
 
 
 def _quantile_metric(
     stage: str,
     metric: str,
-    quantile: float,
+    measured: tuple[SideMeasure, SideMeasure],
     policy: GatePolicy,
-    first_index: int,
-    total_base: npt.NDArray[np.float64],
-    total_current: npt.NDArray[np.float64],
-    replicated_base: npt.NDArray[np.float64],
-    replicated_current: npt.NDArray[np.float64],
+    deadline_ms: float | None,
 ) -> MetricResult:
-    import numpy as np
-
+    quantile = QUANTILE_METRICS[metric]
+    base = measured[0].quantile(stage, quantile)
+    current = measured[1].quantile(stage, quantile)
     threshold = policy.threshold(stage, metric)
-    critical = policy.is_critical(stage, metric)
-    n_base = int(total_base.sum())
-    n_current = int(total_current.sum())
-    base_value = float(quantiles_from_counts(total_base, first_index, quantile)[0])
-    current_value = float(quantiles_from_counts(total_current, first_index, quantile)[0])
+    allowed = threshold
+    if base.value > 0:
+        allowed = max(threshold, policy.min_effect(stage, deadline_ms) / base.value)
     common: dict[str, Any] = {
         "stage": stage,
         "metric": metric,
-        "baseline": base_value,
-        "current": current_value,
+        "baseline": base.value,
+        "current": current.value,
+        "change": current.value / base.value - 1.0 if base.value > 0 else None,
         "threshold": threshold,
-        "critical": critical,
-        "n_baseline": n_base,
-        "n_current": n_current,
+        "allowed": allowed,
+        "critical": policy.is_critical(stage, metric),
+        "n_baseline": base.observations,
+        "n_current": current.observations,
+        "n_effective_baseline": base.effective_observations,
+        "n_effective_current": current.effective_observations,
     }
-    change = current_value / base_value - 1.0
-    needed = MIN_SAMPLES[metric]
-    ratios = np.empty(0)
-    if n_base >= needed and n_current >= needed:
-        ratios = (
-            quantiles_from_counts(replicated_current, first_index, quantile)
-            / quantiles_from_counts(replicated_base, first_index, quantile)
-            - 1.0
-        )
-        ratios = ratios[np.isfinite(ratios) & (ratios > -1.0)]
-    if ratios.size < 2 or not math.isfinite(change):
+    if not (base.supported and current.supported) or not base.value > 0:
         return MetricResult(
             **common,
-            change=change,
             low=None,
             high=None,
             verdict=Verdict.INCONCLUSIVE,
             reason=Reason.TOO_FEW_SAMPLES,
         )
-    low = float(np.quantile(ratios, policy.alpha))
-    high = float(np.quantile(ratios, 1.0 - policy.alpha))
-    p_value = _p_value_no_increase(change, ratios)
-    verdict, reason = _decide(change, low, high, threshold, policy.strict)
+    ratio = log_ratio(base, current)
+    t = t_quantile(1.0 - policy.alpha, ratio.degrees_of_freedom)
+    low, high = ratio.bounds(t)
+    if ratio.standard_error > 0:
+        p_value = t_survival(ratio.log_ratio / ratio.standard_error, ratio.degrees_of_freedom)
+    else:
+        p_value = 0.0 if ratio.log_ratio > 0 else 1.0
+    verdict, reason = _decide(math.expm1(ratio.log_ratio), low, high, allowed, policy.strict)
     return MetricResult(
         **common,
-        change=change,
         low=low,
         high=high,
         verdict=verdict,
@@ -310,64 +310,49 @@ def _quantile_metric(
     )
 
 
-def _p_value_no_increase(change: float, ratios: npt.NDArray[np.float64]) -> float:
-    """One-sided p-value of "no increase", from the bootstrap spread of the log ratio.
-
-    A normal approximation rather than the share of replicates at or below 1: that
-    share cannot go below ``1 / (B + 1)``, which would make Holm's first cut-off
-    (``alpha / m``) unreachable for a modest B.
-    """
-    import numpy as np
-
-    spread = float(np.std(np.log1p(ratios), ddof=1))
-    if spread <= 0.0:
-        return 0.0 if change > 0 else 1.0
-    return 1.0 - NormalDist().cdf(math.log1p(change) / spread)
-
-
 def _decide(
-    change: float, low: float, high: float, threshold: float, strict: bool
+    change: float, low: float, high: float, allowed: float, strict: bool
 ) -> tuple[Verdict, Reason]:
-    if high <= threshold:
+    """PASS, REGRESSION (before Holm) or INCONCLUSIVE from an interval and the allowed change."""
+    if high <= allowed:
         return Verdict.PASS, Reason.WITHIN_THRESHOLD
     if strict:
-        if low > threshold:
+        if low > allowed:
             return Verdict.REGRESSION, Reason.ABOVE_THRESHOLD
         return Verdict.INCONCLUSIVE, Reason.INTERVAL_SPANS_THRESHOLD
-    if change > threshold and low > 0.0:
+    if change > allowed and low > 0.0:
         return Verdict.REGRESSION, Reason.ABOVE_THRESHOLD
-    if change > threshold:
+    if change > allowed:
         return Verdict.INCONCLUSIVE, Reason.ABOVE_THRESHOLD_NOT_SIGNIFICANT
     return Verdict.INCONCLUSIVE, Reason.INTERVAL_SPANS_THRESHOLD
 
 
 def _apply_holm(metrics: list[MetricResult], policy: GatePolicy) -> list[MetricResult]:
-    """Holm's step-down over the non-critical metrics' regression tests.
+    """Holm's step-down within each family: a REGRESSION stands only if rejected there.
 
-    A non-critical REGRESSION stands only if its p-value passes Holm at
-    ``policy.alpha`` across all non-critical quantile metrics; otherwise it becomes
-    INCONCLUSIVE (above the threshold, not significant after correction).
+    The critical metrics form one family at ``policy.critical_alpha``, all others
+    one at ``policy.stage_alpha``; the two add up to alpha, so the chance of any
+    false REGRESSION verdict is at most alpha. ``strict`` has no p-values to
+    correct: its regressions already clear the threshold with the whole interval.
     """
-    family = [
-        index
-        for index, m in enumerate(metrics)
-        if not m.critical and m.p_value is not None and not policy.strict
-    ]
-
-    def p_value(index: int) -> float:
-        value = metrics[index].p_value
-        return 1.0 if value is None else value
-
-    family.sort(key=p_value)
-    size = len(family)
+    if policy.strict:
+        return metrics
     rejected: set[int] = set()
-    for rank, index in enumerate(family):
-        if p_value(index) > policy.alpha / (size - rank):
-            break
-        rejected.add(index)
+    for critical, alpha in ((True, policy.critical_alpha), (False, policy.stage_alpha)):
+        family = [
+            index
+            for index, m in enumerate(metrics)
+            if m.critical is critical and m.p_value is not None
+        ]
+        decisions = holm_rejections([metrics[i].p_value or 1.0 for i in family], alpha)
+        rejected.update(index for index, hit in zip(family, decisions, strict=True) if hit)
     result = []
     for index, metric in enumerate(metrics):
-        if index in family and metric.verdict is Verdict.REGRESSION and index not in rejected:
+        if (
+            metric.verdict is Verdict.REGRESSION
+            and metric.p_value is not None
+            and index not in rejected
+        ):
             metric = dataclasses.replace(
                 metric,
                 verdict=Verdict.INCONCLUSIVE,
@@ -387,6 +372,7 @@ def _missing_stage(stage: str, metric: str, baseline: Profile, policy: GatePolic
         low=None,
         high=None,
         threshold=policy.threshold(stage, metric),
+        allowed=policy.threshold(stage, metric),
         verdict=Verdict.REGRESSION,
         reason=Reason.STAGE_MISSING,
         critical=policy.is_critical(stage, metric),
@@ -405,6 +391,7 @@ def _new_stage(stage: str, current: Profile) -> MetricResult:
         low=None,
         high=None,
         threshold=0.0,
+        allowed=0.0,
         verdict=Verdict.NEW,
         reason=Reason.NEW_STAGE,
         critical=False,
@@ -413,54 +400,115 @@ def _new_stage(stage: str, current: Profile) -> MetricResult:
     )
 
 
-Z_ONE_SIDED_95: Final = 1.6448536269514722
-
-
-def newcombe_interval(
-    successes_a: int, trials_a: int, successes_b: int, trials_b: int, z: float = Z_ONE_SIDED_95
-) -> tuple[float, float, float]:
-    """Newcombe's hybrid score interval for ``p_b - p_a``: (difference, low, high)."""
-    from tracekit.stats.intervals import wilson_interval
-
-    p_a = successes_a / trials_a
-    p_b = successes_b / trials_b
-    low_a, high_a = wilson_interval(successes_a, trials_a, z)
-    low_b, high_b = wilson_interval(successes_b, trials_b, z)
-    difference = p_b - p_a
-    low = difference - math.sqrt((p_b - low_b) ** 2 + (high_a - p_a) ** 2)
-    high = difference + math.sqrt((high_b - p_b) ** 2 + (p_a - low_a) ** 2)
-    return difference, low, high
-
-
-def _miss_rate_metric(baseline: Profile, current: Profile, policy: GatePolicy) -> MetricResult:
-    misses_base, ticks_base = baseline.deadline_misses, baseline.total_ticks
-    misses_current, ticks_current = current.deadline_misses, current.total_ticks
-    difference, low, high = newcombe_interval(
-        misses_base, ticks_base, misses_current, ticks_current
-    )
-    threshold = policy.miss_rate_pp / 100.0
+def _miss_rate_metric(
+    measured: tuple[SideMeasure, SideMeasure], policy: GatePolicy
+) -> MetricResult:
+    base, current = measured[0].miss_rate(), measured[1].miss_rate()
+    z = NormalDist().inv_cdf(1.0 - policy.alpha)
+    difference, low, high = rate_difference_interval(base, current, z)
+    threshold = policy.threshold(DEADLINE, MISS_RATE)
+    spread = math.sqrt(base.variance + current.variance)
+    effective_events = base.rate * base.effective_trials + current.rate * current.effective_trials
+    if effective_events < MIN_EFFECTIVE_EXCEEDANCES:
+        # Too few (effective) misses for a test of "no increase" to mean anything:
+        # such a rate can pass on its interval, never fail on a p-value.
+        p_value = 1.0
+    elif spread > 0:
+        freedom = welch_degrees_of_freedom(
+            (base.variance, current.variance),
+            (base.degrees_of_freedom, current.degrees_of_freedom),
+        )
+        p_value = t_survival(difference / spread, freedom)
+    else:
+        p_value = 0.0 if difference > 0 else 1.0
     verdict, reason = _decide(difference, low, high, threshold, policy.strict)
     return MetricResult(
-        stage="deadline",
+        stage=DEADLINE,
         metric=MISS_RATE,
-        baseline=misses_base / ticks_base,
-        current=misses_current / ticks_current,
+        baseline=base.rate,
+        current=current.rate,
         change=difference,
         low=low,
         high=high,
         threshold=threshold,
+        allowed=threshold,
         verdict=verdict,
         reason=reason,
-        critical=policy.is_critical("deadline", MISS_RATE),
-        n_baseline=ticks_base,
-        n_current=ticks_current,
+        critical=policy.is_critical(DEADLINE, MISS_RATE),
+        n_baseline=base.trials,
+        n_current=current.trials,
+        n_effective_baseline=base.effective_trials,
+        n_effective_current=current.effective_trials,
+        p_value=p_value,
         mde=(high - low) / 2.0,
     )
 
 
-def _attribution(means: dict[str, tuple[float, float]]) -> list[StageShift]:
-    from tracekit.store.schema import TICK_TOTAL
+def _ticks_to_decide(
+    metrics: list[MetricResult], measured: tuple[SideMeasure, SideMeasure], z: float
+) -> tuple[int | None, bool]:
+    """Ticks per side at which every undecided critical metric would likely decide."""
+    ticks = min(side.total_ticks for side in measured)
+    needed: list[tuple[int, bool]] = []
+    for metric in metrics:
+        if not metric.critical or metric.verdict is not Verdict.INCONCLUSIVE:
+            continue
+        if metric.reason is Reason.TOO_FEW_SAMPLES:
+            needed.append(_ticks_for_samples(metric, ticks))
+            continue
+        if metric.low is None or metric.high is None or metric.change is None:
+            continue
+        if metric.metric == MISS_RATE:
+            change, allowed = metric.change, metric.allowed
+            spread = (metric.high - metric.low) / (2.0 * z)
+        else:
+            change = math.log1p(metric.change)
+            allowed = math.log1p(metric.allowed)
+            spread = (math.log1p(metric.high) - math.log1p(metric.low)) / (2.0 * z)
+        estimate = ticks_to_decide(ticks, spread, change, allowed, z, metric.low > 0)
+        if estimate[0] is not None:
+            needed.append((estimate[0], estimate[1]))
+    if not needed:
+        return None, False
+    worst = max(needed)
+    return worst[0], worst[1]
 
+
+def _ticks_for_samples(metric: MetricResult, ticks: int) -> tuple[int, bool]:
+    """Too few (effective) observations: scale the ticks up to the minimum needed."""
+    quantile = QUANTILE_METRICS.get(metric.metric, 0.99)
+    need = min_observations(quantile)
+    have = min(metric.n_baseline, metric.n_current)
+    effective = min(metric.n_effective_baseline or 0.0, metric.n_effective_current or 0.0)
+    factors = [need / have if have else math.inf]
+    if effective > 0:
+        factors.append(min_effective_observations(quantile) / effective)
+    factor = max(1.0, *factors)
+    from tracekit.stats.sample_size import MAX_FACTOR
+
+    if not math.isfinite(factor) or factor > MAX_FACTOR:
+        return math.ceil(ticks * MAX_FACTOR), True
+    return math.ceil(ticks * factor), False
+
+
+def _sketch(profile: Profile, stage: str) -> str:
+    import numpy as np
+
+    from tracekit.present.render.sketch import sketch_bin, sparkline_from_bins
+    from tracekit.stats.histogram import bucket_values_ms
+
+    bins: dict[int, float] = {}
+    histogram = profile.merged(stage)
+    if not histogram:
+        return ""
+    indexes = np.array(sorted(histogram), dtype=np.int64)
+    for index, value in zip(indexes.tolist(), bucket_values_ms(indexes).tolist(), strict=True):
+        key = sketch_bin(value * 1e6)
+        bins[key] = bins.get(key, 0.0) + histogram[index]
+    return sparkline_from_bins(bins, width=12)
+
+
+def _attribution(means: dict[str, tuple[float, float]]) -> list[StageShift]:
     tick = means.get(TICK_TOTAL)
     tick_shift = (tick[1] - tick[0]) if tick is not None else math.nan
     shifts = []
@@ -473,26 +521,6 @@ def _attribution(means: dict[str, tuple[float, float]]) -> list[StageShift]:
     return sorted(shifts, key=lambda s: -abs(s.shift_ms))
 
 
-def required_ticks(metrics: Sequence[MetricResult], current_ticks: int) -> int | None:
-    """Roughly how many ticks per side would make the inconclusive metrics decide.
-
-    Interval widths shrink like 1/sqrt(n): for each INCONCLUSIVE metric with an
-    interval, the n at which its half-width would fit between its change and its
-    threshold. None when no such metric exists.
-    """
-    needed: list[float] = []
-    for metric in metrics:
-        if metric.verdict is not Verdict.INCONCLUSIVE:
-            continue
-        if metric.reason is Reason.TOO_FEW_SAMPLES:
-            minimum = MIN_SAMPLES.get(metric.metric, 0)
-            have = min(metric.n_baseline, metric.n_current) or 1
-            needed.append(current_ticks * minimum / have)
-            continue
-        if metric.mde is None or metric.change is None:
-            continue
-        gap = abs(metric.threshold - metric.change)
-        if gap <= 0 or metric.mde <= 0:
-            continue
-        needed.append(current_ticks * (metric.mde / gap) ** 2)
-    return math.ceil(max(needed)) if needed else None
+def critical_metrics(metrics: Sequence[MetricResult]) -> list[MetricResult]:
+    """The metrics that decide PASS."""
+    return [m for m in metrics if m.critical]

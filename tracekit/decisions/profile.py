@@ -10,7 +10,6 @@ is a superset of the seed's ``perf_profile.json`` fields.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -28,9 +27,11 @@ if TYPE_CHECKING:
     from tracekit.analysis.traceset import TraceSet
 
 PROFILE_FORMAT: Final = "tracekit.profile"
-PROFILE_VERSION: Final = 1
+PROFILE_VERSION: Final = 2
+READABLE_VERSIONS: Final = (1, 2)
+"""Version 1 lacks ``deadline_ms`` and ``exact_percentiles``; both are then unknown."""
 TARGET_BLOCKS_PER_RUN: Final = 256
-MIN_BLOCK_TICKS: Final = 20
+MIN_BLOCK_TICKS: Final = 5
 
 MAX_BUCKET_INDEX: Final = 8000
 """Bucket indexes beyond this (durations over ~10^17 ns) mark a corrupt profile."""
@@ -74,10 +75,20 @@ class Profile:
     Attributes:
         runs: The runs, each a sequence of blocks.
         source: Where it came from (paths), for messages.
+        deadline_ms: The deadline the traces recorded (the median over ticks), if known.
+        exact: Stage -> {"p50": ms, "p95": ms, "p99": ms}: the exact figures
+            ``tracekit analyze`` gives, when the profile was built from traces.
     """
 
     runs: list[RunProfile]
     source: str
+    deadline_ms: float | None = None
+    exact: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+
+    def exact_quantile(self, stage: str, quantile: float) -> float | None:
+        """The exact ``quantile`` of ``stage`` in ms, when known."""
+        value = self.exact.get(stage, {}).get(f"p{round(quantile * 100)}")
+        return float(value) if value is not None else None
 
     def blocks(self) -> Iterator[Block]:
         """Every block of every run, runs in order, blocks in time order."""
@@ -153,12 +164,15 @@ class Profile:
             "version": PROFILE_VERSION,
             "tracekit_version": __version__,
             "histogram": {"kind": "log", "alpha": ALPHA, "unit": "ns"},
+            "deadline_ms": self.deadline_ms,
+            "exact_percentiles": self.exact,
             "total_ticks": ticks,
             "deadline_misses": misses,
             "deadline_miss_pct": 100.0 * misses / ticks if ticks else 0.0,
             "requests_per_tick": self.total_requests / ticks if ticks else 0.0,
             "stage_percentiles": {
-                stage: _percentiles(self.merged(stage)) for stage in self.stage_names()
+                stage: {**_percentiles(self.merged(stage)), **self.exact.get(stage, {})}
+                for stage in self.stage_names()
             },
             "guard_trips": self.guard_trips(),
             "exchange_req_percentiles": {
@@ -185,15 +199,14 @@ class Profile:
         }
 
     def write(self, path: Path) -> None:
-        """Write the profile as JSON (atomically: a temporary file renamed into place)."""
-        from tracekit.store.parquet import atomic_write
+        """Write the profile as JSON, atomically.
 
-        text = json.dumps(self.to_dict(), separators=(",", ":")) + "\n"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda temporary: temporary.write_text(text))
-        except OSError as exc:
-            raise InputError(f"{path}: cannot write the profile ({exc.strerror})") from None
+        Raises:
+            InputError: It cannot be written, or ``path`` is not a regular file.
+        """
+        from tracekit.store.documents import write_document
+
+        write_document(path, self.to_dict(), "profile", compact=True)
 
 
 def _encode(histogram: SparseHistogram) -> dict[str, list[int]]:
@@ -213,7 +226,8 @@ def _decode(value: Any, where: str) -> SparseHistogram:
 def _percentiles(histogram: SparseHistogram) -> dict[str, float | None]:
     import numpy as np
 
-    from tracekit.stats.histogram import quantiles_from_counts
+    from tracekit.stats.intervals import PERCENTILES
+    from tracekit.stats.quantiles import histogram_quantiles
 
     if not histogram:
         return {"p50": None, "p95": None, "p99": None}
@@ -221,37 +235,25 @@ def _percentiles(histogram: SparseHistogram) -> dict[str, float | None]:
     counts = np.zeros(max(histogram) - first + 1, dtype=np.float64)
     for index, count in histogram.items():
         counts[index - first] = count
-    return {
-        label: round(float(quantiles_from_counts(counts, first, q)[0]), 6)
-        for label, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
-    }
+    values = histogram_quantiles(counts, first, np.array([q for _, q in PERCENTILES]))
+    return {label: round(float(v), 6) for (label, _), v in zip(PERCENTILES, values, strict=True)}
 
 
 def read_profile(path: Path) -> Profile:
-    """Load a profile written by ``tracekit profile``.
+    """Load a profile written by ``tracekit profile`` (version 1 or 2).
 
     Raises:
         InputError: The file is unreadable, not a profile, or of another version.
     """
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the profile ({exc.strerror})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}); is it a profile?") from None
-    if not isinstance(document, dict) or document.get("format") != PROFILE_FORMAT:
-        raise InputError(
-            f'{path}: not a tracekit profile (no "format": "{PROFILE_FORMAT}"); '
-            "make one with: tracekit profile TRACES -o perf_profile.json"
-        )
-    version = document.get("version")
-    if version != PROFILE_VERSION:
-        newer = isinstance(version, int) and version > PROFILE_VERSION
-        advice = "upgrade tracekit" if newer else "re-create it with: tracekit profile TRACES"
-        raise InputError(
-            f"{path}: profile version {version!r} is not supported "
-            f"(this tracekit reads version {PROFILE_VERSION}); {advice}"
-        )
+    from tracekit.store.documents import read_document
+
+    document = read_document(
+        path,
+        PROFILE_FORMAT,
+        READABLE_VERSIONS,
+        "profile",
+        "make one with: tracekit profile TRACES -o perf_profile.json",
+    )
     try:
         runs = [
             RunProfile(
@@ -277,8 +279,19 @@ def read_profile(path: Path) -> Profile:
             )
             for run in document["runs"]
         ]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InputError(f"{path}: profile is incomplete or malformed ({exc!r})") from None
+        deadline = document.get("deadline_ms")
+        deadline_ms = float(deadline) if deadline is not None else None
+        exact = {
+            str(stage): {str(label): float(value) for label, value in values.items()}
+            for stage, values in (document.get("exact_percentiles") or {}).items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise InputError(
+            f"{path}: profile is incomplete or malformed ({type(exc).__name__}: "
+            f"{str(exc)[:80]}); re-create it with: tracekit profile TRACES"
+        ) from None
+    if deadline_ms is not None and not deadline_ms > 0:
+        raise InputError(f"{path}: deadline_ms {deadline_ms!r} is not a positive number")
     for run in runs:
         for block in run.blocks:
             if not 0 <= block.misses <= block.ticks or block.requests < 0:
@@ -293,7 +306,7 @@ def read_profile(path: Path) -> Profile:
                             f"{path}: run {run.run_id}, stage {name}: bucket {index} holds "
                             f"{count}; the profile is corrupt: re-create it"
                         )
-    return Profile(runs, str(path))
+    return Profile(runs, str(path), deadline_ms, exact)
 
 
 def profile_from_traces(traces: TraceSet) -> Profile:
@@ -306,6 +319,8 @@ def profile_from_traces(traces: TraceSet) -> Profile:
 
 def _profile_from_traces(traces: TraceSet) -> Profile:
     import polars as pl
+
+    from tracekit.stats.intervals import PERCENTILES
 
     frame = traces.scan()
     tick_rows = frame.filter(pl.col("kind") == schema.KIND_TICK)
@@ -349,8 +364,16 @@ def _profile_from_traces(traces: TraceSet) -> Profile:
             bucket_expr(pl.col("duration_ns")).alias("bucket"),
         )
         .agg(pl.len().alias("count")),
+        tick_rows.select((pl.col("deadline_ns").median() / 1e6).alias("deadline_ms")),
     ]
-    stages, ticks, guards, requests = pl.collect_all(queries, engine="streaming")
+    stages, ticks, guards, requests, deadline = pl.collect_all(queries, engine="streaming")
+    # The exact figures analyze reports, so compare's point estimates are analyze's.
+    exact = {
+        row["stage"]: {
+            label: row[f"{label}_ms"] for label, _ in PERCENTILES if row[f"{label}_ms"] is not None
+        }
+        for row in traces.stages().iter_rows(named=True)
+    }
 
     runs: dict[str, RunProfile] = {}
     blocks: dict[tuple[str, int], Block] = {}
@@ -373,7 +396,13 @@ def _profile_from_traces(traces: TraceSet) -> Profile:
         if run_id in runs:
             runs[run_id].requests.setdefault(key, {})[int(bucket)] = int(count)
     source = traces.files[0] if len(traces.files) == 1 else f"{len(traces.files)} files"
-    return Profile([runs[run_id] for run_id in sorted(runs)], source)
+    deadline_ms = deadline.item() if deadline.height else None
+    return Profile(
+        [runs[run_id] for run_id in sorted(runs)],
+        source,
+        float(deadline_ms) if deadline_ms is not None else None,
+        exact,
+    )
 
 
 def _block_ticks(ticks: int) -> int:
@@ -418,4 +447,21 @@ def profile_from_durations(
             )
             block_list.append(Block(stop - start, misses, 0, block_stages))
         profiles.append(RunProfile(run_id, size, block_list, {}, {}))
-    return Profile(profiles, source)
+    from tracekit.stats.intervals import PERCENTILES, QUANTILE_METHOD
+
+    names = {name for stages in runs.values() for name in stages}
+    exact: dict[str, dict[str, float]] = {}
+    for name in sorted(names):
+        durations = np.concatenate(
+            [
+                np.asarray(stages[name], dtype=np.float64)
+                for stages in runs.values()
+                if name in stages
+            ]
+        )
+        if durations.size:
+            exact[name] = {
+                label: float(np.quantile(durations, q, method=QUANTILE_METHOD))
+                for label, q in PERCENTILES
+            }
+    return Profile(profiles, source, deadline_ms, exact)

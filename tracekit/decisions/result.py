@@ -15,8 +15,10 @@ import polars as pl
 
 from tracekit import exit_codes
 from tracekit._version import __version__
-from tracekit.decisions.gate import GateResult, Verdict, required_ticks
-from tracekit.present.render.sections import Column, Section, fixed, to_markdown, to_rich
+from tracekit.decisions.gate import GateResult
+from tracekit.decisions.policy import MISS_RATE
+from tracekit.decisions.verdicts import EXIT_CODES, Verdict
+from tracekit.present.render.sections import Column, Section, format_ms, to_markdown, to_rich
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -24,25 +26,41 @@ if TYPE_CHECKING:
     from tracekit.decisions.profile import Profile
 
 COMPARISON_FORMAT: Final = "tracekit.comparison"
-COMPARISON_VERSION: Final = 1
+COMPARISON_VERSION: Final = 2
 
-EXIT_CODES: Final = {
-    Verdict.PASS: exit_codes.OK,
-    Verdict.REGRESSION: exit_codes.FAIL,
-    Verdict.INCONCLUSIVE: exit_codes.INCONCLUSIVE,
-}
+METHOD: Final = (
+    "Woodruff intervals with block variances (bursts allowed), Student t with Welch's "
+    "degrees of freedom; runs kept as they are (never resampled); Holm within the "
+    "critical and the other metrics"
+)
 
 
-def _signed_percent(value: Any) -> str:
+def _is_rate(row: dict[str, Any]) -> bool:
+    return bool(row["metric"] == MISS_RATE)
+
+
+def _change(row: dict[str, Any], value: Any) -> str:
+    """A change: relative (%) for quantiles, percentage points for the miss rate."""
     if value is None:
         return "—"
+    if _is_rate(row):
+        return f"{100 * value:+.2f} pp"
     return f"{100 * value:+.1f}%"
+
+
+def _value(row: dict[str, Any], value: Any) -> str:
+    """A side's value: ms with enough digits for microseconds; the miss rate in %."""
+    if value is None:
+        return "—"
+    if _is_rate(row):
+        return f"{100 * value:.2f}%"
+    return format_ms(value)
 
 
 def _why(row: dict[str, Any]) -> str:
     """A short human reason; the JSON keeps the machine-readable one."""
     reason = row["reason"]
-    limit = row["threshold"]
+    limit = _change(row, row["allowed"])
     if reason == "too_few_samples":
         return "too few samples"
     if reason == "stage_missing_in_current":
@@ -50,19 +68,19 @@ def _why(row: dict[str, Any]) -> str:
     if reason == "new_stage":
         return "new stage"
     if reason == "within_threshold":
-        return f"≤ {100 * limit:+.1f}%"
+        return f"≤ {limit}"
     if reason == "above_threshold":
-        return f"> {100 * limit:+.1f}%"
+        return f"> {limit}"
     if reason == "above_threshold_not_significant":
-        return f"> {100 * limit:+.1f}%, not significant"
+        return f"> {limit}, not significant"
     mde = row.get("mde")
-    return f"spans {100 * limit:+.1f}%" + ("" if mde is None else f", MDE {100 * mde:.1f}%")
+    return f"spans {limit}" + ("" if mde is None else f", MDE {_change(row, mde).lstrip('+')}")
 
 
 def _interval(row: dict[str, Any]) -> str:
     if row["low"] is None or row["high"] is None:
         return "—"
-    return f"[{100 * row['low']:+.1f}%, {100 * row['high']:+.1f}%]"
+    return f"[{_change(row, row['low'])}, {_change(row, row['high'])}]"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +120,12 @@ class Comparison:
             for row in rows
         ]
         return frame.with_columns(
+            pl.Series("shown_baseline", [_value(r, r["baseline"]) for r in rows], dtype=pl.String),
+            pl.Series("shown_current", [_value(r, r["current"]) for r in rows], dtype=pl.String),
+            pl.Series("shown_change", [_change(r, r["change"]) for r in rows], dtype=pl.String),
             pl.Series("interval", [_interval(row) for row in rows], dtype=pl.String),
+            pl.Series("role", ["✓" if row["critical"] else "" for row in rows], dtype=pl.String),
+            pl.Series("n", [f"{r['n_baseline']:,}/{r['n_current']:,}" for r in rows]),
             pl.Series("why", [_why(row) for row in rows], dtype=pl.String),
             pl.Series("shape", shapes, dtype=pl.String),
         )
@@ -127,17 +150,21 @@ class Comparison:
                 "ticks": result.current_ticks,
                 "runs": result.current_runs,
             },
-            "bootstrap": {
-                "method": "moving-block (runs resampled first when a side has several)",
-                "replicates": policy.replicates,
-                "seed": policy.seed,
+            "deadline_ms": result.deadline_ms,
+            "method": {
+                "intervals": METHOD,
                 "confidence": f"two-sided {1 - 2 * policy.alpha:.0%} (each bound one-sided "
                 f"{1 - policy.alpha:.0%})",
+                "false_regression_rate": policy.alpha,
+                "critical_alpha": policy.critical_alpha,
+                "other_alpha": policy.stage_alpha,
             },
             "policy": policy.to_dict(),
             "metrics": [metric.to_dict() for metric in result.metrics],
             "attribution": [dataclasses.asdict(shift) for shift in result.attribution],
-            "ticks_to_decide": required_ticks(result.metrics, result.current_ticks),
+            "ticks_to_decide": result.ticks_to_decide,
+            "ticks_to_decide_capped": result.ticks_to_decide_capped,
+            "advice": result.advice(),
         }
 
     def to_json(self) -> str:
@@ -154,19 +181,17 @@ class Comparison:
                 (
                     Column("stage", "stage"),
                     Column("metric", "metric"),
-                    Column("baseline", "baseline", fixed(3), True),
-                    Column("current", "current", fixed(3), True),
-                    Column("change", "Δ", _signed_percent, True),
-                    Column("interval", "90% interval", numeric=True),
+                    Column("role", "crit"),
+                    Column("shown_baseline", "baseline", numeric=True),
+                    Column("shown_current", "current", numeric=True),
+                    Column("shown_change", "Δ", numeric=True),
+                    Column("interval", f"{1 - 2 * policy.alpha:.0%} interval", numeric=True),
+                    Column("n", "n base/cur", numeric=True),
                     Column("verdict", "verdict"),
                     Column("why", "why"),
                     Column("shape", "current (log)"),
                 ),
-                f"Quantiles in ms, miss_rate as a share (Δ in points). Bootstrap: moving "
-                f"blocks, B={policy.replicates}, seed={policy.seed}; each bound one-sided "
-                f"{1 - policy.alpha:.0%}. MDE: smallest change this n can detect. "
-                f"Baseline: {self.baseline_source} ({self.result.baseline_ticks:,} ticks); "
-                f"current: {self.current_source} ({self.result.current_ticks:,} ticks).",
+                self._note(),
             )
         ]
         tick = next(
@@ -185,22 +210,34 @@ class Comparison:
                     shifts,
                     (
                         Column("stage", "stage"),
-                        Column("baseline_mean_ms", "baseline mean ms", fixed(2), True),
-                        Column("current_mean_ms", "current mean ms", fixed(2), True),
-                        Column("shift_ms", "shift ms", fixed(2), True),
+                        Column("baseline_mean_ms", "baseline mean ms", format_ms, True),
+                        Column("current_mean_ms", "current mean ms", format_ms, True),
+                        Column("shift_ms", "shift ms", format_ms, True),
                         Column("share_of_tick_shift", "share of tick shift", _share, True),
                     ),
                     "Stages run partly concurrently, so shares need not add up to 100%.",
                 )
             )
-        needed = required_ticks(self.result.metrics, self.result.current_ticks)
-        if self.verdict is Verdict.INCONCLUSIVE and needed is not None:
-            sections[0] = dataclasses.replace(
-                sections[0],
-                note=sections[0].note
-                + f" About {needed:,} ticks per side would decide the inconclusive metrics.",
-            )
         return sections
+
+    def _note(self) -> str:
+        result = self.result
+        policy = result.policy
+        parts = [
+            "Quantiles in ms; the miss rate in % (Δ in percentage points). ✓ marks the "
+            "critical metrics: they decide PASS; the others explain, and fail the build "
+            "only when significant after Holm's correction and above the minimum effect.",
+            "Stage n counts spans of sampled ticks; tick_total n counts every tick.",
+            f"Intervals: {METHOD}; each bound one-sided {1 - policy.alpha:.0%}; a false "
+            f"REGRESSION verdict has at most a {policy.alpha:.0%} chance.",
+            f"Baseline: {self.baseline_source} ({result.baseline_ticks:,} ticks, "
+            f"{result.baseline_runs} run(s)); current: {self.current_source} "
+            f"({result.current_ticks:,} ticks, {result.current_runs} run(s)).",
+        ]
+        advice = result.advice()
+        if advice:
+            parts.append(advice)
+        return " ".join(parts)
 
     def to_markdown(self) -> str:
         icon = {"PASS": "✅", "REGRESSION": "❌", "INCONCLUSIVE": "⚠️"}[self.verdict.value]
@@ -212,10 +249,9 @@ class Comparison:
         return to_rich(self.sections())
 
     def _repr_html_(self) -> str:
-        parts = [f"<h4>tracekit compare: {self.verdict.value}</h4>"]
-        for section in self.sections():
-            parts.append(section.frame._repr_html_())
-        return "\n".join(parts)
+        from tracekit.present.render.sections import to_html
+
+        return f"<h4>tracekit compare: {self.verdict.value}</h4>\n" + to_html(self.sections())
 
 
 def _share(value: Any) -> str:

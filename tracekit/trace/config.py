@@ -11,10 +11,19 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tracekit.errors import ConfigError
+from tracekit.store.metrics import UNITS
 from tracekit.yamlfile import load_yaml_section
+
+GUARD_REASONS: Final = ("vol_soft", "vol_hard", "position_limit", "latency_hard")
+"""The market-making bot's guard reasons (the simulator's): the default of
+``metrics_guard_reasons``."""
+
+ALERT_LIMITS_MS: Final = (200.0, 250.0)
+"""The default p95 and p99 alert limits of ``tracekit rules``: the default of
+``metrics_alert_limits_ms``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +54,16 @@ class TraceConfig:
         metrics_addr: Address to serve on; loopback unless you choose otherwise.
         deployment: Value of a ``deployment`` label on every metric (for example
             ``canary`` or ``control``); None adds no such label.
+        metrics_units: Unit of the latency histograms: ``ms`` (``mm_stage_duration_ms``,
+            the seed's names) or ``seconds`` (``mm_stage_duration_seconds``, Prometheus's
+            base unit, which ``promtool check metrics`` accepts without a lint).
+        metrics_guard_reasons: Guard reasons whose trip counters exist at 0 from the
+            start, so ``increase()`` and ``rate()`` see their first trip.
+        metrics_alert_limits_ms: Latency thresholds the alerts compare quantiles with;
+            each is a histogram bucket bound, so those alerts are exact.
+        metrics_max_label_values: Label values one metric may have (stages, verb/api
+            pairs, guard reasons); observations of further values are recorded under
+            ``__other__`` and counted in ``tracekit_metrics_folded_total``.
     """
 
     enabled: bool = True
@@ -62,10 +81,17 @@ class TraceConfig:
     metrics_port: int | None = None
     metrics_addr: str = "127.0.0.1"
     deployment: str | None = None
+    metrics_units: str = "ms"
+    metrics_guard_reasons: tuple[str, ...] = GUARD_REASONS
+    metrics_alert_limits_ms: tuple[float, ...] = ALERT_LIMITS_MS
+    metrics_max_label_values: int = 100
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check(field.name, getattr(self, field.name), source="TraceConfig")
+        # YAML gives lists; a frozen config holds tuples (hashable, equal either way).
+        for name in ("metrics_guard_reasons", "metrics_alert_limits_ms"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any], *, source: str = "config") -> TraceConfig:
@@ -98,8 +124,11 @@ class TraceConfig:
         return cls.from_mapping(section, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings as plain JSON-able values."""
-        return dataclasses.asdict(self)
+        """The settings as plain JSON-able values (lists, not tuples)."""
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
 
 
 def _check(key: str, value: Any, *, source: str) -> None:
@@ -125,11 +154,24 @@ def _is_kind(value: Any, kind: str) -> bool:
         return isinstance(value, str)
     if kind == "str?":
         return value is None or isinstance(value, str)
+    if kind == "str-list":
+        return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+    if kind == "number-list":
+        return isinstance(value, list | tuple) and all(_is_kind(v, "number") for v in value)
     raise AssertionError(kind)
 
 
 def _always(_: Any) -> bool:
     return True
+
+
+def _label_value(value: str) -> bool:
+    """A usable Prometheus label value: non-empty, short, encodable as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return 0 < len(value) <= 128
 
 
 # key -> (type, extra check, how the allowed values are described)
@@ -158,7 +200,23 @@ _RULES: dict[str, tuple[str, Any, str]] = {
     "metrics_addr": ("str", lambda v: v != "", "an address such as 127.0.0.1"),
     "deployment": (
         "str?",
-        lambda v: v is None or (v != "" and '"' not in v),
+        lambda v: v is None or (_label_value(v) and '"' not in v),
         "null or a non-empty label value",
+    ),
+    "metrics_units": ("str", lambda v: v in UNITS, "'ms' or 'seconds'"),
+    "metrics_guard_reasons": (
+        "str-list",
+        lambda v: all(_label_value(reason) for reason in v) and len(set(v)) == len(v),
+        "a list of distinct guard reasons (names of 1-128 characters)",
+    ),
+    "metrics_alert_limits_ms": (
+        "number-list",
+        lambda v: len(v) <= 16 and all(limit > 0 and math.isfinite(limit) for limit in v),
+        "a list of at most 16 numbers of milliseconds > 0",
+    ),
+    "metrics_max_label_values": (
+        "int",
+        lambda v: 1 <= v <= 10_000,
+        "a whole number in [1, 10000]",
     ),
 }

@@ -295,11 +295,8 @@ class Tracer:
         if self.enabled and self.config.metrics:
             from tracekit.trace.sinks.prometheus import PrometheusMetrics
 
-            self.metrics = PrometheusMetrics(
-                self.config.deadline_ms,
-                self.config.deployment,
-                metrics_registry,
-                self._health,
+            self.metrics = PrometheusMetrics.from_config(
+                self.config, metrics_registry, self._health
             )
             if self.config.metrics_port is not None:
                 try:

@@ -67,8 +67,8 @@ def plot_canary(
     figures["criteria"] = plot_forest(
         [_against_limit(check) for check in result.checks],
         title=f"Canary phase {result.phase}, look {result.look}: {result.decision.value}",
-        caption=f"each criterion relative to its limit (value / limit - 1); bounds one-sided "
-        f"at alpha {result.alpha_spent / max(1, len(result.checks)):.4f} each",
+        caption="each criterion relative to its limit (value / limit - 1); intervals are a "
+        f"confidence sequence, {result.multiplier:.2f} standard errors wide at this look",
         interval_label="interval",
         absolute_metrics=(),
         value_label="position relative to the limit: value / limit - 1 (0 = at the limit)",

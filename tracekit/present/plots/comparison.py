@@ -178,7 +178,7 @@ def plot_comparison(
         interval_label=f"{confidence:.0%} interval",
         caption=join_note(
             [
-                f"bootstrap B = {policy.replicates}, seed {policy.seed}",
+                "Woodruff intervals from blocks of consecutive ticks",
                 f"each bound one-sided {1.0 - policy.alpha:.0%}",
                 sides,
             ]

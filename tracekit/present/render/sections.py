@@ -69,6 +69,20 @@ def percent(digits: int = 2) -> Formatter:
     return format_percent
 
 
+def format_ms(value: Any) -> str:
+    """A duration in ms: 3 decimals from 1 ms up, else 3 significant digits (0.00612).
+
+    Microsecond-scale stages would otherwise all read ``0.000``.
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return MISSING
+    magnitude = abs(float(value))
+    if magnitude >= 1.0 or magnitude == 0.0:
+        return f"{value:,.3f}"
+    digits = min(9, 2 - math.floor(math.log10(magnitude)))
+    return f"{value:.{digits}f}"
+
+
 def integer(value: Any) -> str:
     """Format a count with thousands separators."""
     return MISSING if value is None else f"{int(value):,}"
@@ -144,6 +158,32 @@ def to_rich(sections: Sequence[Section]) -> RenderableType:
     return Group(*parts)
 
 
+def to_html(sections: Sequence[Section]) -> str:
+    """Sections as HTML tables for Jupyter: every row (nothing elided), text escaped."""
+    from html import escape
+
+    out: list[str] = []
+    for section in sections:
+        columns = section.present_columns()
+        out.append(f"<h5>{escape(section.title)}</h5>")
+        if section.frame.height == 0:
+            out.append("<p>(none)</p>")
+        else:
+            header = "".join(f"<th>{escape(column.label)}</th>" for column in columns)
+            out.append(f"<table><thead><tr>{header}</tr></thead><tbody>")
+            for row in section.rows():
+                cells = "".join(
+                    f'<td style="text-align:{"right" if column.numeric else "left"}">'
+                    f"{escape(cell)}</td>"
+                    for column, cell in zip(columns, row, strict=True)
+                )
+                out.append(f"<tr>{cells}</tr>")
+            out.append("</tbody></table>")
+        if section.note:
+            out.append(f"<p><small>{escape(section.note)}</small></p>")
+    return "\n".join(out)
+
+
 def to_markdown(sections: Sequence[Section], heading_level: int = 2) -> str:
     """Sections as GitHub-flavoured Markdown tables."""
     out: list[str] = []
@@ -164,42 +204,6 @@ def to_markdown(sections: Sequence[Section], heading_level: int = 2) -> str:
         if section.note:
             out.append(f"{section.note}\n")
     return "\n".join(out).rstrip() + "\n"
-
-
-def to_html(sections: Sequence[Section], heading_level: int = 5) -> str:
-    """Sections as HTML tables (Jupyter): every row, the same formatted cells as Markdown.
-
-    Not the frames' own ``_repr_html_``, which elides the middle rows of a table
-    longer than polars' display limit and shows unformatted floats.
-    """
-    import html
-
-    out: list[str] = []
-    tag = f"h{heading_level}"
-    for section in sections:
-        columns = section.present_columns()
-        out.append(f"<{tag}>{html.escape(section.title)}</{tag}>")
-        if section.frame.height == 0:
-            out.append("<p>(none)</p>")
-        else:
-            align = ["right" if column.numeric else "left" for column in columns]
-            head = "".join(
-                f'<th style="text-align:{a}">{html.escape(column.label)}</th>'
-                for column, a in zip(columns, align, strict=True)
-            )
-            body = "".join(
-                "<tr>"
-                + "".join(
-                    f'<td style="text-align:{a}; white-space:pre">{html.escape(cell)}</td>'
-                    for cell, a in zip(row, align, strict=True)
-                )
-                + "</tr>"
-                for row in section.rows()
-            )
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        if section.note:
-            out.append(f"<p><small>{html.escape(section.note)}</small></p>")
-    return "\n".join(out)
 
 
 def to_csv(section: Section) -> str:
