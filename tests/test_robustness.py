@@ -166,7 +166,8 @@ def test_a_profile_with_impossible_counts_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "the profile is corrupt: re-create it" in result.stderr
     document = json.loads(good.read_text())
-    document["runs"][0]["blocks"][0]["stages"]["spread"]["idx"][0] = 10**9
+    block = next(b for b in document["runs"][0]["blocks"] if "spread" in b["stages"])
+    block["stages"]["spread"]["idx"][0] = 10**9
     bad.write_text(json.dumps(document))
     assert run("compare", str(bad), str(good)).returncode == 2
 

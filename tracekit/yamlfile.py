@@ -8,9 +8,17 @@ only when a file is read, so the tracer stays standard-library-only at import.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from tracekit.errors import ConfigError
+from tracekit.errors import ConfigError, InputError
+from tracekit.fileio import read_limited
+
+MAX_CONFIG_BYTES: Final = 1 << 20
+"""Largest config file read (1 MiB): a config is a few hundred bytes."""
+MAX_CONFIG_ITEMS: Final = 10_000
+"""Most values a config may hold once YAML aliases are expanded ("billion laughs":
+a few hundred bytes of nested aliases expand to billions of values, and every
+later step, an error message included, would pay for each one)."""
 
 
 def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
@@ -19,12 +27,22 @@ def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
     Raises:
         ConfigError: The file cannot be read, is not YAML, or the section is not a mapping.
     """
+    return section_of(load_yaml_document(path, section), path, section)
+
+
+def load_yaml_document(path: str | Path, section: str) -> dict[str, Any]:
+    """Read a YAML config file whose top level is a mapping of sections (empty: {});
+    ``section`` is the one the caller wants, named in the error message.
+
+    Raises:
+        ConfigError: The file cannot be read, is not YAML, or is not a mapping.
+    """
     import yaml  # a start-up cost only for those who load a file
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+        text = read_limited(Path(path), MAX_CONFIG_BYTES, "config file").decode("utf-8")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save the config file as UTF-8") from None
     try:
@@ -33,13 +51,44 @@ def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
+    if _expanded_items(document, MAX_CONFIG_ITEMS) > MAX_CONFIG_ITEMS:
+        raise ConfigError(
+            f"{path}: holds more than {MAX_CONFIG_ITEMS:,} values once its aliases are "
+            "expanded; a config file is a short mapping of keys to values"
+        )
     if document is None:
         return {}
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping with a '{section}:' section at the top")
+    return document
+
+
+def section_of(document: dict[str, Any], path: str | Path, section: str) -> dict[str, Any]:
+    """One top-level section of a document read by :func:`load_yaml_document`.
+
+    Raises:
+        ConfigError: The section is not a mapping.
+    """
     value = document.get(section, {})
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: '{section}:' must be a mapping of keys to values")
     return value
+
+
+def _expanded_items(document: Any, budget: int) -> int:
+    """Values in ``document`` counting every alias again, stopping past ``budget``."""
+    count = 0
+    pending = [document]
+    while pending and count <= budget:
+        value = pending.pop()
+        count += 1
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list | tuple | set):
+            pending.extend(value)
+    return count

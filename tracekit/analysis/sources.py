@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from tracekit.errors import EmptyDataError, InputError
+from tracekit.errors import EmptyDataError, InputError, SchemaError
 from tracekit.store import schema
 from tracekit.store.check import check_file
 from tracekit.store.compact import covered_by_compacted
@@ -63,6 +63,12 @@ class Sources:
 def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
     """Expand files, folders and globs into Parquet file paths.
 
+    A path that exists is taken literally, even when it holds glob characters
+    (``run_id=canary[1]``); only a path that does not exist is tried as a pattern.
+    The paths returned are literal file names: readers must not expand them again.
+    Files found in folders are kept whatever their kind, so that a FIFO or a device
+    named ``*.parquet`` is named and refused by the footer check, never opened.
+
     Raises:
         InputError: A path does not exist, matches nothing, or nothing is found at all.
     """
@@ -71,7 +77,7 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
     found: list[str] = []
     for raw in paths:
         text = str(raw)
-        if glob.has_magic(text):
+        if not os.path.lexists(text) and glob.has_magic(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 raise InputError(f"{text}: the pattern matches no file; check the path")
@@ -93,8 +99,6 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
 
 
 def _files_under(path: Path) -> Iterable[str]:
-    if path.is_file():
-        return [str(path)]
     if path.is_dir():
         found: list[str] = []
         for folder, subfolders, names in os.walk(path):
@@ -105,7 +109,8 @@ def _files_under(path: Path) -> Iterable[str]:
                 if name.endswith(".parquet") and not name.startswith(".")
             )
         return found
-    return []
+    # A file given by name, of any kind: check_file refuses anything but a regular file.
+    return [str(path)]
 
 
 @contextlib.contextmanager
@@ -139,7 +144,7 @@ def _find_unreadable(files: Sequence[str]) -> str | None:
 
     for path in files:
         try:
-            pl.read_parquet(path, columns=list(schema.COLUMN_NAMES))
+            pl.read_parquet(path, columns=list(schema.COLUMN_NAMES), glob=False)
         except (pl.exceptions.PolarsError, pa.ArrowException, OSError):
             return path
     return None
@@ -164,25 +169,58 @@ def find_sources(
             good file remains.
     """
     files = resolve_paths(paths)
-    covered = covered_by_compacted(files)  # left over by an interrupted `tracekit compact`
-    files = [path for path in files if path not in covered]
     good: list[str] = []
     skipped: list[SkippedFile] = []
     metadata: dict[str, dict[str, str]] = {}
-    for done, path in enumerate(files, start=1):
-        if progress is not None:
-            progress(done, len(files))
+
+    def check(path: str) -> bool:
         try:
             metadata[path] = check_file(path)
         except InputError as exc:
             if not skip_bad:
                 raise
             skipped.append(SkippedFile(path, str(exc)))
+            return False
+        return True
+
+    # Merged files first: a window file is left out (a leftover of an interrupted
+    # `tracekit compact`) only when a merged file that covers it passed its check.
+    merged = [path for path in files if schema.COMPACTED_FILE.match(os.path.basename(path))]
+    for path in merged:
+        if progress is not None:
+            progress(len(metadata) + len(skipped) + 1, len(files))
+        if not check(path):
             continue
-        good.append(path)
+        if covers_its_name(path, metadata[path]):
+            good.append(path)
+            continue
+        del metadata[path]
+        reason = (
+            f"{path}: its {schema.META_WINDOW} metadata does not match its name; "
+            "it is not a merged file tracekit wrote: remove it or pass --skip-bad"
+        )
+        if not skip_bad:
+            raise SchemaError(reason)
+        skipped.append(SkippedFile(path, reason))
+    merged_set = set(merged)
+    windows = [path for path in files if path not in merged_set]
+    covered = covered_by_compacted([*good, *windows])
+    rest = [path for path in windows if path not in covered]
+    for path in rest:
+        if progress is not None:
+            progress(len(metadata) + len(skipped) + 1, len(files))
+        if check(path):
+            good.append(path)
+    good.sort()
     if not good:
         raise EmptyDataError(
             f"no usable golden-trace file among {len(files)} found "
             f"(first problem: {skipped[0].reason})"
         )
     return Sources(tuple(good), tuple(skipped), metadata)
+
+
+def covers_its_name(path: str, metadata: dict[str, str]) -> bool:
+    """Whether a merged file's ``tracekit.window`` metadata is the range of its name."""
+    windows = schema.file_windows(os.path.basename(path))
+    return windows is not None and metadata.get(schema.META_WINDOW) == f"{windows[0]}-{windows[1]}"

@@ -107,7 +107,7 @@ def _small_and_scattered(files: Sequence[str]) -> bool:
 def _read_in_memory(files: Sequence[str]) -> pl.DataFrame:
     with reading(files):
         return pl.scan_parquet(
-            list(files), hive_partitioning=False, include_file_paths="file"
+            list(files), hive_partitioning=False, include_file_paths="file", glob=False
         ).collect()
 
 
@@ -209,6 +209,7 @@ class TraceSet:
         return pl.scan_parquet(
             list(self.sources.files),
             hive_partitioning=False,
+            glob=False,  # the paths are literal file names: run_id=canary[1] is no pattern
             extra_columns="ignore",
             include_file_paths="file" if with_paths else None,
         )

@@ -100,6 +100,18 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
+MAX_MESSAGE_CHARS = 2000
+"""An error line is cut here: a message may quote a value read from a file."""
+
+
+def one_line(message: str) -> str:
+    """``message`` as one terminal-safe line of at most :data:`MAX_MESSAGE_CHARS`."""
+    from tracekit.present.render.sections import printable
+
+    text = printable(" ".join(message.split()))
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
 def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.write(f"Error: {one_line(message)}\n")
     sys.exit(code)

@@ -17,6 +17,10 @@ from tracekit.cli.common import (
     write_plots,
 )
 
+MAX_LOOK = 1000
+"""The last look number ``--look`` accepts (a label only: a phase judged every minute
+for 16 hours has 1,000 looks); a 30-digit number is a typo, not a look."""
+
 
 def canary_command(
     control: Annotated[str, typer.Argument(help="Control: golden traces or a profile .json.")],
@@ -25,7 +29,9 @@ def canary_command(
     look: Annotated[
         int | None,
         typer.Option(
-            help="Which look of this phase this is (a label; default: one more than --state holds)."
+            max=MAX_LOOK,
+            help="Which look of this phase this is (a label; default: one more than --state "
+            f"holds; at most {MAX_LOOK}).",
         ),
     ] = None,
     state: Annotated[

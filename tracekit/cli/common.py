@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tracekit.errors import InputError
+from tracekit.fileio import check_output_target
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -53,6 +54,7 @@ def write_output(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
+    check_output_target(output)  # never write into a FIFO or over a device
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
@@ -101,8 +103,10 @@ def file_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def warn(message: str) -> None:
-    """One warning line on stderr."""
-    sys.stderr.write(f"Warning: {message}\n")
+    """One warning line on stderr (terminal-safe, like the ``Error:`` line)."""
+    from tracekit.cli import one_line
+
+    sys.stderr.write(f"Warning: {one_line(message)}\n")
 
 
 def emit(

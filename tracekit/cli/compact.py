@@ -7,12 +7,18 @@ from typing import Annotated
 
 import typer
 
+from tracekit.cli.common import warn
+
 
 def compact_command(
     root: Annotated[Path, typer.Argument(help="Dataset root (or one run folder) to compact.")],
     target_rows: Annotated[int, typer.Option(help="Rows per merged file (about).")] = 1_000_000,
+    skip_bad: Annotated[
+        bool,
+        typer.Option(help="Leave unreadable or foreign files untouched (listed on stderr)."),
+    ] = False,
 ) -> None:
     """Merge consecutive golden files of each run (safe to interrupt and re-run)."""
     from tracekit.store.compact import compact
 
-    typer.echo(compact(root, target_rows).summary())
+    typer.echo(compact(root, target_rows, skip_bad=skip_bad, warn=warn).summary())

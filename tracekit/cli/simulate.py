@@ -46,8 +46,10 @@ def simulate_command(
 ) -> None:
     """Simulate a market-making loop on a virtual clock and write its golden traces."""
     from rich.table import Table
+    from rich.text import Text
 
     from tracekit.cli.common import make_console
+    from tracekit.present.render.sections import printable
     from tracekit.sim.simulator import SimulationSpec, parse_slow, simulate
     from tracekit.trace.config import TraceConfig
 
@@ -80,7 +82,8 @@ def simulate_command(
         console.out(json.dumps(result.to_dict(), indent=2, sort_keys=True), highlight=False)
         return
     stats = result.stats
-    table = Table(title=f"Simulated run {result.run_id}", show_header=False)
+    # User text (the run id, the folder) is plain Text, never rich markup.
+    table = Table(title=Text(printable(f"Simulated run {result.run_id}")), show_header=False)
     table.add_row("ticks", str(stats.ticks))
     table.add_row("simulated time", f"{result.simulated_ns / 1e9:.1f} s")
     table.add_row(
@@ -90,7 +93,7 @@ def simulate_command(
     table.add_row("kept for a miss", str(stats.ticks_kept_for_miss))
     table.add_row("golden files", str(stats.writer.files_written))
     table.add_row("rows written", str(stats.writer.rows_written))
-    table.add_row("written to", str(result.output_folder))
+    table.add_row("written to", Text(printable(str(result.output_folder))))
     for name, value in dataclasses.asdict(stats.writer).items():
         if name in ("windows_dropped", "write_errors") and value:
             table.add_row(name.replace("_", " "), str(value))

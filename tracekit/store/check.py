@@ -1,68 +1,208 @@
-"""Checking one golden-trace file from its Parquet footer, before any data is read."""
+"""Checking one golden-trace file from its Parquet footer, before any data is read.
+
+The footer says everything a reader needs to refuse a file early and by name: its
+schema and metadata, its row count and sizes (so a few kilobytes that would
+decompress to gigabytes are refused before any page is read: :data:`MAX_FILE_ROWS`,
+:data:`MAX_UNCOMPRESSED_BYTES`), and per row group the null count of every column
+(so a null in a column the schema says is never null is refused too).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any
+import re
+from typing import Any, Final
 
 from tracekit.errors import InputError, SchemaError
+from tracekit.fileio import open_regular
 from tracekit.store import schema
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({schema.SCHEMA_VERSION})
 
+MAX_FILE_ROWS: Final = 50_000_000
+"""Rows one golden file may hold (a compacted file holds about 1,000,000)."""
+MAX_UNCOMPRESSED_BYTES: Final = 4 * 2**30
+"""Bytes one golden file's pages may decompress to, as its footer declares them."""
+MAX_SHOWN: Final = 60
+"""Characters of a value from the file shown in an error message."""
+
+_SKIP_HINT = "remove it or pass --skip-bad"
+_DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() accepts '²'
+
+
+@dataclasses.dataclass(frozen=True)
+class Footer:
+    """What the footer of a golden file says, once checked.
+
+    Attributes:
+        metadata: The ``tracekit.*`` key-value metadata.
+        num_rows: Rows in the file.
+        uncompressed_bytes: Bytes its pages decompress to.
+    """
+
+    metadata: dict[str, str]
+    num_rows: int
+    uncompressed_bytes: int
+
+
+def shown(value: str) -> str:
+    """A value read from a file, quoted and cut to :data:`MAX_SHOWN` characters."""
+    cut = value if len(value) <= MAX_SHOWN else value[:MAX_SHOWN] + "…"
+    return repr(cut)
+
 
 def check_file(path: str) -> dict[str, str]:
-    """Read a file's footer and return its tracekit metadata.
+    """Read a file's footer and return its tracekit metadata (see :func:`check_footer`)."""
+    return check_footer(path).metadata
+
+
+def check_footer(path: str) -> Footer:
+    """Read and check a file's footer: schema, metadata, sizes and null counts.
+
+    Only a regular file is opened. Nothing but the footer is read, except the
+    non-nullable columns of a row group whose footer lacks null counts.
 
     Raises:
-        InputError: The file is not Parquet or is truncated.
-        SchemaError: It is Parquet but not a golden trace of a supported version.
+        InputError: The file is not a regular file, not Parquet, truncated, or too
+            large to read safely.
+        SchemaError: It is Parquet but not a golden trace of a supported version,
+            or a column the schema says is never null holds a null.
     """
-    import pyarrow as pa
+    with open_regular(path, "golden-trace file", _SKIP_HINT) as file:
+        footer, arrow_schema = _read_footer(path, file)
+        checked = _check(path, footer, arrow_schema)
+        _check_nulls(path, footer, file)
+    return checked
+
+
+def _read_footer(path: str, file: Any) -> tuple[Any, Any]:
+    """The footer (``FileMetaData``) and the Arrow schema it describes."""
     import pyarrow.parquet as pq
 
     try:
-        parquet_schema = pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        footer = pq.read_metadata(file)
+        arrow_schema = footer.schema.to_arrow_schema()
+        stored = (footer.metadata or {}).get(b"ARROW:schema")
+        if stored is not None:  # the Arrow types the writer meant, as pq.read_schema reads
+            import base64
+
+            import pyarrow as pa
+
+            arrow_schema = pa.ipc.read_schema(pa.BufferReader(base64.b64decode(stored)))
+    except Exception as exc:  # any failure to parse a footer means the same: unreadable
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InputError(
             f"{path}: not a readable Parquet file ({detail}); "
-            "it may be truncated or not a golden trace: remove it or pass --skip-bad"
+            f"it may be truncated or not a golden trace: {_SKIP_HINT}"
         ) from None
-    raw = parquet_schema.metadata or {}
-    metadata = {
-        key.decode(): value.decode() for key, value in raw.items() if key.startswith(b"tracekit.")
-    }
+    return footer, arrow_schema
+
+
+def _check(path: str, footer: Any, arrow_schema: Any) -> Footer:
+    metadata: dict[str, str] = {}
+    for key, value in (footer.metadata or {}).items():
+        if not key.startswith(b"tracekit."):
+            continue
+        try:
+            metadata[key.decode("utf-8")] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SchemaError(
+                f"{path}: the key-value metadata {shown(key.decode('utf-8', 'replace'))} "
+                f"is not UTF-8 text; the file was not written by tracekit: {_SKIP_HINT}"
+            ) from None
     version = metadata.get(schema.META_SCHEMA_VERSION)
     if version is None:
         raise SchemaError(
             f"{path}: a Parquet file without tracekit metadata, not a golden trace; "
             "remove it from the selection or pass --skip-bad"
         )
-    if not version.isdigit() or int(version) not in SUPPORTED_SCHEMA_VERSIONS:
+    if not _DIGITS.fullmatch(version) or int(version) not in SUPPORTED_SCHEMA_VERSIONS:
         supported = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
+        number = version if _DIGITS.fullmatch(version) else shown(version)
         raise SchemaError(
-            f"{path}: golden-trace schema version {version} is not supported "
+            f"{path}: golden-trace schema version {number} is not supported "
             f"(this tracekit reads version {supported}); upgrade tracekit to read it"
         )
-    missing = [name for name in schema.COLUMN_NAMES if name not in parquet_schema.names]
+    missing = [name for name in schema.COLUMN_NAMES if name not in arrow_schema.names]
     if missing:
         raise SchemaError(
             f"{path}: schema version {version} file lacks column(s) {', '.join(missing)}; "
             "the file was not written by tracekit's tracer"
         )
-    expected = _expected_schema()
+    if len(set(arrow_schema.names)) != len(arrow_schema.names):
+        raise SchemaError(
+            f"{path}: a column name appears twice; "
+            f"the file was not written by tracekit's tracer: {_SKIP_HINT}"
+        )
     wrong = [
-        f"{field.name} is {parquet_schema.field(field.name).type}, not {field.type}"
-        for field in expected
-        if not parquet_schema.field(field.name).type.equals(field.type)
+        f"{field.name} is {arrow_schema.field(field.name).type}, not {field.type}"
+        for field in _expected_schema()
+        if not arrow_schema.field(field.name).type.equals(field.type)
     ]
     if wrong:
         raise SchemaError(
             f"{path}: column types differ from schema v1 ({'; '.join(wrong)}); "
-            "the file was not written by tracekit's tracer: remove it or pass --skip-bad"
+            f"the file was not written by tracekit's tracer: {_SKIP_HINT}"
         )
-    return metadata
+    uncompressed = sum(
+        footer.row_group(index).total_byte_size for index in range(footer.num_row_groups)
+    )
+    declared_rows = sum(footer.row_group(index).num_rows for index in range(footer.num_row_groups))
+    if declared_rows != footer.num_rows or footer.num_rows < 0:
+        raise InputError(
+            f"{path}: the footer's row counts disagree ({footer.num_rows} rows, row groups "
+            f"hold {declared_rows}); the file is corrupt: {_SKIP_HINT}"
+        )
+    if footer.num_rows > MAX_FILE_ROWS or uncompressed > MAX_UNCOMPRESSED_BYTES:
+        raise InputError(
+            f"{path}: the file declares {footer.num_rows:,} rows and {uncompressed:,} bytes "
+            f"uncompressed, more than one golden file may hold ({MAX_FILE_ROWS:,} rows, "
+            f"{MAX_UNCOMPRESSED_BYTES:,} bytes); it is not a golden trace: {_SKIP_HINT}"
+        )
+    return Footer(metadata, int(footer.num_rows), int(uncompressed))
+
+
+NON_NULLABLE: Final = tuple(column.name for column in schema.COLUMNS if not column.nullable)
+"""Columns that schema v1 says are never null."""
+
+
+def _check_nulls(path: str, footer: Any, file: Any) -> None:
+    """Refuse a null in a non-nullable column, from the footer's null counts.
+
+    A row group whose footer has no null count for such a column (a writer may leave
+    statistics out) has that column read and counted instead.
+    """
+    leaves = {footer.schema.column(index).path: index for index in range(footer.num_columns)}
+    for group in range(footer.num_row_groups):
+        row_group = footer.row_group(group)
+        unknown: list[str] = []
+        for name in NON_NULLABLE:
+            statistics = row_group.column(leaves[name]).statistics
+            if statistics is None or not statistics.has_null_count:
+                unknown.append(name)
+            elif statistics.null_count > 0:
+                _null_error(path, name)
+        if unknown:
+            try:
+                import pyarrow.parquet as pq
+
+                table = pq.ParquetFile(file).read_row_group(group, columns=unknown)
+            except Exception as exc:  # a corrupt page: the same answer as a corrupt footer
+                detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+                raise InputError(
+                    f"{path}: the data cannot be read ({detail}); the file is corrupt: {_SKIP_HINT}"
+                ) from None
+            for name in unknown:
+                if table.column(name).null_count > 0:
+                    _null_error(path, name)
+
+
+def _null_error(path: str, column: str) -> None:
+    raise SchemaError(
+        f"{path}: column {column} holds a null, which schema v1 does not allow; the file "
+        f"is corrupt or was not written by tracekit: {_SKIP_HINT}"
+    )
 
 
 @functools.cache

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tracekit.fileio import check_output_target
 from tracekit.store import schema
 
 T = TypeVar("T")
@@ -25,14 +26,20 @@ def atomic_write(path: Path, write: Callable[[Path], T], *, durable: bool = Fals
 
     The temporary file is hidden (``.<name>.<pid>.<thread>.tmp``) in the same folder,
     so the rename is atomic and two writers never share one. On any error it is
-    removed and the error raised again; the folder must exist.
+    removed and the error raised again; the folder must exist. A target that exists
+    and is not a regular file (a device, a FIFO, a folder) is refused before anything
+    is written: the rename would replace it.
 
     Args:
         path: The file to write.
         write: Writes the whole content to the path it is given; its result is returned.
         durable: Flush the file to disk before the rename and the folder after it, so
             the file survives a power cut once this returns (golden traces use it).
+
+    Raises:
+        InputError: ``path`` exists and is not a regular file.
     """
+    check_output_target(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         result = write(temporary)

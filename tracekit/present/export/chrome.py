@@ -76,6 +76,11 @@ EVENT_BYTES: Final[Mapping[str, int]] = {
 """Bytes an event of each kind takes in the file, on average (measured on the samples
 and rounded up), for the size estimate made before anything is built."""
 
+TEXT_BYTES_INCLUDED: Final = 48
+"""Bytes of a record's text (run id, name, symbol, verb, error type) that
+:data:`EVENT_BYTES` already counts; longer text is added to the estimate (twice: an
+event may repeat it in its args and its thread name)."""
+
 _THREAD_UNKNOWN: Final[Mapping[str, int]] = {"pid": 0, "tid": 0}
 """Placeholders (keeping pid and tid before args in the JSON), set once lanes are known."""
 _NS_PER_US: Final = 1000
@@ -184,6 +189,18 @@ def _check_max_mb(max_mb: float) -> None:
         raise InputError(f"--max-mb must be a positive number of MB, got {max_mb:g}")
 
 
+_TEXT_BYTES = (
+    pl.sum_horizontal(
+        pl.col(column).str.len_bytes().cast(pl.Int64).fill_null(0)
+        for column in ("run_id", "name", "symbol", "verb", "error_type")
+    )
+    - TEXT_BYTES_INCLUDED
+).clip(lower_bound=0)
+"""Per record, the bytes of its text beyond what :data:`EVENT_BYTES` allows for: a
+few records with huge names (a few KB of Parquet can hold gigabytes of repeated
+text) count at their real size, so the estimate refuses them before anything is built."""
+
+
 def estimate_chrome_trace(traces: TraceSet, *, ticks: TickRange | None = None) -> ExportEstimate:
     """Count what an export of the selection would hold, reading only a few columns.
 
@@ -202,6 +219,7 @@ def estimate_chrome_trace(traces: TraceSet, *, ticks: TickRange | None = None) -
             .alias("misses"),
             kind.is_in([schema.KIND_STAGE, schema.KIND_REQUEST]).sum().alias("spans"),
             (kind == schema.KIND_GUARD).sum().alias("guards"),
+            _TEXT_BYTES.sum().alias("text"),
         )
         .collect()
         .row(0, named=True)
@@ -214,6 +232,7 @@ def estimate_chrome_trace(traces: TraceSet, *, ticks: TickRange | None = None) -
         + misses * EVENT_BYTES["miss"]
         + spans * EVENT_BYTES["span"]
         + guards * EVENT_BYTES["guard"]
+        + 2 * int(counts["text"] or 0)
     )
     return ExportEstimate(
         runs=int(counts["runs"] or 0),

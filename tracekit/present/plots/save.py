@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from tracekit.errors import InputError
+from tracekit.fileio import check_output_target
 
 if TYPE_CHECKING:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -64,6 +65,7 @@ def save_figure(figure: Figure, path: str | Path, format: str | None = None) -> 
 
     chosen = format_for_path(path, format)
     target = Path(path)
+    check_output_target(target, "image")
     if type(figure.canvas) is FigureCanvasBase:  # a bare Figure(): give it the Agg canvas
         FigureCanvasAgg(figure)
     try:
