@@ -255,6 +255,32 @@ def write_tiny_dataset(root: Path) -> list[Path]:
     return write_run(root, "tiny", ticks)
 
 
+def write_microsecond_dataset(root: Path) -> list[Path]:
+    """One run of 200 sampled ticks whose stages span four magnitudes.
+
+    ``decode`` takes 4-6 µs, ``encode`` 0.6-1 ms, ``spread`` 10-14 ms; the GET
+    ``quote`` request 250-350 µs. A table or plot with fixed decimals shows
+    ``decode`` as 0.00 ms.
+    """
+    rng = random.Random("tracekit-tests-microseconds")
+    ticks = []
+    for tick_id in range(1, 201):
+        start = EPOCH_NS + (tick_id - 1) * TICK_INTERVAL_NS
+        decode = rng.randrange(4_000, 6_000)
+        encode = rng.randrange(600_000, 1_000_000)
+        quote = rng.randrange(250_000, 350_000)
+        spread = rng.randrange(10 * MS, 14 * MS)
+        spans: list[tuple[Any, ...]] = [
+            ("stage", "decode", None, None, None, start, decode),
+            ("request", "quote", None, "GET", None, start + decode, quote),
+            ("stage", "spread", None, None, None, start + decode + quote, spread),
+            ("stage", "encode", None, None, None, start + decode + quote + spread, encode),
+        ]
+        total = decode + quote + spread + encode + 1_000
+        ticks.append(Tick(tick_id, start, total, spans=tuple(spans), parallel_symbols=1))
+    return write_run(root, "micro", ticks)
+
+
 # -- references computed without tracekit ----------------------------------------------
 
 

@@ -35,6 +35,7 @@ from analysis_helpers import (
     golden_table,
     metadata,
     write_known_dataset,
+    write_microsecond_dataset,
     write_run,
     write_tiny_dataset,
 )
@@ -207,6 +208,23 @@ def test_table_of_a_small_sample_shows_a_dash_not_the_max(tiny_root: Path, tmp_p
     assert rows["a"][1:7] == ["50", "13.00", "16.00", "—", "500.00", "22.74"]
     assert rows["b"][1:7] == ["10", "21.00", "—", "—", "500.00", "68.90"]
     assert rows["GET"][2:] == ["10", "21.00", "—", "—", "500.00", "68.90", "0.00%"]
+
+
+def test_microsecond_stages_keep_their_digits(tmp_path: Path) -> None:
+    """A 5 µs stage is 0.00500 ms, not 0.00: three significant digits below 1 ms."""
+    write_microsecond_dataset(tmp_path / "micro")
+    out = tmp_path / "micro.txt"
+    invoke("analyze", tmp_path / "micro", "-o", out)
+    text = out.read_text(encoding="utf-8")
+    assert text == read_golden_or_update("analyze_microseconds.txt", text)
+    rows = {
+        line.split()[0]: line.split()
+        for line in text.splitlines()
+        if line.startswith("  ") and line.strip()
+    }
+    assert rows["decode"][2].startswith("0.00")
+    assert rows["decode"][2] != "0.00"
+    assert len(rows["decode"][2].lstrip("0.")) == 3  # 3 significant digits
 
 
 def test_markdown_matches_golden(known_root: Path) -> None:
@@ -426,6 +444,12 @@ def test_help_and_version() -> None:
     version = run_tracekit("--version")
     assert version.returncode == 0
     assert version.stdout.strip() == f"tracekit {tracekit.__version__}"
+
+
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    result = run_tracekit("analyz", "samples")
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: No such command 'analyz'. Did you mean 'analyze'")
 
 
 # -- progress bar -----------------------------------------------------------------------
@@ -649,3 +673,43 @@ def test_skip_bad_also_skips_a_file_with_a_negative_duration(
     assert result.returncode == 0, result.stderr
     [skipped] = strict_json(result.stdout)["inputs"]["skipped"]
     assert skipped["path"].endswith("negative.parquet")
+
+
+def test_analysis_repr_is_one_line_without_file_paths(known_root: Path) -> None:
+    analysis = tracekit.load(known_root).analyze()
+    text = repr(analysis)
+    assert text.startswith("<Analysis: 5 files; runs alpha, beta; 400 ticks, ")
+    assert "\n" not in text
+    assert ".parquet" not in text
+    assert ".parquet" not in analysis._repr_html_().split("</h4>")[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.0, "0.00"),
+        (0.0051234, "0.00512"),
+        (0.09996, "0.100"),
+        (0.512, "0.512"),
+        (0.99951, "1.00"),
+        (1.234, "1.23"),
+        (1234.5, "1,234.50"),
+        (None, "—"),
+    ],
+)
+def test_milliseconds_keep_three_significant_digits_below_one(value: Any, shown: str) -> None:
+    from tracekit.present.render.sections import significant
+
+    assert significant(2)(value) == shown
+
+
+def test_html_shows_every_row_formatted(known_root: Path) -> None:
+    """Jupyter's table: all rows (polars' own HTML elides the middle), formatted cells."""
+    analysis = tracekit.load(known_root).analyze(by=["run_id"], every="20s")
+    html = analysis._repr_html_()
+    assert "&hellip;" not in html
+    assert "…" not in html
+    stage_table = html.split("<h5>Stage latency</h5>")[1].split("</table>")[0]
+    assert stage_table.count("<tr>") == analysis.stages.height + 1  # and the header
+    first = analysis.stages.row(0, named=True)
+    assert f">{first['p95_ms']:,.2f}<" in stage_table

@@ -339,4 +339,7 @@ def test_plot_folder_gets_the_canary_figures(tmp_path: Path) -> None:
         "criteria.png",
         "overlays.png",
     ]
+    assert sorted(result.stderr.splitlines()) == sorted(
+        f"Wrote {tmp_path / 'plots' / name}" for name in ("criteria.png", "overlays.png")
+    )
     assert all(p.stat().st_size > 10_000 for p in (tmp_path / "plots").iterdir())

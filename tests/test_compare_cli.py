@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -206,6 +207,35 @@ def test_missing_stage_in_current_fails(tmp_path: Path) -> None:
     assert ("emit", "new_stage") in reasons
 
 
+def test_format_offers_only_what_works() -> None:
+    """compare and canary have no CSV: --help must not offer it, and it is a usage error."""
+    for command in ("compare", "canary"):
+        help_text = run(command, "--help").stdout
+        assert "<table|json|markdown>" in help_text
+        assert "csv" not in help_text
+        refused = run(command, "a", "b", "--format", "csv")
+        assert refused.returncode == 2
+        assert "csv" in refused.stderr
+
+
+def test_help_has_no_bool_metavar_and_choices_stay_whole() -> None:
+    from tracekit.cli import COMMANDS
+
+    for command in [*COMMANDS, "export chrome"]:
+        result = subprocess.run(
+            [sys.executable, "-m", "tracekit", *command.split(), "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "COLUMNS": "60"},
+        )
+        assert "<bool>" not in result.stdout, command
+        for line in result.stdout.splitlines():
+            for choices in re.findall(r"<([a-z|_\[\]]+)", line):
+                assert line.count("<") == line.count(">"), (command, line)
+                assert all(choice for choice in choices.split("|")), (command, line)
+
+
 def test_usage_errors_exit_2(profiles: dict[str, Path]) -> None:
     result = run("compare", str(profiles["base"]))
     assert result.returncode == 2
@@ -218,6 +248,10 @@ def test_plot_folder_gets_overlays_and_forest(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["forest.png", "overlays.png"]
+    assert result.stderr.splitlines() == [
+        f"Wrote {tmp_path / 'overlays.png'}",
+        f"Wrote {tmp_path / 'forest.png'}",
+    ]
     assert all(p.stat().st_size > 10_000 for p in tmp_path.iterdir())
 
 

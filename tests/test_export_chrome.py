@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from tracekit.present.export import (
     chrome_trace,
     dumps_chrome_trace,
     estimate_chrome_trace,
+    lane_name,
     nesting_violations,
     parse_tick_range,
     write_chrome_trace,
@@ -219,8 +221,9 @@ def threads(trace: dict[str, Any]) -> dict[int, tuple[int, str]]:
 
 
 def processes(trace: dict[str, Any]) -> dict[int, str]:
+    """pid -> process name without its wall-clock part: ``run sim-5``."""
     return {
-        event["pid"]: event["args"]["name"]
+        event["pid"]: event["args"]["name"].split(" (from ")[0]
         for event in trace["traceEvents"]
         if event["ph"] == "M" and event["name"] == "process_name"
     }
@@ -235,7 +238,7 @@ def timed_events(trace: dict[str, Any], **match: Any) -> list[dict[str, Any]]:
 
 
 def base_name(thread_name: str) -> str:
-    return thread_name.split(" #")[0]
+    return re.sub(r" \([a-z]+\)$", "", thread_name)
 
 
 # -- the checker and the lanes ------------------------------------------------------------------
@@ -372,7 +375,7 @@ def test_concurrent_symbols_are_on_their_own_tracks(sim_trace: dict[str, Any]) -
     assert orderbook
     assert orderbook[0]["tid"] == fetch["tid"]
     # The simulation's symbol spans never overlap within a symbol: no extra lanes.
-    assert not [name for _, name in names.values() if " #" in name]
+    assert not [name for _, name in names.values() if base_name(name) != name]
 
 
 def test_guard_trips_and_requests_are_present(sim_trace: dict[str, Any], sim_root: Path) -> None:
@@ -431,7 +434,7 @@ def test_spans_that_overlap_without_nesting_get_extra_tracks(overlap_root: Path)
     check_format(trace)  # includes the nesting check
     names = threads(trace)
     assert sorted(name for _, name in names.values()) == sorted(
-        ["ticks", "ticks #2", "tick-wide", "BTC-USD", "BTC-USD #2", "ETH-USD", "€UR-USD"]
+        ["ticks", "ticks (b)", "tick-wide", "BTC-USD", "BTC-USD (b)", "ETH-USD", "€UR-USD"]
     )
     by_name = {name: tid for tid, (_, name) in names.items()}
     spreads = sorted(timed_events(trace, name="spread"), key=lambda e: e["ts"])
@@ -442,13 +445,13 @@ def test_spans_that_overlap_without_nesting_get_extra_tracks(overlap_root: Path)
     ]
     assert [e["tid"] for e in spreads] == [
         by_name["BTC-USD"],
-        by_name["BTC-USD #2"],
+        by_name["BTC-USD (b)"],
         by_name["BTC-USD"],
     ]
     ticks = sorted(timed_events(trace, cat="tick"), key=lambda e: e["ts"])
     assert [(e["name"], e["tid"]) for e in ticks] == [
         ("tick_total (deadline miss)", by_name["ticks"]),
-        ("tick_total", by_name["ticks #2"]),
+        ("tick_total", by_name["ticks (b)"]),
     ]
     # The miss marker sits on its tick's track; the guard trip on the symbol's first track.
     (marker,) = timed_events(trace, name="deadline miss")
@@ -495,6 +498,32 @@ def test_text_is_utf8_json_one_event_per_line(overlap_root: Path, tmp_path: Path
     assert [p.name for p in out.parent.iterdir()] == ["trace.json"]  # no temporary left
     # The same input gives the same bytes.
     assert dumps_chrome_trace(chrome_trace(traces)).encode() == raw
+
+
+def test_wall_clock_time_is_where_the_viewer_shows_it() -> None:
+    """The timeline starts at 0: process names and every tick's args give UTC times."""
+    traces = tracekit.load(SAMPLES).select(runs=["baseline-2"])
+    trace = chrome_trace(traces, ticks=(5, 9))
+    (name,) = [e["args"]["name"] for e in trace["traceEvents"] if e.get("name") == "process_name"]
+    origin_ns = trace["otherData"]["origin_unix_ns"]
+    first = datetime.fromtimestamp(origin_ns // 10**9, tz=UTC)
+    assert (
+        name
+        == f"run baseline-2 (from {first:%Y-%m-%d %H:%M:%S}.{origin_ns // 10**6 % 1000:03d} UTC)"
+    )
+    for tick in timed_events(trace, cat="tick"):
+        start_ns = origin_ns + round(tick["ts"] * 1000)
+        seconds, rest = divmod(start_ns, 10**9)
+        when = datetime.fromtimestamp(seconds, tz=UTC)
+        assert tick["args"]["start_utc"] == f"{when:%Y-%m-%dT%H:%M:%S}.{rest:09d}Z"
+
+
+@pytest.mark.parametrize(
+    ("lane", "name"),
+    [(0, "BTC-USD"), (1, "BTC-USD (b)"), (25, "BTC-USD (z)"), (26, "BTC-USD (aa)")],
+)
+def test_extra_lanes_are_named_with_letters(lane: int, name: str) -> None:
+    assert lane_name("BTC-USD", lane) == name
 
 
 def test_samples_slice_exports_and_nests() -> None:

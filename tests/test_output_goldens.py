@@ -2,7 +2,8 @@
 
 Covered here: ``compare`` and ``canary`` as table, Markdown and JSON; ``simulate`` as
 table and JSON; ``profile`` (the profile JSON document); ``export chrome``; ``rules``
-and ``dashboard``; ``analyze`` as JSON and CSV (its table and Markdown goldens are in
+and ``dashboard``; the help of ``tracekit``, ``plot`` and ``export chrome``;
+``analyze`` as JSON and CSV (its table and Markdown goldens are in
 ``test_analyze_cli.py``).
 
 The commands run in-process with typer's ``CliRunner`` on deterministic inputs: the
@@ -213,3 +214,24 @@ def test_analyze_json(tmp_path: Path) -> None:
 def test_analyze_csv(table: str) -> None:
     text = invoke("analyze", SAMPLES / "baseline", "--format", "csv", "--csv-table", table).stdout
     assert text == golden(f"analyze_samples_baseline_{table}.csv", text)
+
+
+# -- help text -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "command"),
+    [
+        ("help_root.txt", []),
+        ("help_plot.txt", ["plot"]),
+        ("help_export_chrome.txt", ["export", "chrome"]),
+    ],
+)
+def test_help_text(name: str, command: list[str]) -> None:
+    """Plain help at 80 columns: no ``<bool>``, choices whole, options say what they take."""
+    result = CliRunner().invoke(
+        app, [*command, "--help"], env={"NO_COLOR": "1", "COLUMNS": "80"}, terminal_width=80
+    )
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.stdout
+    assert result.stdout == golden(name, result.stdout)

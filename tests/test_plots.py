@@ -10,6 +10,7 @@ through ``tracekit.cli.main``, the one place where errors become ``Error: ...``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import subprocess
 import sys
@@ -38,11 +39,15 @@ from tracekit.present.plots import (
     TRACE_KINDS,
     plot_comparison,
     plot_forest,
+    plot_stages,
+    plot_timeline,
     plot_traces,
     save_figure,
     save_figures,
 )
 from tracekit.present.plots._style import VERDICT_COLORS
+from tracekit.sim.simulator import SimulationSpec, simulate
+from tracekit.trace.config import TraceConfig
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CURRENT = SAMPLES / "current"
@@ -273,7 +278,10 @@ def test_forest_has_a_row_per_metric_with_interval_and_threshold(
     quantiles = [m for m in metrics if m.metric != "miss_rate"]
     rows = [label.get_text() for label in relative.get_yticklabels()]
     assert sorted(rows) == sorted(f"{m.stage} {m.metric}" for m in quantiles)
-    assert rows[:2] == ["fetch_md p95", "fetch_md p99"]  # tick order, not alphabetical
+    # Tick order, not alphabetical: fetch_md's quantile rows first, lowest quantile first.
+    fetch = [row for row in rows if row.startswith("fetch_md ")]
+    assert rows[: len(fetch)] == fetch
+    assert fetch == sorted(fetch, key=lambda row: float(row.split(" p")[1]))
     assert [label.get_text() for label in absolute.get_yticklabels()] == ["deadline miss_rate"]
     assert "relative change" in relative.get_xlabel()
     assert "percentage points" in absolute.get_xlabel()
@@ -671,3 +679,83 @@ def test_selection_keeping_only_tick_rows_still_plots_tick_total(current: TraceS
     figure = plot_traces(current.select(symbols=["NOPE-USD"]), "stages")
     assert [ax.get_ylabel().split("\n")[0] for ax in figure.axes] == ["tick_total"]
     assert pl.Series(figure.axes[0].patches[0].get_data().values).sum() == 6000  # type: ignore[attr-defined]
+
+
+# -- what a person sees: units, labels, markers, inline display ------------------------
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory: pytest.TempPathFactory) -> TraceSet:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from analysis_helpers import write_microsecond_dataset
+
+    root = tmp_path_factory.mktemp("micro")
+    write_microsecond_dataset(root)
+    return tracekit.load(root)
+
+
+def test_microsecond_stages_are_labelled_in_microseconds(micro: TraceSet) -> None:
+    figure = plot_stages(micro)
+    titles = {axes.get_ylabel().split("\n")[0]: axes.get_title(loc="right") for axes in figure.axes}
+    assert titles["decode"].endswith(" µs")
+    assert "0.0 " not in titles["decode"]
+    assert titles["decode"].startswith("p50 4.")  # about 5 µs
+    assert titles["encode"].startswith("p50 7")  # about 780 µs
+    assert titles["spread"].endswith(" ms")
+
+
+def test_log_axis_labels_below_one_ms_do_not_run_together(micro: TraceSet) -> None:
+    figure = plot_stages(micro)
+    figure.canvas.draw()  # type: ignore[no-untyped-call]
+    bottom = figure.axes[-1]
+    labels = [t for t in bottom.get_xticklabels() if t.get_text() and t.get_visible()]
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda box: box.x0)
+    assert len(boxes) >= 5
+    for left, right in itertools.pairwise(boxes):
+        assert left.x1 + 4 <= right.x0, [t.get_text() for t in labels]
+
+
+def test_timeline_colours_many_misses_instead_of_circling_them(tmp_path: Path) -> None:
+    root = tmp_path / "traces"
+    # A 110 ms deadline: about 38% of the simulated ticks miss it.
+    simulate(SimulationSpec(ticks=600, seed=3), TraceConfig(output_dir=str(root), deadline_ms=110))
+    (top, *_rest) = plot_timeline(tracekit.load(root)).axes
+    (misses,) = [line for line in top.get_lines() if line.get_label().startswith("deadline miss")]
+    assert misses.get_marker() == "."
+    assert misses.get_markerfacecolor() != "none"
+    # A few misses are still circled: in the samples, 89 of 6,000 ticks.
+    (top, *_rest) = plot_timeline(tracekit.load(SAMPLES / "current")).axes
+    (misses,) = [line for line in top.get_lines() if line.get_label().startswith("deadline miss")]
+    assert misses.get_marker() == "o"
+
+
+def test_forest_cuts_the_axis_at_a_huge_change_and_prints_it() -> None:
+    metrics = [
+        CanaryMetric("fetch_md", "p95", 0.012, -0.01, 0.034, 0.03, "PASS"),
+        CanaryMetric("spread", "p95", 150.0, 120.0, 180.0, 0.03, "REGRESSION"),
+        CanaryMetric("spread", "p99", 0.09, 0.06, 0.12, 0.05, "REGRESSION"),
+        CanaryMetric("guards", "p95", -0.02, -0.04, 0.0, 0.03, "PASS"),
+    ]
+    (relative,) = plot_forest(metrics).axes
+    _low, high = relative.get_xlim()
+    assert high < 0.5  # not 180: the other rows keep their resolution
+    assert "+15,000%" in [text.get_text() for text in relative.texts]
+    assert "axis cut at ±25%" in relative.get_xlabel()
+    (right,) = relative.child_axes
+    assert right.get_yticklabels()[1].get_text().startswith("+15,000.0% [+12,000.0%")
+
+
+def test_forest_of_ordinary_changes_is_not_cut(comparison_figures: dict[str, Figure]) -> None:
+    relative = comparison_figures["forest"].axes[0]
+    assert "axis cut" not in relative.get_xlabel()
+    assert not relative.texts
+
+
+def test_figures_display_in_jupyter_without_pyplot(
+    figures: dict[str, Figure], tmp_path: Path
+) -> None:
+    """IPython calls ``_repr_png_``: the same bytes ``save_figure`` writes."""
+    figure = figures["stages"]
+    png = figure._repr_png_()  # type: ignore[attr-defined]
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert png == save_figure(figure, tmp_path / "stages.png").read_bytes()

@@ -8,6 +8,7 @@ Jupyter (``_repr_html_``), Markdown, CSV and the versioned JSON of
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,6 +25,8 @@ from tracekit.present.render.sections import (
     integer,
     json_rows,
     percent,
+    significant,
+    to_html,
     to_markdown,
     to_rich,
 )
@@ -42,10 +45,12 @@ _KEY_COLUMNS = (
     Column("symbol", "symbol"),
     Column("window_start", "window (UTC)"),
 )
-_MS = fixed(2)
+_MS = significant(2)
+"""Milliseconds: two decimals, and three significant digits below 1 ms (a 5 µs stage
+shows as 0.00512, not 0.00)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Analysis:
     """Everything ``tracekit analyze`` reports, as polars DataFrames.
 
@@ -285,14 +290,31 @@ class Analysis:
     def __rich__(self) -> RenderableType:
         return to_rich(self.sections())
 
+    def summary(self) -> str:
+        """One line: what was read and the headline numbers (the ``repr``)."""
+        parts = [f"{len(self.files):,} files", f"runs {', '.join(self.runs) or '—'}"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped):,} skipped")
+        if self.by:
+            parts.append(f"by {', '.join(self.by)}")
+        if self.every:
+            parts.append(f"every {self.every}")
+        if self.deadline.height and {"ticks", "misses"} <= set(self.deadline.columns):
+            ticks = int(self.deadline["ticks"].sum())
+            misses = int(self.deadline["misses"].sum())
+            rate = f" ({100 * misses / ticks:.2f}%)" if ticks else ""
+            parts.append(f"{ticks:,} ticks, {misses:,} deadline misses{rate}")
+        stages = self.stages["stage"].n_unique() if "stage" in self.stages.columns else 0
+        parts.append(f"{stages} stages")
+        return "; ".join(parts)
+
+    def __repr__(self) -> str:
+        # The dataclass repr would print every file path and every DataFrame.
+        return f"<Analysis: {self.summary()}>"
+
     def _repr_html_(self) -> str:
-        parts = [f"<h4>tracekit analysis: {len(self.files)} files</h4>"]
-        for section in self.sections():
-            parts.append(f"<h5>{section.title}</h5>")
-            parts.append(section.frame._repr_html_())
-            if section.note:
-                parts.append(f"<p><small>{section.note}</small></p>")
-        return "\n".join(parts)
+        heading = f"<h4>tracekit analysis: {html.escape(self.summary())}</h4>"
+        return heading + "\n" + to_html(self.sections())
 
 
 def _iso_times(frame: pl.DataFrame) -> pl.DataFrame:

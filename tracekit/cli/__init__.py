@@ -9,28 +9,25 @@ Exit codes (documented in ``docs/cli.md``):
 * 4: an internal error (a bug in tracekit: please report it; ``TRACEKIT_DEBUG=1``
   shows the traceback).
 
-Heavy libraries are imported inside the commands, so ``tracekit --help`` is fast.
+``tracekit --help`` is fast (``tests/test_startup.py`` times it): this module imports
+no third-party package, the typer application (:mod:`tracekit.cli.application`) builds a
+command's options only when that command runs or shows its help, and the root help
+of the console script is written by :mod:`tracekit.cli.root_help` without typer (in
+typer's exact layout; a test compares the two). Heavy libraries are imported inside
+the commands.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from tracekit import exit_codes
-from tracekit._version import __version__
-from tracekit.cli import analyze as analyze_module
-from tracekit.cli import canary as canary_module
-from tracekit.cli import compact as compact_module
-from tracekit.cli import compare as compare_module
-from tracekit.cli import plot as plot_module
-from tracekit.cli import prometheus as prometheus_module
-from tracekit.cli import simulate as simulate_module
-from tracekit.cli.export import export_app
 from tracekit.errors import TracekitError
+
+if TYPE_CHECKING:
+    import typer
 
 EXIT_OK = exit_codes.OK
 EXIT_FAIL = exit_codes.FAIL
@@ -38,47 +35,28 @@ EXIT_BAD_INPUT = exit_codes.BAD_INPUT
 EXIT_INCONCLUSIVE = exit_codes.INCONCLUSIVE
 EXIT_INTERNAL = exit_codes.INTERNAL
 
-app = typer.Typer(
-    name="tracekit",
-    help="Latency tracing for tick-based loops, and offline analysis of golden traces.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+COMMANDS: dict[str, str] = {
+    "analyze": "tracekit.cli.analyze:analyze_command",
+    "compare": "tracekit.cli.compare:compare_command",
+    "compact": "tracekit.cli.compact:compact_command",
+    "canary": "tracekit.cli.canary:canary_command",
+    "plot": "tracekit.cli.plot:plot_command",
+    "profile": "tracekit.cli.compare:profile_command",
+    "rules": "tracekit.cli.prometheus:rules_command",
+    "dashboard": "tracekit.cli.prometheus:dashboard_command",
+    "simulate": "tracekit.cli.simulate:simulate_command",
+    "export": "tracekit.cli.export:export_app",
+}
+"""Every command, in the order of ``tracekit --help``: name -> ``module:function`` (or a
+``typer.Typer`` for a command group)."""
 
 
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"tracekit {__version__}")
-        raise typer.Exit(EXIT_OK)
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the typer application, imported on first use
+        from tracekit.cli.application import app
 
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version",
-            callback=_print_version,
-            is_eager=True,
-            help="Print the version and exit.",
-        ),
-    ] = False,
-) -> None:
-    """Latency tracing for tick-based loops, and offline analysis of golden traces."""
-
-
-app.command("analyze")(analyze_module.analyze_command)
-app.command("compare")(compare_module.compare_command)
-app.command("compact")(compact_module.compact_command)
-app.command("canary")(canary_module.canary_command)
-app.command("plot")(plot_module.plot_command)
-app.command("profile")(compare_module.profile_command)
-app.command("rules")(prometheus_module.rules_command)
-app.command("dashboard")(prometheus_module.dashboard_command)
-app.command("simulate")(simulate_module.simulate_command)
-app.add_typer(export_app, name="export")
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -87,8 +65,16 @@ def main() -> None:
     The one place where errors become output: a :class:`TracekitError` or a usage
     error is one ``Error: ...`` line on stderr and its exit code, never a traceback.
     """
+    if sys.argv[1:] in ([], ["--help"], ["-h"]) and os.path.basename(sys.argv[0]) == "tracekit":
+        from tracekit.cli.root_help import root_help
+
+        sys.stdout.write(root_help("tracekit") + "\n")
+        sys.exit(EXIT_OK)
+    import typer
+
+    application: typer.Typer = getattr(sys.modules[__name__], "app")  # noqa: B009
     try:
-        code = app(standalone_mode=False)
+        code = application(standalone_mode=False)
     except TracekitError as error:
         _fail(str(error), error.exit_code)
     except typer.Abort:

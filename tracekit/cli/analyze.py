@@ -45,10 +45,12 @@ def analyze_command(
         list[GroupBy] | None, typer.Option("--by", help="Group the figures (repeatable).")
     ] = None,
     every: Annotated[
-        str | None, typer.Option(help="The same figures per time window, e.g. 1m or 30s.")
+        str | None,
+        typer.Option(metavar="WIDTH", help="The same figures per time window, e.g. 1m or 30s."),
     ] = None,
     stage: Annotated[
-        list[str] | None, typer.Option("--stage", help="Only these stages (repeatable).")
+        list[str] | None,
+        typer.Option("--stage", metavar="NAME", help="Only these stages (repeatable)."),
     ] = None,
     symbol: SymbolOption = None,
     run: RunOption = None,
@@ -61,7 +63,8 @@ def analyze_command(
         CsvTable, typer.Option(help="Which table --format csv writes.")
     ] = CsvTable.stages,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write to this file, not stdout."),
     ] = None,
     self_time: Annotated[
         bool,

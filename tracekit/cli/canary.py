@@ -8,12 +8,13 @@ from typing import Annotated
 import typer
 
 from tracekit.cli.common import (
+    DecisionFormat,
     DecisionFormatOption,
     NoColorOption,
-    OutputFormat,
     OutputOption,
     ReportOption,
     emit,
+    write_plots,
 )
 
 MAX_LOOK = 1000
@@ -46,7 +47,7 @@ def canary_command(
     config: Annotated[
         Path | None, typer.Option(help="YAML file whose canary: section sets the phases.")
     ] = None,
-    output_format: DecisionFormatOption = OutputFormat.table,
+    output_format: DecisionFormatOption = DecisionFormat.table,
     output: OutputOption = None,
     report: ReportOption = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
@@ -76,7 +77,7 @@ def canary_command(
         result.state.write(state)
     emit(result, output_format, output, no_color=no_color, report=report)
     if plot is not None:
-        from tracekit.present.plots import plot_canary, save_figures
+        from tracekit.present.plots import plot_canary
 
-        save_figures(plot_canary(result), plot)
+        write_plots(plot_canary(result), plot)
     raise typer.Exit(result.exit_code())

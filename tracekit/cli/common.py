@@ -31,6 +31,14 @@ class OutputFormat(enum.StrEnum):
     csv = "csv"
 
 
+class DecisionFormat(enum.StrEnum):
+    """How compare and canary render their result (no CSV: a verdict is not one table)."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 def make_console(*, no_color: bool = False, file: object | None = None) -> Console:
     """A console for stdout (or ``file``); colour off with --no-color or NO_COLOR."""
     from rich.console import Console
@@ -103,7 +111,7 @@ def warn(message: str) -> None:
 
 def emit(
     result: Any,
-    output_format: OutputFormat,
+    output_format: OutputFormat | DecisionFormat,
     output: Path | None,
     *,
     no_color: bool = False,
@@ -113,18 +121,19 @@ def emit(
 
     Args:
         result: A result object with ``to_json()``, ``to_markdown()`` and ``__rich__``.
-        output_format: table, json or markdown (csv is refused).
+        output_format: table, json or markdown (csv is refused), compared by value.
         output: A file to write instead of stdout.
         no_color: No colour on the terminal.
         report: Also write the Markdown report here.
     """
-    if output_format is OutputFormat.csv:
+    chosen = str(output_format)
+    if chosen == "csv":
         raise InputError("this command has no CSV output; use --format json for machine use")
     if report is not None:
         write_output(result.to_markdown(), report)
-    if output_format is OutputFormat.json:
+    if chosen == "json":
         write_output(result.to_json() + "\n", output)
-    elif output_format is OutputFormat.markdown:
+    elif chosen == "markdown":
         write_output(result.to_markdown(), output)
     elif output is not None:
         write_output(render_rich_text(result), output)
@@ -138,19 +147,22 @@ PathsArgument = Annotated[
     list[str], typer.Argument(help="Golden-trace files, folders (recursive) or globs.")
 ]
 RunOption = Annotated[
-    list[str] | None, typer.Option("--run", help="Only these run ids (repeatable).")
+    list[str] | None,
+    typer.Option("--run", metavar="ID", help="Only these run ids (repeatable)."),
 ]
 SymbolOption = Annotated[
-    list[str] | None, typer.Option("--symbol", help="Only these symbols (repeatable).")
+    list[str] | None,
+    typer.Option("--symbol", metavar="SYMBOL", help="Only these symbols (repeatable)."),
 ]
 SinceOption = Annotated[
-    str | None, typer.Option(help="Records starting at or after this ISO time (UTC).")
+    str | None,
+    typer.Option(metavar="TIME", help="Records starting at or after this ISO time (UTC)."),
 ]
 UntilOption = Annotated[
-    str | None, typer.Option(help="Records starting before this ISO time (UTC).")
+    str | None, typer.Option(metavar="TIME", help="Records starting before this ISO time (UTC).")
 ]
 SkipBadOption = Annotated[
-    bool, typer.Option(help="Skip unreadable or foreign files (listed on stderr).")
+    bool, typer.Option("--skip-bad", help="Skip unreadable or foreign files (listed on stderr).")
 ]
 
 
@@ -186,12 +198,25 @@ def load_selection(
 # -- rendering a decision: the options compare and canary share ------------------------
 
 DecisionFormatOption = Annotated[
-    OutputFormat, typer.Option("--format", "-f", help="table, json or markdown.")
+    DecisionFormat, typer.Option("--format", "-f", help="How to render the result.")
 ]
 OutputOption = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    Path | None,
+    typer.Option("--output", "-o", metavar="FILE", help="Write to this file, not stdout."),
 ]
 ReportOption = Annotated[
-    Path | None, typer.Option(help="Also write the Markdown report here (a PR comment).")
+    Path | None,
+    typer.Option(metavar="FILE", help="Also write the Markdown report here (a PR comment)."),
 ]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR=1).")]
+
+
+def write_plots(figures: dict[str, Any], folder: Path) -> None:
+    """Save a command's ``--plot DIR`` figures and name each file written, on stderr.
+
+    stderr, because stdout may carry the result itself (``--format json``).
+    """
+    from tracekit.present.plots import save_figures
+
+    for path in save_figures(figures, folder):
+        sys.stderr.write(f"Wrote {path}\n")

@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from tracekit.cli.common import (
+    DecisionFormat,
     DecisionFormatOption,
     NoColorOption,
-    OutputFormat,
     OutputOption,
     ReportOption,
     emit,
+    write_plots,
 )
 from tracekit.errors import ConfigError, InputError
 
@@ -86,7 +87,7 @@ def compare_command(
     inconclusive: Annotated[
         InconclusiveAs, typer.Option(help="Exit code for INCONCLUSIVE: 3, or 0 with 'pass'.")
     ] = InconclusiveAs.inconclusive,
-    output_format: DecisionFormatOption = OutputFormat.table,
+    output_format: DecisionFormatOption = DecisionFormat.table,
     output: OutputOption = None,
     report: ReportOption = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
@@ -120,9 +121,9 @@ def compare_command(
     comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad)
     emit(comparison, output_format, output, no_color=no_color, report=report)
     if plot is not None:
-        from tracekit.present.plots import plot_comparison, save_figures
+        from tracekit.present.plots import plot_comparison
 
-        save_figures(plot_comparison(comparison, deadline_ms=None), plot)
+        write_plots(plot_comparison(comparison, deadline_ms=None), plot)
     raise typer.Exit(comparison.exit_code(inconclusive is InconclusiveAs.pass_))
 
 

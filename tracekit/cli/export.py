@@ -31,6 +31,7 @@ would load polars); ``tests/test_export_chrome.py`` checks that they agree."""
 export_app = typer.Typer(
     help="Export golden traces to other tools' formats (Chrome Trace Event Format).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -38,22 +39,32 @@ export_app = typer.Typer(
 def chrome_command(
     paths: PathsArgument,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="The JSON file to write.")
+        Path, typer.Option("--output", "-o", metavar="FILE", help="The JSON file to write.")
     ] = DEFAULT_OUTPUT,
     run: RunOption = None,
     since: SinceOption = None,
     until: UntilOption = None,
     ticks: Annotated[
         str | None,
-        typer.Option("--ticks", help="Only these tick ids, FIRST-LAST inclusive, e.g. 100-200."),
+        typer.Option(
+            "--ticks",
+            metavar="FIRST-LAST",
+            help="Only these tick ids, FIRST-LAST inclusive, e.g. 100-200.",
+        ),
     ] = None,
     symbol: Annotated[
         list[str] | None,
-        typer.Option("--symbol", help="Only these symbols' spans and guard trips (repeatable)."),
+        typer.Option(
+            "--symbol",
+            metavar="SYMBOL",
+            help="Only these symbols' spans and guard trips (repeatable).",
+        ),
     ] = None,
     max_mb: Annotated[
         float,
-        typer.Option("--max-mb", help="Refuse exports estimated larger than this (MB)."),
+        typer.Option(
+            "--max-mb", metavar="MB", help="Refuse exports estimated larger than this (MB)."
+        ),
     ] = DEFAULT_MAX_MB,
     skip_bad: SkipBadOption = False,
 ) -> None:

@@ -47,7 +47,9 @@ def plot_command(
     paths: PathsArgument,
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="Image file to write: .png, .svg or .pdf."),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Image file to write: .png, .svg or .pdf."
+        ),
     ],
     kind: Annotated[
         PlotKind,
@@ -64,7 +66,9 @@ def plot_command(
     ] = None,
     stage: Annotated[
         list[str] | None,
-        typer.Option("--stage", help="Only these stages (repeatable; --kind stages)."),
+        typer.Option(
+            "--stage", metavar="NAME", help="Only these stages (repeatable; --kind stages)."
+        ),
     ] = None,
     symbol: SymbolOption = None,
     run: RunOption = None,
@@ -72,14 +76,19 @@ def plot_command(
     until: UntilOption = None,
     every: Annotated[
         str | None,
-        typer.Option(help="Window width of --kind guards, e.g. 30s or 5m (default: auto)."),
+        typer.Option(
+            metavar="WIDTH", help="Window width of --kind guards, e.g. 30s or 5m (default: auto)."
+        ),
     ] = None,
-    title: Annotated[str | None, typer.Option(help="Figure title.")] = None,
-    width: Annotated[float | None, typer.Option(help="Width in inches (default 10).")] = None,
+    title: Annotated[str | None, typer.Option(metavar="TEXT", help="Figure title.")] = None,
+    width: Annotated[
+        float | None, typer.Option(metavar="INCHES", help="Width in inches (default 10).")
+    ] = None,
     height: Annotated[
-        float | None, typer.Option(help="Height in inches (default: depends on --kind).")
+        float | None,
+        typer.Option(metavar="INCHES", help="Height in inches (default: depends on --kind)."),
     ] = None,
-    dpi: Annotated[float, typer.Option(help="Dots per inch of PNG output.")] = 100.0,
+    dpi: Annotated[float, typer.Option(metavar="DPI", help="Dots per inch of PNG output.")] = 100.0,
     skip_bad: SkipBadOption = False,
 ) -> None:
     """Plot golden traces to a PNG, SVG or PDF file."""

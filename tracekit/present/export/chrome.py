@@ -3,7 +3,8 @@
 The JSON object form of the format is written: ``{"traceEvents": [...],
 "displayTimeUnit": "ms", "otherData": {...}}``. Track layout (``docs/export.md``):
 
-* one process (``pid``) per run, named ``run <run id>``;
+* one process (``pid``) per run, named ``run <run id> (from <its first record, UTC>)``,
+  so the wall-clock time is on screen although the timeline starts at 0;
 * in it, a ``ticks`` thread with one ``tick_total`` complete event per tick (a missed
   tick is named ``tick_total (deadline miss)`` and has a ``deadline miss`` instant at
   the moment its deadline passed), a ``tick-wide`` thread for stages and requests
@@ -13,12 +14,14 @@ The JSON object form of the format is written: ``{"traceEvents": [...],
 Within one thread any two complete events either nest or are disjoint, which is what
 the viewers need to draw them as a stack. Spans of one track that overlap without
 nesting (two concurrent tasks on the same symbol, ticks of several threads) are moved
-to extra threads named ``BTC-USD #2``, ``BTC-USD #3``... (:func:`assign_lanes`);
+to extra threads named ``BTC-USD (b)``, ``BTC-USD (c)``... (:func:`assign_lanes`; letters,
+because the viewers append the thread id to every name);
 :func:`nesting_violations` checks the rule on any event list.
 
 Times are microseconds (the format's unit) relative to the earliest exported record,
 written with at most three decimals: every value is an exact number of nanoseconds,
-so ``ts + dur`` of a child never passes its parent's end through rounding.
+so ``ts + dur`` of a child never passes its parent's end through rounding. Each tick
+also carries its wall-clock start (``args.start_utc``).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ COLOR_ERROR: Final = "bad"
 """``cname`` values (chrome://tracing's reserved colour names; Perfetto ignores them)."""
 
 EVENT_BYTES: Final[Mapping[str, int]] = {
-    "tick": 260,
+    "tick": 305,
     "miss": 220,
     "span": 185,
     "guard": 180,
@@ -330,6 +333,29 @@ def _us(ns: int) -> int | float:
     return whole if rest == 0 else ns / _NS_PER_US
 
 
+def lane_name(base: str, lane: int) -> str:
+    """The name of a track's ``lane``-th thread: ``BTC-USD``, ``BTC-USD (b)``, ... ``(aa)``.
+
+    Letters, not numbers: Perfetto and chrome://tracing show every thread as
+    ``<name> <tid>``, and ``BTC-USD #2 7`` reads as two counters.
+    """
+    if lane == 0:
+        return base
+    letters = ""
+    number = lane + 1  # lane 1 is "b": the base thread is "a"
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return f"{base} ({letters})"
+
+
+def _utc(ns: int) -> str:
+    """Unix nanoseconds as ISO 8601 UTC with all nine decimals, e.g. ``...T00:00:01.250000000Z``."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    whole = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{whole}.{rest:09d}Z"
+
+
 def _args(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
@@ -475,7 +501,16 @@ def _build(
     # alone and takes tid == pid for a process's main thread.
     next_tid = len(runs) + 1
     for pid, run in enumerate(runs, start=1):
-        metadata.append(_meta("process_name", pid, None, {"name": f"run {run}"}))
+        first_ns = min(
+            (
+                item.start_ns
+                for base_track in tracks[run].values()
+                for item in (*base_track.spans, *base_track.instants)
+            ),
+            default=origin_ns,
+        )
+        process = f"run {run} (from {_utc(first_ns)[:23].replace('T', ' ')} UTC)"
+        metadata.append(_meta("process_name", pid, None, {"name": process}))
         metadata.append(_meta("process_sort_index", pid, None, {"sort_index": pid}))
         keys = sorted(tracks[run], key=lambda key: (key is not None, key != "", key or ""))
         for key in keys:
@@ -487,7 +522,7 @@ def _build(
             tids = list(range(next_tid, next_tid + lane_count))
             next_tid += lane_count
             for lane, tid in enumerate(tids):
-                name = base.name if lane == 0 else f"{base.name} #{lane + 1}"
+                name = lane_name(base.name, lane)
                 metadata.append(_meta("thread_name", pid, tid, {"name": name}))
                 metadata.append(_meta("thread_sort_index", pid, tid, {"sort_index": tid}))
             for span, lane in zip(base.spans, lanes, strict=True):
@@ -523,6 +558,7 @@ def _add_tick(ticks_track: _Track, row: Mapping[str, Any], ts: int | float, orig
         **_THREAD_UNKNOWN,
         "args": _args(
             tick_id=row["tick_id"],
+            start_utc=_utc(row["start_unix_ns"]),
             detail=row["detail"],
             deadline_ms=None if deadline_ns is None else deadline_ns / _NS_PER_MS,
             deadline_missed=row["deadline_missed"],
@@ -599,7 +635,10 @@ def _other_data(
         "sample_rates": {run: rates[run] for run in runs if run in rates},
         "origin_unix_ns": origin_ns,
         "origin": _iso(origin_ns),
-        "time_note": "ts is microseconds since origin (the earliest exported record)",
+        "time_note": (
+            "ts is microseconds since origin (the earliest exported record); each process "
+            "name gives its run's first wall-clock time, each tick its args.start_utc"
+        ),
         "detail_note": (
             "every tick has a tick_total event; stage and request events exist only for "
             "ticks whose detail is sampled or deadline_miss"

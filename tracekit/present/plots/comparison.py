@@ -407,6 +407,27 @@ def plot_forest(
     return figure
 
 
+def forest_clip(rows: Sequence[Sequence[float]], thresholds: Sequence[float]) -> float | None:
+    """Where the forest plot's x axis is cut, or None when every value fits.
+
+    One huge change (+15,000%) on a linear axis squashes every other row into a
+    pixel. The span the rows need is at least ±25%, three times the largest
+    threshold, and 1.5 times the median row's largest value; when a value is more
+    than four times that, the axis stops at that span and the values beyond it are
+    drawn at the edge with an arrow and their number.
+
+    Args:
+        rows: Each row's values (change and interval bounds, as shares).
+        thresholds: The rows' thresholds.
+    """
+    extents = sorted(max((abs(v) for v in row), default=0.0) for row in rows)
+    if not extents:
+        return None
+    median = extents[(len(extents) - 1) // 2]
+    core = max(0.25, 3 * max((abs(t) for t in thresholds), default=0.0), 1.5 * median)
+    return core if extents[-1] > 4 * core else None
+
+
 def _forest_panel(
     axes: Axes,
     rows: Sequence[IntervalMetric],
@@ -418,6 +439,19 @@ def _forest_panel(
 
     style_axes(axes, grid_axis="x")
     axes.axvline(0.0, color="#888888", linewidth=1.0)
+    numbers = [
+        [
+            value
+            for value in (_number(metric.low), _number(metric.high), _number(metric.change))
+            if value is not None
+        ]
+        for metric in rows
+    ]
+    clip = None if absolute else forest_clip(numbers, [m.threshold for m in rows])
+
+    def shown(value: float) -> float:
+        return value if clip is None else max(-clip, min(clip, value))
+
     values: list[float] = [0.0]
     right_labels = []
     for y, metric in enumerate(rows):
@@ -425,11 +459,13 @@ def _forest_panel(
         low, high, change = _number(metric.low), _number(metric.high), _number(metric.change)
         has_interval = low is not None and high is not None
         if low is not None and high is not None:
-            axes.plot([low, high], [y, y], color=color, linewidth=3.2, solid_capstyle="butt")
-            values += [low, high]
+            axes.plot(
+                [shown(low), shown(high)], [y, y], color=color, linewidth=3.2, solid_capstyle="butt"
+            )
+            values += [shown(low), shown(high)]
         if change is not None:
             axes.plot(
-                [change],
+                [shown(change)],
                 [y],
                 "o",
                 color=color,
@@ -437,7 +473,9 @@ def _forest_panel(
                 markerfacecolor=color if has_interval else "white",
                 markeredgewidth=1.5,
             )
-            values.append(change)
+            values.append(shown(change))
+        if clip is not None:
+            _mark_clipped(axes, y, change, [v for v in (low, high) if v is not None], clip, color)
         axes.plot(
             [metric.threshold, metric.threshold],
             [y - 0.38, y + 0.38],
@@ -460,14 +498,51 @@ def _forest_panel(
         label.set_color(verdict_color(metric.verdict))
     lowest, highest = min(values), max(values)
     pad = max((highest - lowest) * 0.08, 0.005 if absolute else 0.01)
-    axes.set_xlim(lowest - pad, highest + pad)
+    # Beyond a cut, room for the arrow.
+    left = lowest - (pad * 1.5 if clip is not None and lowest <= -clip else pad)
+    right_edge = highest + (pad * 1.5 if clip is not None and highest >= clip else pad)
+    axes.set_xlim(left, right_edge)
     axes.xaxis.set_major_locator(MaxNLocator(nbins=label_count, steps=[1, 2, 2.5, 5, 10]))
     if absolute:
         axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _signed(100 * v) + " pp"))
         axes.set_xlabel("difference in rate, current - baseline (percentage points)")
     else:
         axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _signed(100 * v) + "%"))
-        axes.set_xlabel(value_label)
+        cut = (
+            ""
+            if clip is None
+            else f" (axis cut at ±{100 * clip:g}%: ▶ marks a value beyond, printed)"
+        )
+        axes.set_xlabel(value_label + cut)
+
+
+def _mark_clipped(
+    axes: Axes,
+    y: float,
+    change: float | None,
+    bounds: Sequence[float],
+    clip: float,
+    color: str,
+) -> None:
+    """An arrow at the axis cut for a row with values beyond it, and the change's number."""
+    for side in (1, -1):
+        beyond = [v for v in (change, *bounds) if v is not None and side * v > clip]
+        if not beyond:
+            continue
+        axes.plot(
+            [side * clip], [y], ">" if side > 0 else "<", color=color, markersize=9, clip_on=False
+        )
+        shown = change if change is not None and side * change > clip else max(beyond, key=abs)
+        axes.annotate(
+            f"{100 * shown:+,.0f}%",
+            (side * clip, y),
+            xytext=(-6 * side, 7),
+            textcoords="offset points",
+            ha="right" if side > 0 else "left",
+            va="bottom",
+            fontsize=8.5,
+            color=color,
+        )
 
 
 def _signed(value: float) -> str:
@@ -480,7 +555,7 @@ def _right_label(metric: IntervalMetric, absolute: bool) -> str:
     verdict = verdict_text(metric.verdict)
 
     def show(value: float) -> str:
-        return f"{100 * value:+.2f} pp" if absolute else f"{value:+.1%}"
+        return f"{100 * value:+,.2f} pp" if absolute else f"{value:+,.1%}"
 
     reason = _reason_text(metric)
     change, low, high = _number(metric.change), _number(metric.low), _number(metric.high)

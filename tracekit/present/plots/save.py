@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from tracekit.errors import InputError
 from tracekit.fileio import check_output_target
@@ -79,7 +79,21 @@ def save_figure(figure: Figure, path: str | Path, format: str | None = None) -> 
     return target
 
 
-def _write_png(canvas: FigureCanvasAgg, target: Path) -> None:
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as PNG bytes, exactly as :func:`save_figure` writes a ``.png``."""
+    import io
+
+    from matplotlib.backend_bases import FigureCanvasBase
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if type(figure.canvas) is FigureCanvasBase or not isinstance(figure.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    _write_png(figure.canvas, buffer)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _write_png(canvas: FigureCanvasAgg, target: Path | BinaryIO) -> None:
     """Draw with Agg and write RGB when the figure is opaque (about 10% smaller than RGBA)."""
     import matplotlib
     import numpy as np

@@ -41,6 +41,7 @@ from tracekit.present.plots._style import (
     check_size,
     describe_files,
     ecdf_from_histogram,
+    format_durations_ms,
     join_note,
     new_figure,
     set_titles,
@@ -92,6 +93,11 @@ _NICE_WINDOWS: Final = (
     "1d",
 )
 _NS_PER_MS: Final = 1_000_000.0
+MISS_CIRCLE_LIMIT: Final = 150
+MISS_CIRCLE_SHARE: Final = 0.05
+"""Up to this many deadline misses, and this share of ticks, the timeline circles each
+miss; above either, it colours the missed ticks' own dots red (circles would bury the
+data)."""
 _NS_PER_DAY: Final = 86_400 * 10**9
 
 
@@ -198,12 +204,12 @@ def plot_stages(
         axes.set_yticks([])
         style_axes(axes, grid_axis="x")
         row = rows[name]
-        stats = []
+        stats: dict[str, float] = {}
         for label, style in PERCENTILE_STYLES.items():
             value = row.get(f"{label}_ms")
             if value is not None:
                 axes.axvline(value, linewidth=1.8, label=label, **style)
-                stats.append(f"{label} {value:,.1f}")
+                stats[label] = value
         if name == schema.TICK_TOTAL:
             for deadline in deadlines_ms:
                 axes.axvline(
@@ -221,7 +227,7 @@ def plot_stages(
             fontsize=10,
         )
         axes.set_title(
-            " · ".join(stats) + " ms" if stats else "too few samples for percentiles",
+            format_durations_ms(stats) if stats else "too few samples for percentiles",
             loc="right",
             fontsize=9,
             color=NOTE_COLOR,
@@ -368,16 +374,30 @@ def plot_timeline(
             label=f"{run_id} ({run.height:,} ticks)",
             rasterized=True,
         )
-    top.plot(
-        _dates(misses["start_unix_ns"]),
-        misses["duration_ns"].to_numpy() / _NS_PER_MS,
-        "o",
-        markersize=5,
-        markerfacecolor="none",
-        markeredgewidth=1.3,
-        color=MISS_COLOR,
-        label=f"deadline miss ({misses.height:,}, {misses.height / ticks.height:.2%})",
-    )
+    miss_label = f"deadline miss ({misses.height:,}, {misses.height / ticks.height:.2%})"
+    if misses.height <= min(MISS_CIRCLE_LIMIT, MISS_CIRCLE_SHARE * ticks.height):
+        # A few misses: circle each, so that none goes unseen.
+        top.plot(
+            _dates(misses["start_unix_ns"]),
+            misses["duration_ns"].to_numpy() / _NS_PER_MS,
+            "o",
+            markersize=5,
+            markerfacecolor="none",
+            markeredgewidth=1.3,
+            color=MISS_COLOR,
+            label=miss_label,
+        )
+    else:
+        # Many misses: circles would bury the data; the missed ticks' own dots turn red.
+        top.plot(
+            _dates(misses["start_unix_ns"]),
+            misses["duration_ns"].to_numpy() / _NS_PER_MS,
+            ".",
+            markersize=2.6,
+            color=MISS_COLOR,
+            label=miss_label,
+            rasterized=True,
+        )
     deadlines = ticks["deadline_ns"].drop_nulls().unique()
     if deadlines.len() == 1:
         value = int(deadlines[0]) / _NS_PER_MS
