@@ -799,7 +799,8 @@ def test_idle_connections_are_closed_and_capped() -> None:
         deadline = time.monotonic() + 5
         while threading.active_count() > threads_before and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert threading.active_count() == threads_before
+        # <=: a thread of an earlier test may end meanwhile; none of these may remain.
+        assert threading.active_count() <= threads_before
         url = f"http://127.0.0.1:{port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             assert b"mm_ticks_total 0.0" in response.read()
