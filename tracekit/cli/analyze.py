@@ -22,6 +22,13 @@ from tracekit.cli.common import (
     render_rich_text,
     write_output,
 )
+from tracekit.cli.engine import (
+    Engine,
+    EngineOption,
+    SparkMasterOption,
+    refuse_polars_only,
+    spark_session,
+)
 
 
 class GroupBy(enum.StrEnum):
@@ -64,25 +71,36 @@ def analyze_command(
     ] = None,
     skip_bad: SkipBadOption = False,
     no_color: NoColorOption = False,
+    engine: EngineOption = Engine.polars,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Per-stage p50/p95/p99, deadline misses, guard trips and exchange latency."""
     from tracekit.present.render.sections import to_csv
 
-    traces = load_selection(
-        paths,
-        skip_bad=skip_bad,
-        show_progress=output_format is OutputFormat.table and output is None,
-        stages=stage,
-        symbols=symbol,
-        runs=run,
-        since=since,
-        until=until,
+    refuse_polars_only(
+        engine, by=by, every=every, stage=stage, symbol=symbol, run=run, since=since, until=until
     )
-    analysis = traces.analyze(
-        by=[key.value for key in by or []],  # type: ignore[misc]
-        every=every,
-        sketches=output_format in (OutputFormat.table, OutputFormat.markdown),
-    )
+    if engine is Engine.spark:
+        from tracekit.spark import analyze
+
+        session, cache = spark_session(spark_master)
+        analysis = analyze(session, paths, skip_bad=skip_bad, cache=cache)
+    else:
+        traces = load_selection(
+            paths,
+            skip_bad=skip_bad,
+            show_progress=output_format is OutputFormat.table and output is None,
+            stages=stage,
+            symbols=symbol,
+            runs=run,
+            since=since,
+            until=until,
+        )
+        analysis = traces.analyze(
+            by=[key.value for key in by or []],  # type: ignore[misc]
+            every=every,
+            sketches=output_format in (OutputFormat.table, OutputFormat.markdown),
+        )
 
     if output_format is OutputFormat.json:
         write_output(analysis.to_json() + "\n", output)
