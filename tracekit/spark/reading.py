@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -47,12 +47,18 @@ def spark_schema() -> StructType:
     )
 
 
-def local_session(master: str = "local[2]", app_name: str = "tracekit") -> SparkSession:
+def local_session(
+    master: str = "local[2]",
+    app_name: str = "tracekit",
+    config: Mapping[str, str] | None = None,
+) -> SparkSession:
     """A Spark session for one machine, tuned for small shuffles, in UTC.
 
     Args:
         master: The Spark master URL; ``local[N]`` runs N threads in this process's JVM.
         app_name: The application name Spark shows.
+        config: More Spark settings (they win over these defaults), e.g. JVM options
+            for a short-lived test session.
 
     Raises:
         InputError: pyspark is not installed or its JVM cannot start (no Java).
@@ -63,8 +69,13 @@ def local_session(master: str = "local[2]", app_name: str = "tracekit") -> Spark
             builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
+            # tracekit passes every file by name; listing them is no job for executors.
+            .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000")
         )
-    return _start(builder.config("spark.sql.session.timeZone", "UTC"))
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    return _start(builder)
 
 
 def default_session(master: str | None = None) -> SparkSession:
