@@ -37,7 +37,6 @@ from tracekit.store import schema
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from tracekit.spark import SparkProfile
 
 pytestmark = pytest.mark.slow  # a JVM starts once for the module (about 10-30 s)
 
@@ -96,7 +95,7 @@ class Computed:
 
     path: Path
     spark_analysis: Analysis
-    spark_profile: SparkProfile
+    spark_profile: Profile
     polars_traces: tracekit.TraceSet
     polars_analysis: Analysis
     polars_profile: Profile
@@ -160,26 +159,22 @@ def test_profile_blocks_and_histograms_equal_polars(
     computed: dict[str, Computed], dataset: str
 ) -> None:
     ours, theirs = computed[dataset].spark_profile, computed[dataset].polars_profile
-    assert ours.profile.runs == theirs.runs  # blocks, counts and every histogram bucket
+    assert ours.runs == theirs.runs  # blocks, counts and every histogram bucket
     assert sum(len(run.blocks) for run in theirs.runs) > len(theirs.runs)
+    assert ours.source == theirs.source
+    assert ours.deadline_ms == pytest.approx(theirs.deadline_ms, rel=TOLERANCE)
+    assert ours.exact.keys() == theirs.exact.keys()
+    for stage, figures in theirs.exact.items():
+        assert ours.exact[stage].keys() == figures.keys(), stage
+        for label, value in figures.items():
+            assert math.isclose(ours.exact[stage][label], value, rel_tol=TOLERANCE), stage
 
     document, reference = ours.to_dict(), theirs.to_dict()
-    assert document["version"] == 2
-    extra = ("version", "deadline_ms", "exact_percentiles")
-    assert {k: v for k, v in document.items() if k not in extra} == {
-        k: v for k, v in reference.items() if k != "version"
+    assert document["version"] == reference["version"] == 2
+    close = ("deadline_ms", "exact_percentiles", "stage_percentiles")
+    assert {k: v for k, v in document.items() if k not in close} == {
+        k: v for k, v in reference.items() if k not in close
     }
-    stages = computed[dataset].polars_analysis.stages
-    assert list(document["exact_percentiles"]) == stages["stage"].to_list()
-    for row in stages.iter_rows(named=True):
-        for label in ("p50", "p95", "p99"):
-            value, expected = document["exact_percentiles"][row["stage"]][label], row[f"{label}_ms"]
-            assert (value is None) == (expected is None)
-            if value is not None:
-                assert math.isclose(value, expected, rel_tol=TOLERANCE)
-    ticks = computed[dataset].polars_traces.scan().filter(pl.col("kind") == "tick")
-    median_ns = ticks.select(pl.col("deadline_ns").median()).collect().item()
-    assert document["deadline_ms"] == pytest.approx(median_ns / 1e6, rel=TOLERANCE)
 
 
 def _runs(profile: Profile, prefix: str) -> Profile:
@@ -193,20 +188,28 @@ def test_a_spark_profile_gates_like_the_polars_one(
     path = tmp_path / "fleet.json"
     built.write(path)
     document = json.loads(path.read_text())
-    assert document["format"] == "tracekit.profile"
-    assert (document["version"], document["deadline_ms"]) == (2, 200.0)
-    # The version-1 part of the document is what compare reads today.
-    path.write_text(json.dumps({**document, "version": 1}))
-    assert read_profile(path).runs == built.profile.runs
+    assert (document["format"], document["version"]) == ("tracekit.profile", 2)
+    assert document["deadline_ms"] == 200.0
+    assert read_profile(path).runs == built.runs
 
     policy = GatePolicy()
-    baseline, current = _runs(built.profile, "baseline"), _runs(built.profile, "current")
+    baseline, current = _runs(built, "baseline"), _runs(built, "current")
     ours = compare_profiles(baseline, current, policy)
     theirs = compare_profiles(_runs(polars_side, "baseline"), _runs(polars_side, "current"), policy)
     assert ours.verdict == theirs.verdict
-    assert [dataclasses.asdict(m) for m in ours.metrics] == [
-        dataclasses.asdict(m) for m in theirs.metrics
-    ]
+    assert [m.verdict for m in ours.metrics] == [m.verdict for m in theirs.metrics]
+    for mine, reference in zip(ours.metrics, theirs.metrics, strict=True):
+        assert (mine.stage, mine.metric) == (reference.stage, reference.metric)
+        for field in ("baseline", "current", "change", "low", "high"):
+            a, b = getattr(mine, field), getattr(reference, field)
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12), (mine.stage, field)
+
+    # The file gates on the command line like any profile.
+    result = CliRunner().invoke(app, ["compare", str(path), str(path), "-f", "json"])
+    assert result.exit_code in (0, 3), result.output
+    assert json.loads(result.stdout)["verdict"] in ("PASS", "INCONCLUSIVE")
 
 
 def test_cli_engine_spark_analyze_and_profile(

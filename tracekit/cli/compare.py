@@ -158,9 +158,8 @@ def profile_command(
         from tracekit.spark import build_profile
 
         session, cache = spark_session(spark_master)
-        built = build_profile(session, paths, skip_bad=skip_bad, cache=cache)
-        built.write(output)
-        profile = built.profile
+        profile = build_profile(session, paths, skip_bad=skip_bad, cache=cache)
+        profile.write(output)
     else:
         from tracekit.decisions.sides import load_side
 

@@ -2,7 +2,7 @@
 
 For datasets too big for one machine: the figures of ``tracekit analyze`` (exact
 percentiles, Spark's ``percentile``) and the profile of ``tracekit profile``
-(version 2), computed on a cluster from the same Parquet files, so a fleet's
+computed on a cluster from the same Parquet files, so a fleet's
 profile is gated locally with ``tracekit compare`` (``docs/scale.md``).
 
 >>> from tracekit import spark as tkspark
@@ -13,13 +13,11 @@ profile is gated locally with ``tracekit compare`` (``docs/scale.md``).
 Needs ``pip install 'tracekit[spark]'`` and Java 17 or newer.
 """
 
-from tracekit.spark.profile import SPARK_PROFILE_VERSION, SparkProfile, build_profile
+from tracekit.spark.profile import build_profile
 from tracekit.spark.reading import SparkTraces, default_session, local_session, read_traces
 from tracekit.spark.tables import analyze
 
 __all__ = [
-    "SPARK_PROFILE_VERSION",
-    "SparkProfile",
     "SparkTraces",
     "analyze",
     "build_profile",

@@ -1,22 +1,21 @@
-"""The perf profile of ``tracekit profile``, built by Spark (profile version 2).
+"""The perf profile of ``tracekit profile``, built by Spark.
 
-The same blocks and histograms as ``tracekit.decisions.profile`` builds with
-polars: per run, blocks of ``max(20, ceil(last_tick_id / 256))`` consecutive tick
-ids; per block the ticks, misses, requests and a log-bucketed histogram of every
-sampled stage and of ``tick_total``; per run the guard trips and a histogram of
-each sampled ``"VERB api"``. Version 2 adds ``deadline_ms`` (the median tick
-deadline) and ``exact_percentiles`` (the stage table's exact p50/p95/p99), so a
-fleet's profile built on a cluster is gated locally with ``tracekit compare``.
+The same :class:`~tracekit.decisions.profile.Profile` as
+``tracekit.decisions.profile`` builds with polars: per run, blocks of
+``max(MIN_BLOCK_TICKS, ceil(last_tick_id / 256))`` consecutive tick ids; per block
+the ticks, misses, requests and a log-bucketed histogram of every sampled stage and
+of ``tick_total``; per run the guard trips and a histogram of each sampled
+``"VERB api"``; the median tick deadline (``deadline_ms``) and the stage table's
+exact p50/p95/p99 (``exact_percentiles``). A fleet's profile built on a cluster is
+written with ``Profile.write`` and gated locally with ``tracekit compare``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from tracekit.decisions.profile import (
     MIN_BLOCK_TICKS,
@@ -25,53 +24,15 @@ from tracekit.decisions.profile import (
     Profile,
     RunProfile,
 )
-from tracekit.errors import EmptyDataError, InputError
+from tracekit.errors import EmptyDataError
 from tracekit.spark.reading import SparkTraces, read_traces
 from tracekit.spark.tables import NS_PER_MS, stage_rows, stage_table
 from tracekit.stats.histogram import LOG_GAMMA
+from tracekit.stats.intervals import PERCENTILES
 from tracekit.store import schema
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
-
-SPARK_PROFILE_VERSION: Final = 2
-"""The profile version this module writes (version 1 plus ``deadline_ms`` and
-``exact_percentiles``)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SparkProfile:
-    """A profile built by Spark, with the version-2 fields.
-
-    Attributes:
-        profile: The blocks and histograms ``compare`` bootstraps over.
-        deadline_ms: The median tick deadline in ms (None when no tick has one).
-        exact_percentiles: Stage (and ``tick_total``) -> p50/p95/p99 in ms, exact,
-            linear interpolation, null where analyze reports none (n too small).
-    """
-
-    profile: Profile
-    deadline_ms: float | None
-    exact_percentiles: dict[str, dict[str, float | None]]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The profile JSON, version 2 (``docs/compare.md``)."""
-        document = self.profile.to_dict()
-        document["version"] = SPARK_PROFILE_VERSION
-        document["deadline_ms"] = self.deadline_ms
-        document["exact_percentiles"] = self.exact_percentiles
-        return document
-
-    def write(self, path: Path) -> None:
-        """Write the JSON atomically (a temporary file renamed into place)."""
-        from tracekit.store.parquet import atomic_write
-
-        text = json.dumps(self.to_dict(), separators=(",", ":")) + "\n"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda temporary: temporary.write_text(text))
-        except OSError as exc:
-            raise InputError(f"{path}: cannot write the profile ({exc.strerror})") from None
 
 
 def bucket_column(duration_ns: Column) -> Column:
@@ -93,8 +54,8 @@ def build_profile(
     *,
     skip_bad: bool = False,
     cache: bool = False,
-) -> SparkProfile:
-    """Build the perf profile of a dataset with Spark.
+) -> Profile:
+    """Build the perf profile of a dataset with Spark (``Profile.write`` saves it).
 
     Args:
         spark: The session (``tracekit.spark.local_session()`` or a cluster's).
@@ -109,7 +70,7 @@ def build_profile(
     return profile_traces(read_traces(spark, paths, skip_bad=skip_bad, cache=cache))
 
 
-def profile_traces(traces: SparkTraces) -> SparkProfile:
+def profile_traces(traces: SparkTraces) -> Profile:
     """:func:`build_profile` for traces already read."""
     from pyspark.sql import functions as F
 
@@ -184,11 +145,12 @@ def profile_traces(traces: SparkTraces) -> SparkProfile:
             histogram = runs[str(row["run_id"])].requests.setdefault(str(row["key"]), {})
             histogram[int(row["bucket"])] = int(row["count"])
 
-    stages = stage_table(frame)
+    # The exact figures analyze reports, so compare's point estimates are analyze's.
     exact = {
-        str(row["stage"]): {label: row[f"{label}_ms"] for label in ("p50", "p95", "p99")}
-        for row in stages.iter_rows(named=True)
+        str(row["stage"]): {
+            label: row[f"{label}_ms"] for label, _ in PERCENTILES if row[f"{label}_ms"] is not None
+        }
+        for row in stage_table(frame).iter_rows(named=True)
     }
-    profile = Profile([runs[run_id] for run_id in sorted(runs)], traces.source)
     median = None if deadline_ns is None else float(deadline_ns) / NS_PER_MS
-    return SparkProfile(profile, median, exact)
+    return Profile([runs[run_id] for run_id in sorted(runs)], traces.source, median, exact)
