@@ -252,3 +252,23 @@ def test_dataset_helpers_keep_run_id_a_string(spark: SparkSession) -> None:
 
     assert spark_schema()["run_id"].dataType.simpleString() == "string"
     assert [field.name for field in spark_schema().fields] == list(schema.COLUMN_NAMES)
+
+
+def test_spark_own_configuration_decides_the_master_when_none_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracekit.spark.reading import _configured_elsewhere
+
+    for name in ("PYSPARK_GATEWAY_PORT", "SPARK_REMOTE", "SPARK_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    assert not _configured_elsewhere()
+    (tmp_path / "conf").mkdir()
+    defaults = tmp_path / "conf" / "spark-defaults.conf"
+    defaults.write_text("spark.executor.memory 4g\n")
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path))
+    assert not _configured_elsewhere()
+    defaults.write_text("spark.master   yarn\n")
+    assert _configured_elsewhere()
+    monkeypatch.delenv("SPARK_HOME")
+    monkeypatch.setenv("SPARK_REMOTE", "sc://localhost")
+    assert _configured_elsewhere()

@@ -80,23 +80,34 @@ def local_session(
 
 def default_session(master: str | None = None) -> SparkSession:
     """The active session, or a new one: ``master`` if given, else Spark's own
-    configuration (``spark-defaults.conf``, ``spark-submit --master``), else local."""
+    configuration (run under ``spark-submit``, ``SPARK_REMOTE``, or ``spark.master``
+    in ``$SPARK_HOME/conf/spark-defaults.conf``), else a local one (``local[*]``)."""
     if master is not None:
-        return (
-            local_session(master)
-            if master.startswith("local")
-            else _start(_builder().master(master).appName("tracekit"))
-        )
+        if master.startswith("local"):
+            return local_session(master)
+        return _start(_builder().master(master).appName("tracekit"))
+    builder = _builder()
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    from pyspark import SparkConf
-
-    if SparkConf().contains("spark.master"):
-        return _start(_builder().appName("tracekit"))
+    if _configured_elsewhere():
+        return _start(builder.appName("tracekit"))
     return local_session("local[*]")
+
+
+def _configured_elsewhere() -> bool:
+    import os
+
+    if os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_REMOTE"):
+        return True  # launched by spark-submit, or Spark Connect
+    home = os.environ.get("SPARK_HOME")
+    defaults = Path(home) / "conf" / "spark-defaults.conf" if home else None
+    if defaults is None or not defaults.is_file():
+        return False
+    lines = defaults.read_text(encoding="utf-8", errors="replace").splitlines()
+    return any(line.split()[:1] == ["spark.master"] for line in lines)
 
 
 def _builder() -> SparkSession.Builder:
