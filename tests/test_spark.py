@@ -77,10 +77,12 @@ def spark() -> Iterator[SparkSession]:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two simulated runs with misses, guard trips, requests and a custom stage."""
+    """Two simulated runs with misses, guard trips and requests."""
     root = tmp_path_factory.mktemp("simulated")
     runner = CliRunner()
-    for seed, extra in ((1, []), (2, ["--slow", "spread=+30%", "--spike-probability", "0.03"])):
+    slower = ["--slow", "spread=+30%", "--spike-probability", "0.03"]
+    # A run id with glob characters: Spark must read its folder literally.
+    for seed, extra in ((1, []), (2, [*slower, "--run-id", "sim[2]"])):
         result = runner.invoke(
             app,
             ["simulate", "-o", str(root), "--ticks", "1200", "--seed", str(seed), *extra],

@@ -204,10 +204,19 @@ def read_traces(
     from tracekit.analysis.sources import find_sources
 
     sources = find_sources(items, skip_bad=skip_bad)
-    frame = reader.parquet(*(str(Path(path).resolve()) for path in sources.files))
+    frame = reader.parquet(*(_literal(str(Path(path).resolve())) for path in sources.files))
     frame = frame.cache() if cache else frame
     traces = SparkTraces(frame, sources.files, sources.skipped, sources.metadata)
     return _without_bad_values(traces, skip_bad=skip_bad)
+
+
+_HADOOP_GLOB: Final = re.compile(r"([\\{}\[\]*?])")
+
+
+def _literal(path: str) -> str:
+    """A file name as Hadoop takes it literally: its glob characters escaped
+    (``run_id=canary[1]`` is a folder, not a pattern)."""
+    return _HADOOP_GLOB.sub(r"\\\1", path)
 
 
 def _without_bad_values(traces: SparkTraces, *, skip_bad: bool) -> SparkTraces:
