@@ -30,6 +30,7 @@ with a message, when it is not installed).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import gc
 import importlib.metadata
@@ -50,6 +51,9 @@ from typing import Any
 
 from tracekit import TraceConfig, Tracer, TracerStats
 from tracekit.trace.tracer import NULL_SPAN
+
+SPAN_FORMS = callable(NULL_SPAN)
+"""The tracer offers decorators and ``async with`` (rows measured only then)."""
 
 perf_counter_ns = time.perf_counter_ns
 
@@ -183,6 +187,72 @@ def request_batch(tracer: Tracer) -> Batch:
                 with tracer.request("POST", "place_order", symbol="BTC"):
                     pass
             return perf_counter_ns() - start
+
+    return run
+
+
+def decorator_batch(tracer: Tracer) -> Batch:
+    """``@tracer.stage(...)`` on a function, the function called in the timed loop."""
+
+    @tracer.stage("spread", symbol="BTC")
+    def spread() -> None:
+        return None
+
+    def run(n: int) -> int:
+        with tracer.tick():
+            rng = range(n)
+            start = perf_counter_ns()
+            for _ in rng:
+                spread()
+            return perf_counter_ns() - start
+
+    return run
+
+
+def call_in_with_batch(tracer: Tracer) -> Batch:
+    """``with tracer.stage(...)`` around a call of an empty function: what the
+    decorator row does, written by hand."""
+
+    def spread() -> None:
+        return None
+
+    def run(n: int) -> int:
+        with tracer.tick():
+            rng = range(n)
+            start = perf_counter_ns()
+            for _ in rng:
+                with tracer.stage("spread", symbol="BTC"):
+                    spread()
+            return perf_counter_ns() - start
+
+    return run
+
+
+def async_batch(tracer: Tracer, loop: asyncio.AbstractEventLoop, *, async_with: bool) -> Batch:
+    """Stage spans inside a coroutine, with ``async with`` or with plain ``with``."""
+
+    async def timed_async_with(n: int) -> int:
+        async with tracer.tick():
+            rng = range(n)
+            start = perf_counter_ns()
+            for _ in rng:
+                async with tracer.stage("spread", symbol="BTC"):
+                    pass
+            return perf_counter_ns() - start
+
+    async def timed_with(n: int) -> int:
+        with tracer.tick():
+            rng = range(n)
+            start = perf_counter_ns()
+            for _ in rng:
+                with tracer.stage("spread", symbol="BTC"):
+                    pass
+            return perf_counter_ns() - start
+
+    body = timed_async_with if async_with else timed_with
+
+    def run(n: int) -> int:
+        return loop.run_until_complete(body(n))
 
     return run
 
@@ -383,7 +453,12 @@ def check_setup(tracers: Tracers) -> None:
         assert tracers.disabled.stage("check") is NULL_SPAN, "disabled tracer: measured"
 
 
-def build_cases(tracers: Tracers, otel: OtelSetup | None, interval: int) -> list[Case]:
+def build_cases(
+    tracers: Tracers,
+    otel: OtelSetup | None,
+    interval: int,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> list[Case]:
     cases = [
         Case(LOOP_KEY, "empty loop iteration (subtracted from all rows)", loop_batch()),
         Case("baseline.empty_with", "empty Python `with` (floor)", empty_with_batch()),
@@ -446,6 +521,29 @@ def build_cases(tracers: Tracers, otel: OtelSetup | None, interval: int) -> list
             TARGET_DISABLED_NS,
         ),
     ]
+    if SPAN_FORMS and loop is not None:  # decorators and async with (newer tracekit)
+        cases += [
+            Case(
+                "tracekit.stage.decorator",
+                "`@tracer.stage` decorated function called, sampled",
+                decorator_batch(tracers.sampled),
+            ),
+            Case(
+                "tracekit.stage.call_in_with",
+                "`with tracer.stage` around an empty function call, sampled",
+                call_in_with_batch(tracers.sampled),
+            ),
+            Case(
+                "tracekit.stage.async_with",
+                "`async with tracer.stage` in a coroutine, sampled",
+                async_batch(tracers.sampled, loop, async_with=True),
+            ),
+            Case(
+                "tracekit.stage.with_in_coroutine",
+                "`with tracer.stage` in a coroutine, sampled",
+                async_batch(tracers.sampled, loop, async_with=False),
+            ),
+        ]
     if otel is not None:
         for name, label in (
             ("sampled", "OTel span, ALWAYS_ON"),
@@ -643,19 +741,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads_before = {thread.ident for thread in threading.enumerate()}
 
     otel = make_otel()
+    loop = asyncio.new_event_loop()
     try:
         with (
             tempfile.TemporaryDirectory(prefix="tracekit-bench-") as tmp,
             make_tracers(Path(tmp), interval) as tracers,
         ):
             check_setup(tracers)
-            cases = build_cases(tracers, otel, interval)
+            cases = build_cases(tracers, otel, interval, loop)
             rounds, measured_s = run_rounds(
                 cases, args.batch, warmup_rounds, budget_s, args.keep_gc, args.seed
             )
             problems = check_after(tracers)
             tracer_stats = {name: t.stats() for name, t in tracers.all().items()}
     finally:
+        loop.close()
         if otel is not None:
             otel.shutdown()
     leftover = [t.name for t in threading.enumerate() if t.ident not in threads_before]

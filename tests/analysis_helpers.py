@@ -312,6 +312,46 @@ def reference_requests(rows: list[dict[str, Any]], key: Key = no_key) -> dict[tu
     return result
 
 
+def self_times(rows: list[dict[str, Any]]) -> list[int | None]:
+    """Each row's self time in ns (None for rows that are not stages or requests),
+    written out pair by pair, sharing no code with ``tracekit.analysis``.
+
+    A span's children: stage and request rows of the same run, tick and symbol whose
+    interval lies inside it (with the same interval, only a request); only a stage
+    has children. Self time: duration less the union of the children's
+    intervals.
+    """
+    spans = [
+        (index, row)
+        for index, row in enumerate(rows)
+        if row["kind"] in ("stage", "request") and row["duration_ns"] is not None
+    ]
+    lanes: dict[tuple[Any, ...], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+    for index, row in spans:
+        lanes[(row["run_id"], row["tick_id"], row["symbol"])].append((index, row))
+    result: list[int | None] = [None] * len(rows)
+    for members in lanes.values():
+        for index, row in members:
+            start, end = row["start_unix_ns"], row["start_unix_ns"] + row["duration_ns"]
+            inside = []
+            if row["kind"] == "stage":
+                for other_index, other in members:
+                    o_start = other["start_unix_ns"]
+                    o_end = o_start + other["duration_ns"]
+                    if other_index == index or not (start <= o_start and o_end <= end):
+                        continue
+                    if (o_start, o_end) == (start, end) and other["kind"] == "stage":
+                        continue
+                    inside.append((o_start, o_end))
+            covered, reach = 0, None
+            for o_start, o_end in sorted(inside):
+                low = o_start if reach is None else max(o_start, reach)
+                covered += max(0, o_end - low)
+                reach = o_end if reach is None else max(reach, o_end)
+            result[index] = row["duration_ns"] - covered
+    return result
+
+
 def wilson(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """Wilson score interval, written out as in Wilson (1927) / Agresti & Coull (1998)."""
     p = successes / trials

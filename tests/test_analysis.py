@@ -32,6 +32,7 @@ from analysis_helpers import (
     reference_parallel,
     reference_requests,
     reference_stages,
+    self_times,
     wilson,
     write_known_dataset,
     write_run,
@@ -46,6 +47,7 @@ from tracekit.errors import EmptyDataError, InputError
 EVERY = "20s"
 EVERY_NS = 20_000 * MS
 LATENCY = ("n", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")
+SELF_LATENCY = ("self_p50_ms", "self_p95_ms", "self_p99_ms", "self_mean_ms")
 
 GROUPINGS: list[tuple[tuple[str, ...], str | None]] = [
     ((), None),
@@ -166,7 +168,7 @@ def test_stage_figures_match_numpy(
     keys = key_columns(by, every)
     reference = reference_stages(known_rows, row_key(keys))
     assert_figures(analysis.stages, reference, ["stage", *keys])
-    assert analysis.stages.columns == ["stage", *keys, *LATENCY]
+    assert analysis.stages.columns == ["stage", *keys, *LATENCY]  # the perf gate's columns
 
 
 def test_stages_use_only_sampled_rows_and_tick_total_every_tick(
@@ -450,7 +452,7 @@ def test_methods_return_the_frames_of_analyze(
         "guards": (traces.guards(by, every), analysis.guards),  # type: ignore[arg-type]
         "requests": (traces.requests(by, every), analysis.requests),  # type: ignore[arg-type]
         "parallel": (traces.parallel(by, every), analysis.parallel),  # type: ignore[arg-type]
-        "attribution": (traces.attribution(by), analysis.attribution),  # type: ignore[arg-type]
+        "attribution": (traces.attribution(by, every), analysis.attribution),  # type: ignore[arg-type]
     }
     for name, (alone, together) in pairs.items():
         assert isinstance(alone, pl.DataFrame), name
@@ -511,33 +513,67 @@ def test_selection_errors_name_what_is_missing(known: TraceSet) -> None:
 # -- attribution ------------------------------------------------------------------------
 
 
-def test_attribution_names_the_slowest_component_of_each_missed_tick(
-    known: TraceSet, known_rows: list[dict[str, Any]]
-) -> None:
+def reference_attribution(
+    rows: list[dict[str, Any]], window_ns: int | None = None
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """(window start or (), component) -> ticks_dominated, missed_ticks_present,
+    self_mean_ms and mean_ms, from the rows by hand (self times: ``self_times``)."""
+    selfs = self_times(rows)
     missed = {
-        (row["run_id"], row["tick_id"])
-        for row in known_rows
+        (row["run_id"], row["tick_id"]): row["start_unix_ns"]
+        for row in rows
         if row["kind"] == "tick" and row["deadline_missed"] and row["detail"] != "none"
     }
-    per_symbol: dict[tuple[Any, ...], int] = defaultdict(int)
-    for row in known_rows:
+    per_symbol: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for row, own in zip(rows, selfs, strict=True):
         tick = (row["run_id"], row["tick_id"])
-        if tick in missed and row["kind"] in ("stage", "request"):
+        if tick in missed and own is not None:
             name = f"request:{row['name']}" if row["kind"] == "request" else row["name"]
-            per_symbol[(*tick, name, row["symbol"])] += row["duration_ns"]
-    cost: dict[tuple[Any, ...], dict[str, int]] = defaultdict(dict)
-    for (run, tick_id, name, _), total in per_symbol.items():
-        cost[(run, tick_id)][name] = max(cost[(run, tick_id)].get(name, 0), total)
-    dominated: dict[str, int] = defaultdict(int)
-    for components in cost.values():
-        dominated[min(components, key=lambda name: (-components[name], name))] += 1
+            totals = per_symbol[(*tick, name, row["symbol"])]
+            totals[0] += own
+            totals[1] += row["duration_ns"]
+    cost: dict[tuple[Any, ...], dict[str, tuple[int, int]]] = defaultdict(dict)
+    for (run, tick_id, name, _), (own, inclusive) in per_symbol.items():
+        before = cost[(run, tick_id)].get(name, (0, 0))
+        cost[(run, tick_id)][name] = (max(before[0], own), max(before[1], inclusive))
+    figures: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for tick, components in cost.items():
+        window = () if window_ns is None else (missed[tick] // window_ns * window_ns,)
+        winner = min(components, key=lambda name: (-components[name][0], name))
+        for name, (own, inclusive) in components.items():
+            entry = figures.setdefault(
+                (*window, name),
+                {"ticks_dominated": 0, "missed_ticks_present": 0, "self": [], "incl": []},
+            )
+            entry["ticks_dominated"] += name == winner
+            entry["missed_ticks_present"] += 1
+            entry["self"].append(own)
+            entry["incl"].append(inclusive)
+    return {
+        key: {
+            "ticks_dominated": entry["ticks_dominated"],
+            "missed_ticks_present": entry["missed_ticks_present"],
+            "self_mean_ms": sum(entry["self"]) / len(entry["self"]) / MS,
+            "mean_ms": sum(entry["incl"]) / len(entry["incl"]) / MS,
+        }
+        for key, entry in figures.items()
+    }
 
-    frame = known.attribution()
-    counts = dict(zip(frame["component"], frame["ticks_dominated"], strict=True))
-    assert {name: count for name, count in counts.items() if count} == dominated
-    assert sum(counts.values()) == len(missed) == known.deadline()["misses_with_detail"][0]
-    assert frame["share"].sum() == pytest.approx(1.0)
-    assert frame["ticks_dominated"].to_list() == sorted(frame["ticks_dominated"], reverse=True)
+
+@pytest.mark.parametrize("every", [None, EVERY], ids=["all", "every"])
+def test_attribution_names_the_component_with_the_largest_self_time(
+    known: TraceSet, known_rows: list[dict[str, Any]], every: str | None
+) -> None:
+    reference = reference_attribution(known_rows, None if every is None else EVERY_NS)
+    frame = known.attribution(every=every)
+    keys = ["window_start"] if every else []
+    assert_figures(frame, reference, [*keys, "component"])
+    assert int(frame["ticks_dominated"].sum()) == known.deadline()["misses_with_detail"][0]
+    shares = frame.group_by(keys or pl.lit(1)).agg(pl.col("share").sum())["share"]
+    assert shares.to_list() == pytest.approx([1.0] * len(shares))
+    if every:  # every table is split by --every, the attribution too
+        assert frame["window_start"].n_unique() > 1
+        assert_frame_equal(frame, known.analyze(every=every).attribution)
 
 
 # -- bugs -----------------------------------------------------------------------------

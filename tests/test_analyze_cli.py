@@ -62,6 +62,7 @@ COUNT_COLUMNS = {
     "max",
 }
 LATENCY = ["n", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"]
+SELF_LATENCY = ["self_p50_ms", "self_p95_ms", "self_p99_ms", "self_mean_ms"]
 
 
 # -- running the command ----------------------------------------------------------------
@@ -212,7 +213,7 @@ def test_markdown_matches_golden(known_root: Path) -> None:
     text = invoke("analyze", known_root, "--format", "markdown").stdout
     assert text == read_golden_or_update("analyze_known.md", text)
     assert text.startswith("# tracekit analysis\n\n5 files, runs: alpha, beta\n")
-    assert "| stage | n | p50 ms | p95 ms | p99 ms | max ms | mean ms | shape (log) |" in text
+    assert ("| stage | n | p50 ms | p95 ms | p99 ms | max ms | mean ms | shape (log) |") in text
 
 
 def test_table_on_stdout_without_colour(known_root: Path) -> None:
@@ -245,8 +246,9 @@ def section_columns(by: Sequence[str], every: bool) -> dict[str, set[str]]:
             *("miss_rate", "miss_rate_low", "miss_rate_high"),
         },
         "attribution": {
-            *(tick_keys - {"window_start"}),
+            *tick_keys,
             *("component", "ticks_dominated", "missed_ticks_present", "mean_ms", "share"),
+            "self_mean_ms",
         },
         "guards": {"reason", *keys, "trips", "per_1000_ticks", "share"},
         "requests": {"verb", "api", *keys, *latency, "error_share"},
@@ -307,7 +309,17 @@ def test_json_shape(
     assert document["by"] == by
     every = "--every" in options
     assert document["every"] == ("20s" if every else None)
-    assert set(document["inputs"]) == {"files", "runs", "sample_rates", "skipped"}
+    assert set(document["inputs"]) == {
+        "files",
+        "runs",
+        "sample_rates",
+        "weighted",
+        "skipped",
+        "duplicates",
+        "run_overrides",
+    }
+    assert document["inputs"]["weighted"] is False
+    assert document["inputs"]["duplicates"] == document["inputs"]["run_overrides"] == []
     assert document["inputs"]["skipped"] == []
     assert document["inputs"]["files"] == len(files_under(root))
     assert set(document["selection"]) == {"stages", "symbols", "runs", "since", "until"}

@@ -17,9 +17,14 @@ from hypothesis import strategies as st
 
 from tracekit import TraceConfig
 from tracekit.errors import ConfigError, TracekitError
+from tracekit.trace.config import is_safe_run_id
 
+RUN_ID_RULE = (
+    "null or a name of 1-128 letters, digits, '.', '_' or '-' that starts with a letter or "
+    "digit, has a letter, and is not a number, date or boolean (such as canary-1)"
+)
 ALL_KEYS = (
-    "deadline_ms, deployment, enabled, export_golden, golden_trace_interval, "
+    "close_timeout_s, deadline_ms, deployment, enabled, export_golden, golden_trace_interval, "
     "keep_missed_detail, max_queue_windows, max_records_per_tick, metrics, metrics_addr, "
     "metrics_alert_limits_ms, metrics_guard_reasons, metrics_max_label_values, metrics_port, "
     "metrics_units, output_dir, run_id, sample_rate, sample_seed"
@@ -49,10 +54,10 @@ BAD_VALUES = [
     ("sample_seed", "42", '"42"', "a whole number or null"),
     ("max_queue_windows", 0, "0", "a whole number >= 1"),
     ("max_records_per_tick", 0, "0", "a whole number >= 1"),
-    ("run_id", "", '""', "null or a non-empty name without '/', '\\' or '='"),
-    ("run_id", "a/b", "a/b", "null or a non-empty name without '/', '\\' or '='"),
-    ("run_id", "a=b", "a=b", "null or a non-empty name without '/', '\\' or '='"),
-    ("run_id", "a\\b", "'a\\b'", "null or a non-empty name without '/', '\\' or '='"),
+    ("run_id", "", '""', RUN_ID_RULE),
+    ("run_id", "a/b", "a/b", RUN_ID_RULE),
+    ("run_id", "a=b", "a=b", RUN_ID_RULE),
+    ("run_id", "a\\b", "'a\\b'", RUN_ID_RULE),
     ("metrics_units", "s", "s", "'ms' or 'seconds'"),
     ("metrics_guard_reasons", "vol_soft", "vol_soft", "a list of distinct guard reasons"),
     ("metrics_guard_reasons", ["a", "a"], "[a, a]", "a list of distinct guard reasons"),
@@ -93,8 +98,9 @@ def test_from_yaml_reads_every_key_of_the_trace_section(tmp_path: Path) -> None:
     path = write_yaml(
         tmp_path,
         """
-loop:
-  symbols: [A, B]      # another section: ignored here
+x-loop:
+  symbols: [A, B]      # your own section (x-...): ignored here
+gate: {}
 trace:
   enabled: false
   sample_rate: 0
@@ -126,7 +132,7 @@ trace:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "# only a comment\n", "trace:\n", "other:\n  x: 1\n", "trace: null\n"],
+    ["", "# only a comment\n", "trace:\n", "gate:\n  x: 1\n", "trace: null\n"],
     ids=["empty", "comment", "empty-section", "no-section", "null-section"],
 )
 def test_absent_or_empty_trace_section_gives_defaults(text: str, tmp_path: Path) -> None:
@@ -202,8 +208,54 @@ def test_exact_message_for_unknown_key_in_yaml(tmp_path: Path) -> None:
     assert str(excinfo.value) == f"{path}: unknown key trace.colour; allowed keys: {ALL_KEYS}"
 
 
+def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, "trace:\n  sampling_rate: 0.1\n")
+    with pytest.raises(ConfigError) as excinfo:
+        TraceConfig.from_yaml(path)
+    assert str(excinfo.value) == (
+        f"{path}: unknown key trace.sampling_rate (did you mean trace.sample_rate?); "
+        f"allowed keys: {ALL_KEYS}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "hint"),
+    [("tracer", " (did you mean 'trace:'?)"), ("traces", " (did you mean 'trace:'?)"),
+     ("gates", " (did you mean 'gate:'?)"), ("loop", "")],
+)  # fmt: skip
+def test_unknown_top_level_section_is_an_error_suggesting_the_right_one(
+    tmp_path: Path, section: str, hint: str
+) -> None:
+    path = write_yaml(tmp_path, f"{section}:\n  deadline_ms: 100\n")
+    with pytest.raises(ConfigError) as excinfo:
+        TraceConfig.from_yaml(path)
+    assert str(excinfo.value) == (
+        f"{path}: unknown section '{section}:'{hint}; "
+        "known sections: trace, gate, canary (and x-... for your own)"
+    )
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    ["7", "0012", "1e5", "0x1F", "inf", "NaN", "true", "False", "null", "2026-12-01",
+     "2026-12-01T20:51:11", "12:30", "canary[1]", "c*", "c?", "c{1}", "a/b", "a\\b", "a=b",
+     "", ".hidden", "_x", "a b", "caf\u00e9", "a" * 129],
+)  # fmt: skip
+def test_unsafe_run_ids_are_refused(run_id: str) -> None:
+    assert not is_safe_run_id(run_id)
+    with pytest.raises(ConfigError, match=r"trace\.run_id must be"):
+        TraceConfig(run_id=run_id)
+
+
+@pytest.mark.parametrize(
+    "run_id", ["canary-1", "c2", "nightly.2026-12-01", "20261201T205111Z-host-42-abcdef", "e"]
+)
+def test_safe_run_ids_are_accepted(run_id: str) -> None:
+    assert TraceConfig(run_id=run_id).run_id == run_id
+
+
 def test_unknown_key_rejected_by_from_mapping() -> None:
-    with pytest.raises(ConfigError, match=r"^config: unknown key trace\.sampling_rate; "):
+    with pytest.raises(ConfigError, match=r"^config: unknown key trace\.sampling_rate \(did"):
         TraceConfig.from_mapping({"sampling_rate": 0.1})
 
 
@@ -277,11 +329,7 @@ def test_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
 
 # -- properties ---------------------------------------------------------------------
 
-run_ids = st.none() | st.text(
-    alphabet=st.characters(codec="ascii", categories=["L", "N"], include_characters="-_."),
-    min_size=1,
-    max_size=20,
-)
+run_ids = st.none() | st.from_regex(r"\A[a-z][a-z0-9._-]{0,19}\Z").filter(is_safe_run_id)
 valid_configs = st.builds(
     TraceConfig,
     enabled=st.booleans(),

@@ -98,7 +98,9 @@ def test_files_have_the_v1_schema_and_describe_their_run(
     assert len(files) == 3
     for path in files:
         file_schema = pq.read_schema(path)
-        assert field_triples(file_schema) == field_triples(arrow_schema())
+        # schema v1, and the nullable columns added at its end since (docs/schema.md)
+        assert field_triples(file_schema) == field_triples(arrow_schema(added=True))
+        assert file_schema.names[: len(arrow_schema())] == arrow_schema().names
         meta = metadata_of(path)
         assert meta["tracekit.schema_version"] == "1"
         assert meta["tracekit.run_id"] == "meta-run"
@@ -222,7 +224,9 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, helpers: Any) -> No
         writer.close()
     stats = writer.stats()
     assert len(attempts) == 2
-    assert all(path.parent == writer.folder for path in attempts)
+    # written beside the dataset root, where no reader of the root looks
+    assert all(path.parent == tmp_path / ".traces.tracekit-tmp" for path in attempts)
+    assert all(path.suffix == ".tmp" for path in attempts)
     assert stats.write_errors == 2
     assert stats.files_written == 0
     assert stats.rows_written == 0
@@ -231,6 +235,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path: Path, helpers: Any) -> No
     assert stats.last_error.startswith("OSError")
     assert list(root.rglob("*.parquet")) == []
     assert [path for path in root.rglob("*") if path.is_file()] == [], "temporaries removed"
+    assert not (tmp_path / ".traces.tracekit-tmp").exists(), "and their folder"
 
 
 def test_write_errors_never_reach_the_traced_loop(
@@ -279,7 +284,7 @@ CRASHING_WRITER = textwrap.dedent(
             handle.write(data[: len(data) // 2])
             handle.flush()
             os.fsync(handle.fileno())
-        print("PARTIAL", path.name, flush=True)
+        print("PARTIAL", path, flush=True)
         time.sleep(60)
 
     def window(first):
@@ -322,10 +327,11 @@ def test_sigkill_during_a_write_leaves_only_readable_parquet_files(tmp_path: Pat
         assert proc.returncode == -signal.SIGKILL
 
     folder = root / "run_id=killed"
-    partial = folder / line.split()[1]
+    partial = Path(line.split(maxsplit=1)[1].strip())
     assert partial.exists(), "the kill hit mid-write"
     assert partial.stat().st_size > 0
-    assert partial.name.startswith("."), "the half-written file is hidden"
+    assert root not in partial.parents, "the half-written file is outside the dataset"
+    assert partial.parent.name.startswith("."), "in a hidden folder"
     assert not partial.name.endswith(".parquet")
 
     parquet_files = sorted(root.rglob("*.parquet"))
@@ -474,3 +480,69 @@ def test_leak_check_fails_a_test_that_leaves_a_writer_thread(pytester: pytest.Py
     assert leaked is not None
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*test_leaks_a_writer*", "*thread(s) running (tracekit-golden)*"])
+
+
+# -- building a window in slices ------------------------------------------------------
+
+
+def test_window_table_in_slices_matches_the_rows_and_pauses_between_slices() -> None:
+    from tracekit.trace.records import FinishedTick
+    from tracekit.trace.sinks.golden import SLICE_ROWS, window_table
+
+    window = []
+    expected = []
+    for tick_id in (3, 1, 2):  # out of order: rows come back in tick order
+        spans = [
+            ("stage", f"s{k % 3}", None if k % 2 else "BTC", None, None, 10 * k, k)
+            for k in range(SLICE_ROWS + 7 if tick_id == 2 else 3)
+        ]
+        attributes = {index: {"k": index} for index in range(0, len(spans), 97)}
+        guards = [("limit", "BTC", 5)] if tick_id != 1 else []
+        window.append(
+            FinishedTick(
+                tick_id,
+                0,
+                100,
+                200,
+                False,
+                None,
+                2,
+                len(guards),
+                0,
+                "sampled",
+                spans,
+                guards,
+                attributes,
+            )
+        )
+    for tick in sorted(window):
+        expected.append((tick.tick_id, "tick", "tick_total", None, 1_000 + 0))
+        for index, span in enumerate(tick.spans):
+            text = f'{{"k":{index}}}' if index % 97 == 0 else None
+            expected.append((tick.tick_id, span[0], span[1], text, 1_000 + span[5]))
+        for reason, _symbol, at in tick.guards:
+            expected.append((tick.tick_id, "guard", reason, None, 1_000 + at))
+    pauses: list[int] = []
+    table = window_table("r", window, 1_000, {}, pause=lambda: pauses.append(1))
+    rows = table.to_pylist()
+    got = [
+        (row["tick_id"], row["kind"], row["name"], row["attributes"], row["start_unix_ns"])
+        for row in rows
+    ]
+    assert got == expected
+    assert len(pauses) >= len(rows) // SLICE_ROWS
+    assert table.schema.names[-1] == "attributes"
+
+
+def test_schema_doc_lists_the_added_columns_of_the_code() -> None:
+    from tracekit.store import schema
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "schema.md").read_text()
+    block = text.split("<!-- added-columns:start -->")[1].split("<!-- added-columns:end -->")[0]
+    documented = []
+    for row in (line for line in block.splitlines() if line.startswith("| `")):
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        documented.append((cells[0].strip("`"), cells[1], cells[2] == "yes", cells[3]))
+    in_code = [(c.name, c.arrow_type, c.nullable, c.description) for c in schema.ADDED_COLUMNS]
+    assert documented == in_code
+    assert all(column.nullable for column in schema.ADDED_COLUMNS), "v1 grows by nullable ones"

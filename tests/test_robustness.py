@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -166,7 +167,8 @@ def test_a_profile_with_impossible_counts_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "the profile is corrupt: re-create it" in result.stderr
     document = json.loads(good.read_text())
-    document["runs"][0]["blocks"][0]["stages"]["spread"]["idx"][0] = 10**9
+    block = next(b for b in document["runs"][0]["blocks"] if "spread" in b["stages"])
+    block["stages"]["spread"]["idx"][0] = 10**9
     bad.write_text(json.dumps(document))
     assert run("compare", str(bad), str(good)).returncode == 2
 
@@ -188,3 +190,56 @@ def test_simulate_fails_when_nothing_could_be_written(tmp_path: Path) -> None:
     result = run("simulate", "--ticks", "150", "-o", str(blocker / "traces"))
     assert result.returncode == 2
     assert "could not write the golden traces" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d["runs"][0].update(guard_trips={"vol_hard": -3}), "negative guard trips"),
+        (lambda d: d.update(version=True), "profile version True is not supported"),
+        (lambda d: d["runs"][0]["blocks"][0].update(ticks=1.5), "is not a whole number"),
+        (
+            lambda d: next(iter(d["runs"][0]["requests"].values()))["idx"].__setitem__(0, 99999),
+            "bucket 99999 holds",
+        ),
+    ],
+)
+def test_a_profile_with_impossible_values_is_refused(
+    tmp_path: Path, edit: Any, message: str
+) -> None:
+    import json
+
+    good = tmp_path / "good.json"
+    assert run("profile", str(SAMPLES / "baseline"), "-o", str(good)).returncode == 0
+    document = json.loads(good.read_text())
+    edit(document)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(document))
+    result = run("compare", str(bad), str(good))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"Error: {bad}: ")
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"format": "tracekit.profile", "version": 2, "x": Infinity}', "Infinity is not a number"),
+        ('{"format": "tracekit.profile", "version": 2, "x": 1e400}', "1e400 is out of range"),
+        (
+            '{"format": "tracekit.profile", "version": 2, "x": '
+            + "[" * 50_000
+            + "]" * 50_000
+            + "}",
+            "nested too deeply",
+        ),
+    ],
+)
+def test_hostile_profile_json_is_one_error_line(tmp_path: Path, text: str, message: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    result = run("compare", str(bad), str(bad))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1

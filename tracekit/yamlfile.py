@@ -27,6 +27,16 @@ def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
     Raises:
         ConfigError: The file cannot be read, is not YAML, or the section is not a mapping.
     """
+    return section_of(load_yaml_document(path, section), path, section)
+
+
+def load_yaml_document(path: str | Path, section: str) -> dict[str, Any]:
+    """Read a YAML config file whose top level is a mapping of sections (empty: {});
+    ``section`` is the one the caller wants, named in the error message.
+
+    Raises:
+        ConfigError: The file cannot be read, is not YAML, or is not a mapping.
+    """
     import yaml  # a start-up cost only for those who load a file
 
     try:
@@ -52,6 +62,15 @@ def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
         return {}
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping with a '{section}:' section at the top")
+    return document
+
+
+def section_of(document: dict[str, Any], path: str | Path, section: str) -> dict[str, Any]:
+    """One top-level section of a document read by :func:`load_yaml_document`.
+
+    Raises:
+        ConfigError: The section is not a mapping.
+    """
     value = document.get(section, {})
     if value is None:
         return {}

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Final
 import polars as pl
 
 from tracekit._version import __version__
+from tracekit.analysis.identity import DuplicateFile, RunOverride
+from tracekit.analysis.selection import iso_ns
 from tracekit.analysis.sources import SkippedFile
 from tracekit.present.render.sections import (
     Column,
@@ -50,23 +52,31 @@ class Analysis:
     Attributes:
         files: Files read.
         skipped: Files left out with ``skip_bad``.
-        runs: Run ids present.
-        sample_rates: Each run's sampling rate.
+        runs: Run ids present (a file's ``run_id=`` folder names its run).
+        sample_rates: Each run's sampling rate, or its rates in session order when
+            it was resumed with another rate.
         selection: Filters applied.
         by: Grouping keys (``symbol``, ``run_id``).
         every: Time-window width (e.g. ``1m``) or None.
-        stages: Per stage: n, p50_ms, p95_ms, p99_ms, max_ms, mean_ms.
-        deadline: ticks, misses, miss_rate and its 95% Wilson interval.
-        attribution: For missed ticks with detail: the component that took longest.
+        stages: Per stage: n, p50_ms, p95_ms, p99_ms, max_ms, mean_ms (inclusive
+            time); with ``self_time``, also self_p50_ms, self_p95_ms, self_p99_ms,
+            self_mean_ms (exclusive of child spans).
+        deadline: Per deadline: ticks, misses, miss_rate and its 95% Wilson interval.
+        attribution: For missed ticks with detail: the component with the largest
+            self time.
         guards: Guard trips by reason: trips, per_1000_ticks, share.
         requests: Exchange requests by verb and api: latency and error_share.
         parallel: Parallel symbols per tick: n, min, mean, max.
+        weighted: Whether sampled rows were weighted by 1 / sample_rate (the files'
+            rates differ).
+        duplicates: Files left out because another file holds the same ticks.
+        run_overrides: Files whose ``run_id=`` folder names another run than their rows.
     """
 
     files: tuple[str, ...]
     skipped: tuple[SkippedFile, ...]
     runs: list[str]
-    sample_rates: dict[str, float]
+    sample_rates: dict[str, float | list[float]]
     selection: Selection
     by: tuple[str, ...]
     every: str | None
@@ -76,6 +86,21 @@ class Analysis:
     guards: pl.DataFrame
     requests: pl.DataFrame
     parallel: pl.DataFrame
+    weighted: bool = False
+    duplicates: tuple[DuplicateFile, ...] = ()
+    run_overrides: tuple[RunOverride, ...] = ()
+
+    def notices(self) -> list[str]:
+        """One line per thing about the inputs a reader should know: files left out
+        as duplicates, files counted under their folder's run."""
+        lines = [f"counted once: {duplicate.reason}" for duplicate in self.duplicates]
+        lines += [
+            f"{override.path}: its rows say run {override.rows_run_id}, its folder "
+            f"run_id={override.run_id}; counted as run {override.run_id} (as DuckDB, "
+            "polars and pyarrow read it)"
+            for override in self.run_overrides
+        ]
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         """The analysis in the versioned JSON shape documented in ``docs/analysis.md``."""
@@ -88,25 +113,59 @@ class Analysis:
                 "files": len(self.files),
                 "runs": self.runs,
                 "sample_rates": self.sample_rates,
+                "weighted": self.weighted,
                 "skipped": [dataclasses.asdict(skipped) for skipped in self.skipped],
+                "duplicates": [dataclasses.asdict(duplicate) for duplicate in self.duplicates],
+                "run_overrides": [dataclasses.asdict(item) for item in self.run_overrides],
             },
             "selection": self.selection.to_dict(),
             "by": list(self.by),
             "every": self.every,
-            "stages": json_rows(self.stages),
-            "deadline": json_rows(self.deadline),
-            "attribution": json_rows(self.attribution),
-            "guards": json_rows(self.guards),
-            "requests": json_rows(self.requests),
-            "parallel_symbols": json_rows(self.parallel),
+            "stages": json_rows(_iso_times(self.stages)),
+            "deadline": json_rows(_iso_times(self.deadline)),
+            "attribution": json_rows(_iso_times(self.attribution)),
+            "guards": json_rows(_iso_times(self.guards)),
+            "requests": json_rows(_iso_times(self.requests)),
+            "parallel_symbols": json_rows(_iso_times(self.parallel)),
         }
 
     def to_json(self) -> str:
         """:meth:`to_dict` as indented JSON text."""
         return json.dumps(self.to_dict(), indent=2)
 
-    def sections(self) -> list[Section]:
-        """The tables of the report, in order."""
+    def sections(self, *, all_sections: bool = False) -> list[Section]:
+        """The tables of the report, in order.
+
+        Args:
+            all_sections: Keep sections with no rows (the CSV of any table). By
+                default the attribution, guard, request and parallel-symbol
+                sections are left out when they have no data (a loop without
+                misses, guards, exchange requests or symbols), and the last section
+                shown says once which were left out.
+        """
+        sections = self._all_sections()
+        if all_sections:
+            return sections
+        optional = {"attribution", "guards", "requests", "parallel"}
+        empty = [
+            section
+            for section in sections
+            if section.name in optional
+            and (
+                section.frame.height == 0
+                or (section.name == "parallel" and int(section.frame["n"].sum()) == 0)
+            )
+        ]
+        left_out = {section.name for section in empty}
+        shown = [section for section in sections if section.name not in left_out]
+        if empty:
+            titles = ", ".join(section.title.lower() for section in empty)
+            last = shown[-1]
+            note = f"{last.note} " if last.note else ""
+            shown[-1] = dataclasses.replace(last, note=f"{note}Not shown, no data: {titles}.")
+        return shown
+
+    def _all_sections(self) -> list[Section]:
         latency = (
             Column("n", "n", integer, True),
             Column("p50_ms", "p50 ms", _MS, True),
@@ -119,23 +178,36 @@ class Analysis:
             f"— : too few samples to estimate (p95 needs n ≥ {min_n_for_quantile(0.95)}, "
             f"p99 n ≥ {min_n_for_quantile(0.99)}). Quantiles: {QUANTILE_METHOD} interpolation."
         )
+        weighted = (
+            " Weighted by 1 / sample rate (the files' rates differ)." if self.weighted else ""
+        )
         return [
             Section(
                 "stages",
                 "Stage latency",
-                self.stages,
+                _iso_times(self.stages),
                 (
                     Column("stage", "stage"),
                     *_KEY_COLUMNS,
                     *latency,
+                    Column("self_mean_ms", "self mean ms", _MS, True),
                     Column("sketch", "shape (log)"),
                 ),
-                "Stages from sampled ticks only (unbiased); tick_total from every tick. " + too_few,
+                "Stages from sampled ticks only (unbiased); tick_total from every tick. "
+                + (
+                    "p50 to mean: inclusive time (child spans included); self: exclusive of "
+                    "child spans (requests and stages inside the stage; self percentiles in "
+                    "JSON and CSV). "
+                    if "self_mean_ms" in self.stages.columns
+                    else "Inclusive times (child spans included; --self-time adds self time). "
+                )
+                + too_few
+                + weighted,
             ),
             Section(
                 "deadline",
                 "Deadline misses",
-                self.deadline,
+                _iso_times(self.deadline),
                 (
                     *_KEY_COLUMNS,
                     Column("ticks", "ticks", integer, True),
@@ -146,26 +218,29 @@ class Analysis:
                     Column("misses_with_detail", "explained", integer, True),
                     Column("deadline_ms", "deadline ms", fixed(1), True),
                 ),
-                "Interval: Wilson score, 95%. 'explained': misses whose stage detail was kept.",
+                "Interval: Wilson score, 95%. 'explained': misses whose stage detail was kept. "
+                "One row per deadline.",
             ),
             Section(
                 "attribution",
                 "What the missed ticks spent their time on",
-                self.attribution,
+                _iso_times(self.attribution),
                 (
                     *_KEY_COLUMNS,
                     Column("component", "component"),
                     Column("ticks_dominated", "largest in", integer, True),
                     Column("share", "share", percent(1), True),
-                    Column("mean_ms", "mean ms", _MS, True),
+                    Column("self_mean_ms", "self ms", _MS, True),
+                    Column("mean_ms", "inclusive ms", _MS, True),
                 ),
-                "Per missed tick, the component (stage, or request:api) with the largest time; "
-                "concurrent symbols count as their slowest.",
+                "Per missed tick, the component (stage, or request:api) with the largest "
+                "self time (exclusive of child spans); concurrent symbols count as their "
+                "slowest; a tie goes to the alphabetically first component.",
             ),
             Section(
                 "guards",
                 "Guard trips",
-                self.guards,
+                _iso_times(self.guards),
                 (
                     Column("reason", "reason"),
                     *_KEY_COLUMNS,
@@ -177,7 +252,7 @@ class Analysis:
             Section(
                 "requests",
                 "Exchange requests",
-                self.requests,
+                _iso_times(self.requests),
                 (
                     Column("verb", "verb"),
                     Column("api", "api"),
@@ -185,12 +260,12 @@ class Analysis:
                     *latency,
                     Column("error_share", "errors", percent(2), True),
                 ),
-                "From sampled ticks only. " + too_few,
+                "From sampled ticks only. " + too_few + weighted,
             ),
             Section(
                 "parallel",
                 "Parallel symbols per tick",
-                self.parallel,
+                _iso_times(self.parallel),
                 (
                     *_KEY_COLUMNS,
                     Column("n", "ticks", integer, True),
@@ -204,7 +279,8 @@ class Analysis:
     def to_markdown(self) -> str:
         """The report as Markdown."""
         header = f"# tracekit analysis\n\n{len(self.files)} files, runs: {', '.join(self.runs)}\n\n"
-        return header + to_markdown(self.sections())
+        notices = "".join(f"- {line}\n" for line in self.notices())
+        return header + (notices + "\n" if notices else "") + to_markdown(self.sections())
 
     def __rich__(self) -> RenderableType:
         return to_rich(self.sections())
@@ -217,3 +293,15 @@ class Analysis:
             if section.note:
                 parts.append(f"<p><small>{section.note}</small></p>")
         return "\n".join(parts)
+
+
+def _iso_times(frame: pl.DataFrame) -> pl.DataFrame:
+    """``window_start`` as ISO 8601 text exact to the ns (``…T00:00:00.0000015Z``):
+    one format for tables, JSON and CSV (a Python datetime would drop the ns)."""
+    if "window_start" not in frame.columns:
+        return frame
+    return frame.with_columns(
+        pl.col("window_start")
+        .dt.epoch("ns")
+        .map_elements(iso_ns, return_dtype=pl.String, skip_nulls=True)
+    )

@@ -220,7 +220,23 @@ def _decode(value: Any, where: str) -> SparseHistogram:
     indexes, counts = value["idx"], value.get("cnt")
     if not isinstance(counts, list) or len(counts) != len(indexes):
         raise InputError(f"{where}: histogram 'idx' and 'cnt' differ in length")
-    return {int(i): int(c) for i, c in zip(indexes, counts, strict=True)}
+    histogram = {_whole(i, where): _whole(c, where) for i, c in zip(indexes, counts, strict=True)}
+    for index, count in histogram.items():
+        if count < 0 or not 0 <= index <= MAX_BUCKET_INDEX:
+            raise InputError(
+                f"{where}: bucket {index} holds {count}; the profile is corrupt: re-create it"
+            )
+    return histogram
+
+
+def _whole(value: Any, where: str) -> int:
+    """A count or index as JSON gives it: a whole number, not a bool or a float."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(
+            f"{where}: {str(value)[:20]!r} is not a whole number; the profile is corrupt: "
+            "re-create it"
+        )
+    return value
 
 
 def _percentiles(histogram: SparseHistogram) -> dict[str, float | None]:
@@ -258,17 +274,20 @@ def read_profile(path: Path) -> Profile:
         runs = [
             RunProfile(
                 run_id=str(run["run_id"]),
-                block_ticks=int(run["block_ticks"]),
-                guard_trips={str(k): int(v) for k, v in run.get("guard_trips", {}).items()},
+                block_ticks=_whole(run["block_ticks"], f"{path}: block_ticks"),
+                guard_trips={
+                    str(k): _whole(v, f"{path}: guard trips")
+                    for k, v in run.get("guard_trips", {}).items()
+                },
                 requests={
                     str(k): _decode(v, f"{path}: run {run['run_id']}")
                     for k, v in run.get("requests", {}).items()
                 },
                 blocks=[
                     Block(
-                        ticks=int(block["ticks"]),
-                        misses=int(block["misses"]),
-                        requests=int(block.get("requests", 0)),
+                        ticks=_whole(block["ticks"], f"{path}: a block's ticks"),
+                        misses=_whole(block["misses"], f"{path}: a block's misses"),
+                        requests=_whole(block.get("requests", 0), f"{path}: a block's requests"),
                         stages={
                             str(name): _decode(h, f"{path}: run {run['run_id']}")
                             for name, h in block["stages"].items()
@@ -293,6 +312,12 @@ def read_profile(path: Path) -> Profile:
     if deadline_ms is not None and not deadline_ms > 0:
         raise InputError(f"{path}: deadline_ms {deadline_ms!r} is not a positive number")
     for run in runs:
+        negative = [reason for reason, count in run.guard_trips.items() if count < 0]
+        if negative or run.block_ticks < 1:
+            raise InputError(
+                f"{path}: run {run.run_id} has negative guard trips ({', '.join(negative)}) or "
+                "no block size; the profile is corrupt: re-create it"
+            )
         for block in run.blocks:
             if not 0 <= block.misses <= block.ticks or block.requests < 0:
                 raise InputError(

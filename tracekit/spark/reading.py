@@ -201,13 +201,53 @@ def read_traces(
         )
         frame = frame.cache() if cache else frame
         return _without_bad_values(SparkTraces(frame, tuple(remote)), skip_bad=skip_bad)
-    from tracekit.analysis.sources import find_sources
+    from tracekit.analysis.identity import duplicate_files
+    from tracekit.analysis.sources import Sources, find_sources
 
     sources = find_sources(items, skip_bad=skip_bad)
+    # What tracekit.load does: a file holding the same windows as another counts once.
+    dropped = {duplicate.path for duplicate in duplicate_files(sources.files, sources.metadata)}
+    if dropped:
+        sources = Sources(
+            tuple(path for path in sources.files if path not in dropped),
+            sources.skipped,
+            {path: meta for path, meta in sources.metadata.items() if path not in dropped},
+        )
+    _refuse_what_spark_cannot_match(sources.metadata)
     frame = reader.parquet(*(_literal(str(Path(path).resolve())) for path in sources.files))
     frame = frame.cache() if cache else frame
     traces = SparkTraces(frame, sources.files, sources.skipped, sources.metadata)
     return _without_bad_values(traces, skip_bad=skip_bad)
+
+
+def _refuse_what_spark_cannot_match(metadata: dict[str, dict[str, str]]) -> None:
+    """Refuse inputs for which the Spark engine's figures would differ from analyze's.
+
+    analyze takes a file's run from its ``run_id=`` folder and weights sampled rows by
+    ``1 / sample_rate`` when files of different rates are mixed; the Spark engine
+    reads runs and rows as written, so it says so rather than give other figures.
+    """
+    from tracekit.analysis.identity import run_overrides
+
+    overrides = run_overrides(metadata)
+    if overrides:
+        first = overrides[0]
+        raise InputError(
+            f"{first.path}: its run_id= folder names run {first.run_id} but its rows say "
+            f"{first.rows_run_id}; the Spark engine reads runs as written: move the file "
+            "or analyse it with the polars engine"
+        )
+    rates = {
+        float(meta[schema.META_SAMPLE_RATE])
+        for meta in metadata.values()
+        if meta.get(schema.META_SAMPLE_RATE) is not None
+    }
+    if len(rates) > 1:
+        shown = ", ".join(f"{rate:g}" for rate in sorted(rates))
+        raise InputError(
+            f"the files mix sample rates ({shown}); the Spark engine does not weight "
+            "sampled rows by 1 / rate: analyse each rate apart or use the polars engine"
+        )
 
 
 _HADOOP_GLOB: Final = re.compile(r"([\\{}\[\]*?])")

@@ -24,7 +24,7 @@ from tracekit.analysis.result import Analysis
 from tracekit.analysis.selection import Selection
 from tracekit.errors import EmptyDataError
 from tracekit.spark.reading import SparkTraces, read_traces
-from tracekit.stats.intervals import PERCENTILES, min_n_for_quantile, wilson_interval
+from tracekit.stats.intervals import PERCENTILES, min_n_for_quantile
 from tracekit.store import schema
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def analyze_traces(traces: SparkTraces) -> Analysis:
         files=traces.files,
         skipped=traces.skipped,
         runs=runs,
-        sample_rates=traces.sample_rates,
+        sample_rates={run: rate for run, rate in traces.sample_rates.items()},
         selection=Selection(),
         by=(),
         every=None,
@@ -166,13 +166,16 @@ def stage_table(frame: DataFrame) -> pl.DataFrame:
 
 
 def tick_tables(frame: DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The deadline table and the parallel-symbols table, from one pass over tick rows."""
+    """The deadline table (one row per deadline) and the parallel-symbols table."""
     from pyspark.sql import functions as F
+
+    from tracekit.analysis.traceset import finish_deadline
 
     missed = F.col("deadline_missed")
     parallel = F.col("parallel_symbols")
-    row = (
-        frame.filter(_is(schema.KIND_TICK))
+    ticks_frame = frame.filter(_is(schema.KIND_TICK))
+    rows = (
+        ticks_frame.groupBy("deadline_ns")
         .agg(
             F.count(F.lit(1)).alias("ticks"),
             F.coalesce(F.sum(missed.cast("long")), F.lit(0)).alias("misses"),
@@ -180,38 +183,33 @@ def tick_tables(frame: DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
                 F.sum(F.when(missed & (F.col("detail") != schema.DETAIL_NONE), 1).otherwise(0)),
                 F.lit(0),
             ).alias("misses_with_detail"),
-            F.avg("deadline_ns").alias("deadline_ns"),
-            F.count(parallel).alias("parallel_n"),
-            F.min(parallel).alias("parallel_min"),
-            F.avg(parallel).alias("parallel_mean"),
-            F.max(parallel).alias("parallel_max"),
         )
-        .collect()[0]
+        .collect()
     )
-    ticks, misses = int(row["ticks"]), int(row["misses"])
-    low, high = wilson_interval(misses, ticks)
-    deadline = pl.DataFrame(
+    counts = pl.DataFrame(
         {
-            "ticks": [ticks],
-            "misses": [misses],
-            "misses_with_detail": [int(row["misses_with_detail"])],
+            "ticks": [int(row["ticks"]) for row in rows],
+            "misses": [int(row["misses"]) for row in rows],
+            "misses_with_detail": [int(row["misses_with_detail"]) for row in rows],
             "deadline_ms": [
                 None if row["deadline_ns"] is None else float(row["deadline_ns"]) / NS_PER_MS
+                for row in rows
             ],
-            "miss_rate": [misses / ticks if ticks else None],
-            "miss_rate_low": [low],
-            "miss_rate_high": [high],
         },
         schema={
             "ticks": pl.UInt32,
             "misses": pl.UInt32,
             "misses_with_detail": pl.UInt32,
             "deadline_ms": pl.Float64,
-            "miss_rate": pl.Float64,
-            "miss_rate_low": pl.Float64,
-            "miss_rate_high": pl.Float64,
         },
     )
+    deadline = finish_deadline(counts)
+    row = ticks_frame.agg(
+        F.count(parallel).alias("parallel_n"),
+        F.min(parallel).alias("parallel_min"),
+        F.avg(parallel).alias("parallel_mean"),
+        F.max(parallel).alias("parallel_max"),
+    ).collect()[0]
     parallel_table = pl.DataFrame(
         {
             "n": [int(row["parallel_n"])],
@@ -293,14 +291,16 @@ def request_table(frame: DataFrame) -> pl.DataFrame:
 
 
 def attribution_table(frame: DataFrame) -> pl.DataFrame:
-    """Per missed tick with kept detail, the component with the largest time.
+    """What the missed ticks spent their time on, as analyze computes it.
 
-    A component's time in a tick is its slowest symbol's total (symbols run
-    concurrently); requests count as ``request:<api>``; ties go to the component
-    name that sorts first, as in analyze.
+    Spark finds the missed ticks with detail and their stage and request rows (a
+    small share of the data); the table itself, self time and all, is computed from
+    those rows by the very function analyze uses
+    (:func:`tracekit.analysis.traceset.attribution_from_spans`).
     """
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
+
+    from tracekit.analysis.traceset import attribution_from_spans
 
     tick_key = ["run_id", "tick_id"]
     missed = (
@@ -312,49 +312,24 @@ def attribution_table(frame: DataFrame) -> pl.DataFrame:
         .select(*tick_key)
         .distinct()
     )
-    component = F.when(
-        _is(schema.KIND_REQUEST), F.concat(F.lit("request:"), F.col("name"))
-    ).otherwise(F.col("name"))
-    per_tick = (
+    columns = [*tick_key, "kind", "name", "symbol", "start_unix_ns", "duration_ns"]
+    rows = (
         frame.filter(F.col("kind").isin(schema.KIND_STAGE, schema.KIND_REQUEST))
         .join(missed, on=tick_key, how="left_semi")
-        .withColumn("component", component)
-        .groupBy(*tick_key, "component", "symbol")
-        .agg(F.sum("duration_ns").alias("duration_ns"))
-        .groupBy(*tick_key, "component")
-        .agg(F.max("duration_ns").alias("duration_ns"))
-    )
-    order = Window.partitionBy(*tick_key).orderBy(F.desc("duration_ns"), F.asc("component"))
-    rows = (
-        per_tick.withColumn("rank", F.row_number().over(order))
-        .groupBy("component")
-        .agg(
-            F.sum((F.col("rank") == 1).cast("long")).alias("ticks_dominated"),
-            F.count(F.lit(1)).alias("missed_ticks_present"),
-            F.avg("duration_ns").alias("mean_ns"),
-        )
+        .select(*columns)
         .collect()
     )
-    dominated = sum(int(row["ticks_dominated"]) for row in rows)
-    rows.sort(key=lambda row: (-int(row["ticks_dominated"]), str(row["component"])))
-    records = [
-        {
-            "component": str(row["component"]),
-            "ticks_dominated": int(row["ticks_dominated"]),
-            "missed_ticks_present": int(row["missed_ticks_present"]),
-            "mean_ms": float(row["mean_ns"]) / NS_PER_MS,
-            "share": int(row["ticks_dominated"]) / dominated if dominated else None,
-        }
-        for row in rows
-    ]
-    return pl.DataFrame(
-        records,
+    spans = pl.DataFrame(
+        [tuple(row) for row in rows],
         schema={
-            "component": pl.String,
-            "ticks_dominated": pl.UInt32,
-            "missed_ticks_present": pl.UInt32,
-            "mean_ms": pl.Float64,
-            "share": pl.Float64,
+            "run_id": pl.String,
+            "tick_id": pl.Int64,
+            "kind": pl.String,
+            "name": pl.String,
+            "symbol": pl.String,
+            "start_unix_ns": pl.Int64,
+            "duration_ns": pl.Int64,
         },
         orient="row",
     )
+    return attribution_from_spans(spans)

@@ -134,14 +134,31 @@ COLUMNS: Final[tuple[Column, ...]] = (
 
 COLUMN_NAMES: Final = tuple(column.name for column in COLUMNS)
 
+ADDED_COLUMNS: Final[tuple[Column, ...]] = (
+    Column(
+        "attributes",
+        "string",
+        True,
+        "stage/request: the span's attributes as a JSON object (sorted keys); else null.",
+    ),
+)
+"""Nullable columns added at the end after version 1 was defined (``docs/schema.md``,
+"Versioning"): the tracer writes them, files written before lack them, and readers
+need not read them."""
+
 DICTIONARY_COLUMNS: Final = tuple(
     column.name for column in COLUMNS if column.arrow_type == "string"
 )
 """String columns, dictionary-encoded in the Parquet files."""
 
 
-def arrow_schema(metadata: dict[str, str] | None = None) -> pa.Schema:
-    """The schema as a pyarrow schema, optionally with key-value metadata."""
+def arrow_schema(metadata: dict[str, str] | None = None, *, added: bool = False) -> pa.Schema:
+    """The schema as a pyarrow schema, optionally with key-value metadata.
+
+    Args:
+        metadata: Key-value metadata of the schema.
+        added: Include :data:`ADDED_COLUMNS` (as the tracer writes them).
+    """
     import pyarrow as pa
 
     types = {
@@ -152,6 +169,6 @@ def arrow_schema(metadata: dict[str, str] | None = None) -> pa.Schema:
     }
     fields = [
         pa.field(column.name, types[column.arrow_type], nullable=column.nullable)
-        for column in COLUMNS
+        for column in ((*COLUMNS, *ADDED_COLUMNS) if added else COLUMNS)
     ]
     return pa.schema(fields, metadata=metadata)

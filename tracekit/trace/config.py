@@ -8,14 +8,53 @@ the traced loop.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from tracekit.errors import ConfigError
 from tracekit.store.metrics import UNITS
-from tracekit.yamlfile import load_yaml_section
+from tracekit.yamlfile import load_yaml_document, section_of
+
+KNOWN_SECTIONS = ("trace", "gate", "canary")
+"""Top-level sections of a tracekit config file: ``trace:`` here, ``gate:`` and
+``canary:`` for the commands of the same names."""
+
+EXTENSION_PREFIXES = ("x-", "x_")
+"""Top-level sections starting with these are yours: tracekit ignores them."""
+
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_NOT_TEXT_WORDS = frozenset({"true", "false", "null", "none", "nan", "inf", "infinity"})
+_DATE_OR_TIME = re.compile(r"^\d{4}-\d{1,2}(-\d{1,2})?([T ]|$)|^\d{1,2}:\d{2}")
+
+
+def is_safe_run_id(value: str) -> bool:
+    """True when ``value`` may name a run: 1-128 letters, digits, ``.``, ``_`` or ``-``,
+    starting with a letter or digit, with at least one letter, and not something
+    pyarrow, polars, DuckDB or Spark read from a ``run_id=<value>`` folder as a
+    number, date, time or boolean (``7``, ``1e5``, ``0x1F``, ``inf``, ``true``,
+    ``2026-12-01``). Such readers then always see ``run_id`` as a string."""
+    if not RUN_ID_PATTERN.fullmatch(value) or not any(c.isalpha() for c in value):
+        return False
+    if value.lower() in _NOT_TEXT_WORDS or _DATE_OR_TIME.match(value):
+        return False
+    for parse in (float, lambda text: int(text, 0)):
+        try:
+            parse(value)
+        except ValueError:
+            continue
+        return False
+    return True
+
+
+def _close_match(name: str, choices: Collection[str]) -> str | None:
+    """The known name ``name`` is most likely a misspelling of, if any."""
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
 
 GUARD_REASONS: Final = ("vol_soft", "vol_hard", "position_limit", "latency_hard")
 """The market-making bot's guard reasons (the simulator's): the default of
@@ -64,6 +103,8 @@ class TraceConfig:
         metrics_max_label_values: Label values one metric may have (stages, verb/api
             pairs, guard reasons); observations of further values are recorded under
             ``__other__`` and counted in ``tracekit_metrics_folded_total``.
+        close_timeout_s: Longest :meth:`tracekit.Tracer.close` (and interpreter exit)
+            waits for the sinks, in seconds; what is not written by then is counted.
     """
 
     enabled: bool = True
@@ -85,6 +126,7 @@ class TraceConfig:
     metrics_guard_reasons: tuple[str, ...] = GUARD_REASONS
     metrics_alert_limits_ms: tuple[float, ...] = ALERT_LIMITS_MS
     metrics_max_label_values: int = 100
+    close_timeout_s: float = 2.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -108,22 +150,40 @@ class TraceConfig:
         for key in values:
             if key not in known:
                 allowed = ", ".join(sorted(known))
-                raise ConfigError(f"{source}: unknown key trace.{key}; allowed keys: {allowed}")
+                close = _close_match(str(key)[:100], known)
+                hint = f" (did you mean trace.{close}?)" if close else ""
+                raise ConfigError(
+                    f"{source}: unknown key trace.{str(key)[:100]}{hint}; allowed keys: {allowed}"
+                )
         for key, value in values.items():
             _check(key, value, source=source)
         return cls(**dict(values))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TraceConfig:
-        """Load the ``trace:`` section of a YAML file (other sections are ignored here).
+        """Load the ``trace:`` section of a YAML file.
+
+        The other known sections (``gate:``, ``canary:``) belong to other commands, and
+        sections named ``x-...`` or ``x_...`` to you; any other top-level section is an
+        error, so a misspelled ``tracer:`` never silently gives every default.
 
         Raises:
-            ConfigError: The file is missing, is not YAML, or holds a bad value.
+            ConfigError: The file is missing, is not YAML, has an unknown section, or
+                holds a bad value.
         """
-        section = load_yaml_section(path, "trace")
+        document = load_yaml_document(path, "trace")
+        for name in document:
+            if name not in KNOWN_SECTIONS and not str(name).startswith(EXTENSION_PREFIXES):
+                close = _close_match(str(name)[:100], KNOWN_SECTIONS)
+                hint = f" (did you mean '{close}:'?)" if close else ""
+                raise ConfigError(
+                    f"{path}: unknown section '{str(name)[:100]}:'{hint}; "
+                    f"known sections: {', '.join(KNOWN_SECTIONS)} (and x-... for your own)"
+                )
+        section = section_of(document, path, "trace")
         return cls.from_mapping(section, source=str(path))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """The settings as plain JSON-able values (lists, not tuples)."""
         return {
             key: list(value) if isinstance(value, tuple) else value
@@ -192,12 +252,19 @@ _RULES: dict[str, tuple[str, Any, str]] = {
     "max_records_per_tick": ("int", lambda v: v >= 1, "a whole number >= 1"),
     "run_id": (
         "str?",
-        lambda v: v is None or (v != "" and "/" not in v and "\\" not in v and "=" not in v),
-        "null or a non-empty name without '/', '\\' or '='",
+        lambda v: v is None or is_safe_run_id(v),
+        "null or a name of 1-128 letters, digits, '.', '_' or '-' that starts with a "
+        "letter or digit, has a letter, and is not a number, date or boolean "
+        "(such as canary-1)",
     ),
     "metrics": ("bool", _always, "true or false"),
     "metrics_port": ("int?", lambda v: v is None or 0 <= v <= 65535, "null or a port 0-65535"),
     "metrics_addr": ("str", lambda v: v != "", "an address such as 127.0.0.1"),
+    "close_timeout_s": (
+        "number",
+        lambda v: 0 <= v <= 3600 and math.isfinite(v),
+        "a number of seconds in [0, 3600]",
+    ),
     "deployment": (
         "str?",
         lambda v: v is None or (_label_value(v) and '"' not in v),

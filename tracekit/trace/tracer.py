@@ -4,12 +4,15 @@ The hot path uses only the standard library: a monotonic nanosecond clock and a
 :class:`contextvars.ContextVar` holding the current tick. Tasks created inside a
 tick (``asyncio.gather``, ``create_task``, ``asyncio.to_thread``) copy the context,
 so their spans land in that tick whatever the interleaving. Each thread running
-its own ticks has its own context.
+its own ticks has its own context; :meth:`Tracer.bind` carries a tick into a thread
+pool.
 
 Every tick's own row is recorded. Stage and request spans are measured for
 sampled ticks and, with ``keep_missed_detail``, for every tick, then kept only if
-the tick was sampled or missed its deadline. Nothing here raises into the traced
-program: misuse is counted in :meth:`Tracer.stats`.
+the tick was sampled or missed its deadline. Finished ticks go to the tracer's
+sinks (:class:`~tracekit.trace.records.TickSink`: the golden writer, the Prometheus
+feed). Nothing here raises into the traced program: misuse is counted in
+:meth:`Tracer.stats`. A disabled tracer is a :class:`NullTracer`.
 """
 
 from __future__ import annotations
@@ -17,42 +20,127 @@ from __future__ import annotations
 import atexit
 import contextvars
 import dataclasses
+import functools
 import itertools
 import json
 import logging
+import math
 import os
 import socket
+import sys
 import threading
 import time
-from collections.abc import Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast
 
 from tracekit._version import __version__
 from tracekit.errors import ConfigError
 from tracekit.store import schema
 from tracekit.trace.clock import ClockNs, monotonic_ns
 from tracekit.trace.config import TraceConfig
-from tracekit.trace.records import FinishedTick, GuardRecord, SpanRecord
+from tracekit.trace.records import (
+    Attributes,
+    AttributeValue,
+    FinishedTick,
+    GuardRecord,
+    SinkReport,
+    SpanRecord,
+    TickSink,
+)
 from tracekit.trace.sampling import Sampler
 from tracekit.trace.sinks.golden import GoldenWriter, WriterStats
 
 if TYPE_CHECKING:
+    from typing import Self
+
+    from prometheus_client import CollectorRegistry
+
     from tracekit.trace.sinks.prometheus import PrometheusMetrics
 
 logger = logging.getLogger("tracekit")
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-class _NullSpan:
-    """The span (and, for a disabled tracer, the tick) handed out when nothing is to be
-    measured: it does nothing."""
+MAX_NAME_CHARS: Final = 200
+"""Longest stage, request, verb, symbol or guard-reason name accepted."""
+MAX_ATTRIBUTES: Final = 8
+"""Most attributes one span may carry."""
+MAX_ATTRIBUTE_KEY_CHARS: Final = 64
+MAX_ATTRIBUTE_TEXT_CHARS: Final = 200
+RESERVED_NAMES: Final = frozenset({schema.TICK_TOTAL})
+"""Names a stage, request or guard trip may not take (the tick's own row)."""
+MAX_PARALLEL_SYMBOLS: Final = 2**31 - 1
+"""``parallel_symbols`` is an int32 column."""
+_MAX_CACHED_LABELS: Final = 4096
+"""Valid names remembered per tracer, so a repeated name is checked by one set lookup."""
+_INT64_MAX: Final = 2**63 - 1
+
+
+# -- spans ----------------------------------------------------------------------------
+
+
+class Span:
+    """What :meth:`Tracer.stage`, :meth:`Tracer.request` and :meth:`Tracer.tick` return.
+
+    Use it as a context manager (``with`` or ``async with``), or as a decorator of a
+    function or coroutine function: every call of the decorated function is then one
+    span (or tick), opened in the caller's context.
+    """
 
     __slots__ = ()
-    tick_id = 0
 
-    def __enter__(self) -> _NullSpan:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def __aenter__(self) -> Self:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``func``: each call runs inside a new span like this one."""
+        opener = self._opener()
+        if opener is None:
+            return func
+        return _decorate(opener, func)
+
+    @property
+    def tick_id(self) -> int:
+        """The tick this span belongs to (0 when nothing is recorded)."""
+        return 0
+
+    def _opener(self) -> Callable[[], Span] | None:
+        """Opens a new span like this one; None when decorating should change nothing."""
+        return None
+
+
+class _NullSpan(Span):
+    """The span handed out when nothing is to be measured: it does nothing, and as a
+    decorator it returns the function unchanged."""
+
+    __slots__ = ()
+
+    # Defined here again, not inherited: the unmeasured path is the cheapest span of all.
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -67,10 +155,31 @@ class _NullSpan:
 NULL_SPAN: Final = _NullSpan()
 
 
+def _decorate(opener: Callable[[], Span], func: Callable[P, R]) -> Callable[P, R]:
+    import inspect  # only when decorating: not on the hot path
+
+    if inspect.iscoroutinefunction(func):
+        coroutine_function = cast(Callable[P, Awaitable[object]], func)
+
+        async def run_async(*args: P.args, **kwargs: P.kwargs) -> object:
+            with opener():
+                return await coroutine_function(*args, **kwargs)
+
+        return cast(Callable[P, R], functools.wraps(func)(run_async))
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with opener():
+            return func(*args, **kwargs)
+
+    return functools.wraps(func)(run)
+
+
 class _TickState:
     """What one tick accumulates; shared by every task and span inside it."""
 
     __slots__ = (
+        "attributes",
+        "cancelled",
         "dropped",
         "guard_trips",
         "guards",
@@ -96,17 +205,64 @@ class _TickState:
         self.request_count = 0
         self.parallel_symbols: int | None = None
         self.dropped = 0
+        self.attributes: dict[int, Attributes] | None = None
+        self.cancelled: list[tuple[int, object, int]] | None = None
 
 
-def _span_type(clock: ClockNs, max_records: int) -> type:
-    """Build the span class of one tracer.
+def _error_name(state: _TickState, exc_type: type[BaseException], index: int) -> str:
+    """The error type recorded for a span; remembers a cancellation, which
+    :func:`_resolve_cancelled` may later find was a timeout."""
+    name = exc_type.__name__
+    if name == "CancelledError":
+        asyncio = sys.modules.get("asyncio")
+        if asyncio is not None:
+            try:
+                task = asyncio.current_task()
+            except RuntimeError:  # no running loop
+                task = None
+            if task is not None:
+                if state.cancelled is None:
+                    state.cancelled = []
+                state.cancelled.append((index, task, task.cancelling()))
+    return name
+
+
+def _resolve_cancelled(state: _TickState) -> None:
+    """Record as ``TimeoutError`` the spans that ``asyncio.timeout`` (or ``wait_for``)
+    cancelled: by the tick's end the timeout has withdrawn its cancellation request
+    (``Task.uncancel``), which a cancellation of the task itself never does."""
+    for index, task, level in state.cancelled or ():
+        cancelling = getattr(task, "cancelling", None)
+        if cancelling is not None and cancelling() < level and index < len(state.spans):
+            record = state.spans[index]
+            state.spans[index] = (*record[:4], "TimeoutError", *record[5:])
+
+
+class _SpanFactory:
+    """The two span classes of one tracer: without and with attributes."""
+
+    __slots__ = ("plain", "stage", "with_attributes")
+
+    def __init__(
+        self,
+        plain: Callable[..., Span],
+        stage: Callable[..., Span],
+        with_attributes: Callable[..., Span],
+    ) -> None:
+        self.plain = plain
+        self.stage = stage
+        self.with_attributes = with_attributes
+
+
+def _span_type(tracer: Tracer, clock: ClockNs, max_records: int) -> _SpanFactory:
+    """Build the span classes of one tracer.
 
     The clock and the record cap are closure variables rather than attributes, as
     this is the hottest code in tracekit: a closure read is the cheapest lookup
     CPython has.
     """
 
-    class _Span:
+    class _Span(Span):
         __slots__ = ("_kind", "_name", "_start_ns", "_state", "_symbol", "_verb")
 
         def __init__(
@@ -118,7 +274,7 @@ def _span_type(clock: ClockNs, max_records: int) -> type:
             self._symbol = symbol
             self._verb = verb
 
-        def __enter__(self) -> _Span:
+        def __enter__(self) -> Self:
             self._start_ns = clock()
             return self
 
@@ -140,7 +296,7 @@ def _span_type(clock: ClockNs, max_records: int) -> type:
                         self._name,
                         self._symbol,
                         self._verb,
-                        None if exc_type is None else exc_type.__name__,
+                        None if exc_type is None else _error_name(state, exc_type, len(spans)),
                         self._start_ns,
                         end_ns - self._start_ns,
                     )
@@ -148,39 +304,140 @@ def _span_type(clock: ClockNs, max_records: int) -> type:
             else:
                 state.dropped += 1
 
-    return _Span
+        @property
+        def tick_id(self) -> int:
+            return self._state.tick_id
+
+        def _opener(self) -> Callable[[], Span]:
+            return _opener_of(tracer, self._kind, self._name, self._symbol, self._verb, None)
+
+    kind_stage = schema.KIND_STAGE
+
+    class _StageSpan(_Span):
+        """A stage span without attributes: the commonest span, with the fewest stores."""
+
+        __slots__ = ()
+
+        def __init__(self, state: _TickState, name: str, symbol: str | None) -> None:
+            self._state = state
+            self._name = name
+            self._symbol = symbol
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            end_ns = clock()
+            state = self._state
+            spans = state.spans
+            if not state.open:
+                state.late[0] += 1
+            elif len(spans) < max_records:
+                spans.append(
+                    (
+                        kind_stage,
+                        self._name,
+                        self._symbol,
+                        None,
+                        None if exc_type is None else _error_name(state, exc_type, len(spans)),
+                        self._start_ns,
+                        end_ns - self._start_ns,
+                    )
+                )
+            else:
+                state.dropped += 1
+
+        def _opener(self) -> Callable[[], Span]:
+            return _opener_of(tracer, kind_stage, self._name, self._symbol, None, None)
+
+    class _AttributeSpan(_Span):
+        """A span that also carries attributes (only spans given ``attributes=``)."""
+
+        __slots__ = ("_attributes",)
+
+        def __init__(
+            self,
+            state: _TickState,
+            kind: str,
+            name: str,
+            symbol: str | None,
+            verb: str | None,
+            attributes: Attributes,
+        ) -> None:
+            super().__init__(state, kind, name, symbol, verb)
+            self._attributes = attributes
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            state = self._state
+            index = len(state.spans)
+            super().__exit__(exc_type, exc, traceback)
+            if len(state.spans) > index:  # kept: remember its attributes
+                if state.attributes is None:
+                    state.attributes = {}
+                state.attributes[index] = self._attributes
+
+        def _opener(self) -> Callable[[], Span]:
+            return _opener_of(
+                tracer, self._kind, self._name, self._symbol, self._verb, self._attributes
+            )
+
+    return _SpanFactory(_Span, _StageSpan, _AttributeSpan)
 
 
-@dataclasses.dataclass(frozen=True)
-class TracerStats:
-    """Counters of a tracer: what it recorded, kept, dropped and wrote.
-
-    Attributes:
-        ticks: Ticks finished.
-        ticks_sampled: Ticks chosen by the sampling decision.
-        ticks_kept_for_miss: Unsampled ticks whose detail was kept because they missed.
-        deadline_misses: Ticks slower than their deadline.
-        records_dropped: Span records dropped: over ``max_records_per_tick`` in their
-            tick, or ending after their tick had ended.
-        orphan_calls: Spans, guard trips or parallel-symbol counts outside any tick.
-        invalid_calls: Calls with an unusable argument (e.g. a NaN ``deadline_ms``); the
-            tracer used its default instead of raising.
-        ticks_after_close: Ticks finished after :meth:`Tracer.close` (not recorded).
-        writer: The golden writer's counters (all zero without a writer).
-    """
-
-    ticks: int
-    ticks_sampled: int
-    ticks_kept_for_miss: int
-    deadline_misses: int
-    records_dropped: int
-    orphan_calls: int
-    invalid_calls: int
-    ticks_after_close: int
-    writer: WriterStats
+def _opener_of(
+    tracer: Tracer,
+    kind: str,
+    name: str,
+    symbol: str | None,
+    verb: str | None,
+    attributes: Attributes | None,
+) -> Callable[[], Span]:
+    # Positional arguments only: the cheapest call a partial can make.
+    if kind == schema.KIND_STAGE:
+        return functools.partial(tracer.stage, name, symbol, attributes)
+    return functools.partial(tracer.request, verb or "", name, symbol, attributes)
 
 
-class _TickSpan:
+class _UnboundSpan(Span):
+    """A span asked for outside any tick: entered, it is an orphan (counted); as a
+    decorator, each call of the function opens a span in the caller's tick."""
+
+    __slots__ = ("_attributes", "_kind", "_name", "_symbol", "_tracer", "_verb")
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        kind: str,
+        name: str,
+        symbol: str | None,
+        verb: str | None,
+        attributes: Attributes | None,
+    ) -> None:
+        self._tracer = tracer
+        self._kind = kind
+        self._name = name
+        self._symbol = symbol
+        self._verb = verb
+        self._attributes = attributes
+
+    def __enter__(self) -> Self:
+        self._tracer._count_orphan()
+        return self
+
+    def _opener(self) -> Callable[[], Span]:
+        return _opener_of(
+            self._tracer, self._kind, self._name, self._symbol, self._verb, self._attributes
+        )
+
+
+class _TickSpan(Span):
     """The context manager returned by :meth:`Tracer.tick`."""
 
     __slots__ = ("_deadline_ns", "_start_ns", "_state", "_token", "_tracer")
@@ -189,7 +446,7 @@ class _TickSpan:
         self._tracer = tracer
         self._deadline_ns = deadline_ns
 
-    def __enter__(self) -> _TickSpan:
+    def __enter__(self) -> Self:
         tracer = self._tracer
         self._state = tracer._begin_tick()
         self._token = tracer._current.set(self._state)
@@ -221,20 +478,75 @@ class _TickSpan:
         """The number of this tick within the run (valid inside the ``with`` block)."""
         return self._state.tick_id
 
+    def _opener(self) -> Callable[[], Span]:
+        return functools.partial(_TickSpan, self._tracer, self._deadline_ns)
 
-def _null_stage(name: str, symbol: str | None = None) -> _NullSpan:
-    return NULL_SPAN
+
+@dataclasses.dataclass(frozen=True)
+class TracerStats:
+    """Counters of a tracer: what it recorded, kept, dropped and wrote.
+
+    Attributes:
+        ticks: Ticks finished.
+        ticks_sampled: Ticks chosen by the sampling decision.
+        ticks_kept_for_miss: Unsampled ticks whose detail was kept because they missed.
+        deadline_misses: Ticks slower than their deadline.
+        records_dropped: Span records over ``max_records_per_tick`` in their tick.
+        orphan_calls: Spans, guard trips or parallel-symbol counts outside any tick
+            (for example in a thread pool without :meth:`Tracer.bind`).
+        invalid_calls: Calls with an unusable argument (a NaN ``deadline_ms``, a
+            reserved or non-text name, a bad attribute, ...): the call was refused
+            (or its default used) and the tick kept, never an exception.
+        ticks_after_close: Ticks finished after :meth:`Tracer.close` (not recorded).
+        writer: The golden writer's counters (all zero without a writer).
+        spans_after_tick: Spans that ended after their tick had ended (in a task that
+            outlived its tick): not recorded.
+        ticks_after_fork: Ticks finished in a forked child process, where the parent's
+            tracer records nothing (see ``docs/tracer.md``, "Fork").
+        sink_reports: What each sink could not write when the tracer closed.
+    """
+
+    ticks: int
+    ticks_sampled: int
+    ticks_kept_for_miss: int
+    deadline_misses: int
+    records_dropped: int
+    orphan_calls: int
+    invalid_calls: int
+    ticks_after_close: int
+    writer: WriterStats
+    spans_after_tick: int = 0
+    ticks_after_fork: int = 0
+    sink_reports: tuple[SinkReport, ...] = ()
 
 
-def _null_request(verb: str, api: str, symbol: str | None = None) -> _NullSpan:
-    return NULL_SPAN
+class _PrometheusSink:
+    """The live Prometheus metrics as a :class:`TickSink` (they take every tick)."""
+
+    name = "prometheus"
+
+    def __init__(self, metrics: PrometheusMetrics) -> None:
+        self.metrics = metrics
+        self.on_tick = metrics.submit
+
+    def on_window(self, window: Sequence[FinishedTick]) -> None:
+        return None
+
+    def shutdown(self, timeout_s: float, last_window: Sequence[FinishedTick] = ()) -> SinkReport:
+        closer = threading.Thread(
+            target=self.metrics.close, name="tracekit-metrics-close", daemon=True
+        )
+        closer.start()
+        closer.join(max(0.0, timeout_s))
+        return SinkReport(self.name, timed_out=closer.is_alive())
 
 
 class Tracer:
     """Records ticks, stage spans, exchange requests and guard trips.
 
     Args:
-        config: Settings; the defaults when omitted.
+        config: Settings; the defaults when omitted. With ``enabled: false`` the
+            tracer built is a :class:`NullTracer`.
         clock: Monotonic clock in ns (inject a :class:`tracekit.trace.clock.VirtualClock`
             in tests and simulations).
         wall_anchor_ns: Wall-clock ns since the epoch that corresponds to the clock's
@@ -244,9 +556,67 @@ class Tracer:
             (the simulator sets a fixed host and pid so its output is reproducible).
         metrics_registry: A ``prometheus_client.CollectorRegistry`` to register the
             live metrics in (with ``config.metrics``); a new one when omitted.
+        sinks: More consumers of finished ticks, beside the golden writer and the
+            Prometheus feed the config asks for.
 
     The tracer is a context manager; :meth:`close` also runs at interpreter exit.
     """
+
+    # Slots: the hot path reads a few attributes per call, and slot reads stay fast
+    # however many attributes the tracer has.
+    __slots__ = (
+        "__weakref__",
+        "_attribute_span_cls",
+        "_clock",
+        "_closed",
+        "_current",
+        "_deadline_misses",
+        "_deadline_ns",
+        "_forked",
+        "_invalid_calls",
+        "_labels",
+        "_late_spans",
+        "_lock",
+        "_orphan_calls",
+        "_records_dropped",
+        "_sampler",
+        "_sink_reports",
+        "_sinks",
+        "_span_cls",
+        "_stage_span_cls",
+        "_tick_ids",
+        "_tick_sinks",
+        "_ticks",
+        "_ticks_after_close",
+        "_ticks_after_fork",
+        "_ticks_kept_for_miss",
+        "_ticks_sampled",
+        "_wall_offset_ns",
+        "_window",
+        "_window_sinks",
+        "_writer",
+        "config",
+        "enabled",
+        "metrics",
+        "metrics_port",
+        "run_id",
+        "sample_seed",
+    )
+
+    def __new__(
+        cls,
+        config: TraceConfig | None = None,
+        *,
+        clock: ClockNs | None = None,
+        wall_anchor_ns: int | None = None,
+        run_id: str | None = None,
+        run_metadata: Mapping[str, str] | None = None,
+        metrics_registry: CollectorRegistry | None = None,
+        sinks: Sequence[TickSink] = (),
+    ) -> Tracer:
+        if cls is Tracer and config is not None and not config.enabled:
+            return object.__new__(NullTracer)
+        return object.__new__(cls)
 
     def __init__(
         self,
@@ -256,7 +626,8 @@ class Tracer:
         wall_anchor_ns: int | None = None,
         run_id: str | None = None,
         run_metadata: Mapping[str, str] | None = None,
-        metrics_registry: Any = None,
+        metrics_registry: CollectorRegistry | None = None,
+        sinks: Sequence[TickSink] = (),
     ) -> None:
         self.config = config if config is not None else TraceConfig()
         if run_id is not None:  # checked like the config's own run_id
@@ -274,10 +645,6 @@ class Tracer:
         if seed is None:
             seed = int.from_bytes(os.urandom(8), "little")
         self.sample_seed = seed
-        self._sampler = Sampler(self.config.sample_rate, seed)
-        self._deadline_ns = round(self.config.deadline_ms * 1_000_000)
-        self._span_cls = _span_type(self._clock, self.config.max_records_per_tick)
-        self._tick_ids = itertools.count(1)
         self._lock = threading.Lock()
         self._window: list[FinishedTick] = []
         self._ticks = 0
@@ -289,29 +656,28 @@ class Tracer:
         self._orphan_calls = 0
         self._invalid_calls = 0
         self._ticks_after_close = 0
+        self._ticks_after_fork = 0
         self._closed = False
+        self._forked = False
+        self._sink_reports: tuple[SinkReport, ...] = ()
         self.metrics: PrometheusMetrics | None = None
         self.metrics_port: int | None = None
-        if self.enabled and self.config.metrics:
-            from tracekit.trace.sinks.prometheus import PrometheusMetrics
-
-            self.metrics = PrometheusMetrics.from_config(
-                self.config, metrics_registry, self._health
-            )
-            if self.config.metrics_port is not None:
-                try:
-                    self.metrics_port = self.metrics.serve(
-                        self.config.metrics_port, self.config.metrics_addr
-                    )
-                except OSError as error:
-                    self.metrics.close()
-                    address = f"{self.config.metrics_addr}:{self.config.metrics_port}"
-                    raise ConfigError(
-                        f"trace.metrics_port: cannot serve metrics on {address} "
-                        f"({error.strerror or error}); choose a free port, or 0 for any"
-                    ) from None
         self._writer: GoldenWriter | None = None
-        if self.enabled and self.config.export_golden:
+        self._sinks: tuple[TickSink, ...] = ()
+        if not self.enabled:  # a subclass that chose to run disabled
+            return
+        self._sampler = Sampler(self.config.sample_rate, seed)
+        self._deadline_ns = round(self.config.deadline_ms * 1_000_000)
+        spans = _span_type(self, self._clock, self.config.max_records_per_tick)
+        self._span_cls = spans.plain
+        self._stage_span_cls = spans.stage
+        self._attribute_span_cls = spans.with_attributes
+        self._labels: set[str] = set()  # names and symbols seen valid (never tick_total)
+        self._tick_ids = itertools.count(1)
+        built: list[TickSink] = []
+        if self.config.metrics:
+            built.append(_PrometheusSink(self._start_metrics(metrics_registry)))
+        if self.config.export_golden:
             self._writer = GoldenWriter(
                 Path(self.config.output_dir),
                 self.run_id,
@@ -321,23 +687,43 @@ class Tracer:
             )
             # A resumed run continues its tick numbering, so (run_id, tick_id) stays unique.
             self._tick_ids = itertools.count(self._writer.last_tick_id + 1)
-        if self.enabled:
-            atexit.register(self.close)
-        else:
-            # Bound once, so a disabled tracer's calls skip even the context lookup.
-            self.stage = _null_stage  # type: ignore[method-assign]
-            self.request = _null_request  # type: ignore[method-assign]
+            built.append(self._writer)
+        self._sinks = (*built, *sinks)
+        self._tick_sinks = tuple(sink.on_tick for sink in self._sinks)
+        self._window_sinks = tuple(sink.on_window for sink in self._sinks)
+        atexit.register(self.close)
+        _LIVE_TRACERS.add(self)
+
+    def _start_metrics(self, registry: CollectorRegistry | None) -> PrometheusMetrics:
+        from tracekit.trace.sinks.prometheus import PrometheusMetrics
+
+        metrics = PrometheusMetrics.from_config(self.config, registry, self._health)
+        self.metrics = metrics
+        if self.config.metrics_port is not None:
+            try:
+                self.metrics_port = metrics.serve(
+                    self.config.metrics_port, self.config.metrics_addr
+                )
+            except OSError as error:
+                metrics.close()
+                address = f"{self.config.metrics_addr}:{self.config.metrics_port}"
+                raise ConfigError(
+                    f"trace.metrics_port: cannot serve metrics on {address} "
+                    f"({error.strerror or error}); choose a free port, or 0 for any"
+                ) from None
+        return metrics
 
     # -- the traced program's API -------------------------------------------------
 
-    def tick(self, deadline_ms: float | None = None) -> _TickSpan | _NullSpan:
-        """A context manager around one tick: measures ``tick_total`` and the deadline.
+    def tick(self, deadline_ms: float | None = None) -> Span:
+        """One tick: measures ``tick_total`` and the deadline.
+
+        A context manager (``with`` / ``async with``), or a decorator: each call of the
+        decorated function is one tick.
 
         Args:
             deadline_ms: This tick's deadline; ``config.deadline_ms`` when omitted.
         """
-        if not self.enabled:
-            return NULL_SPAN
         if deadline_ms is None:
             return _TickSpan(self, self._deadline_ns)
         if (
@@ -349,67 +735,161 @@ class Tracer:
             return _TickSpan(self, self._deadline_ns)
         return _TickSpan(self, round(deadline_ms * 1_000_000))
 
-    def stage(self, name: str, symbol: str | None = None) -> Any:
-        """A context manager timing one stage of the current tick, optionally per symbol."""
+    def stage(
+        self, name: str, symbol: str | None = None, attributes: Attributes | None = None
+    ) -> Span:
+        """One stage of the current tick, optionally per symbol.
+
+        A context manager (``with`` / ``async with``), or a decorator: each call of the
+        decorated function is one stage span of the tick it is called in.
+
+        Args:
+            name: The stage's name: text, 1-200 characters, not ``tick_total``
+                (checked here; an invalid name is refused and counted).
+            symbol: The symbol the stage works on, if any (text; checked by the
+                golden writer, off the loop: see ``WriterStats.labels_repaired``).
+            attributes: A few named values to record with the span (at most 8; keys
+                are identifiers, values text, whole numbers, finite floats or bools).
+        """
         state = self._current.get()
         if state is None:
-            if self.enabled:
-                self._orphan_calls += 1
-            return NULL_SPAN
+            return _UnboundSpan(self, schema.KIND_STAGE, name, symbol, None, attributes)
         if not state.measuring:
             return NULL_SPAN
-        return self._span_cls(state, schema.KIND_STAGE, name, symbol, None)
+        try:
+            if name not in self._labels and not self._check_labels(name, None, None):
+                return NULL_SPAN
+        except TypeError:  # unhashable: certainly not a name
+            self._invalid_calls += 1
+            return NULL_SPAN
+        if attributes is not None:
+            checked = self._check_attributes(attributes)
+            if checked is not None:
+                return self._attribute_span_cls(
+                    state, schema.KIND_STAGE, name, symbol, None, checked
+                )
+        return self._stage_span_cls(state, name, symbol)
 
-    def request(self, verb: str, api: str, symbol: str | None = None) -> Any:
-        """A context manager timing one exchange API request (``verb`` such as POST)."""
+    def request(
+        self,
+        verb: str,
+        api: str,
+        symbol: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> Span:
+        """One exchange API request (``verb`` such as POST, ``api`` such as place_order).
+
+        Used like :meth:`stage`; the names follow the same rules.
+        """
         state = self._current.get()
         if state is None:
-            if self.enabled:
-                self._orphan_calls += 1
-            return NULL_SPAN
+            return _UnboundSpan(self, schema.KIND_REQUEST, api, symbol, verb, attributes)
         state.request_count += 1
         if not state.measuring:
             return NULL_SPAN
+        labels = self._labels
+        try:
+            if (api not in labels or verb not in labels) and not self._check_labels(
+                api, None, verb
+            ):
+                return NULL_SPAN
+        except TypeError:  # unhashable: certainly not a name
+            self._invalid_calls += 1
+            return NULL_SPAN
+        if attributes is not None:
+            checked = self._check_attributes(attributes)
+            if checked is not None:
+                return self._attribute_span_cls(
+                    state, schema.KIND_REQUEST, api, symbol, verb, checked
+                )
         return self._span_cls(state, schema.KIND_REQUEST, api, symbol, verb)
 
     def guard_trip(self, reason: str, symbol: str | None = None) -> None:
         """Record that a risk guard tripped (always kept, sampled or not)."""
         state = self._current.get()
         if state is None:
-            if self.enabled:
-                self._orphan_calls += 1
+            self._count_orphan()
+            return
+        if not self._check_labels(reason, symbol, None):
             return
         state.guard_trips += 1
         if state.open:
             state.guards.append((reason, symbol, self._clock()))
 
     def set_parallel_symbols(self, count: int) -> None:
-        """Record how many symbols the current tick processes concurrently."""
+        """Record how many symbols the current tick processes concurrently (a whole
+        number from 0 to 2**31 - 1; anything else is counted as invalid)."""
         state = self._current.get()
         if state is None:
-            if self.enabled:
-                self._orphan_calls += 1
+            self._count_orphan()
+            return
+        if type(count) is not int or not 0 <= count <= MAX_PARALLEL_SYMBOLS:
+            self._invalid_calls += 1
             return
         state.parallel_symbols = count
 
+    def current_tick_id(self) -> int | None:
+        """The id of the tick the caller is in, or None outside any tick."""
+        state = self._current.get()
+        return None if state is None else state.tick_id
+
+    def bind(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Carry the caller's tick into another thread.
+
+        ``pool.submit(tracer.bind(work), x)`` or
+        ``loop.run_in_executor(None, tracer.bind(work), x)``: ``work`` then runs in a
+        copy of the caller's context, so its spans belong to the caller's tick (without
+        it they are orphans, counted in ``stats().orphan_calls``). ``asyncio.to_thread``
+        does this by itself.
+        """
+        context = contextvars.copy_context()
+
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            return context.copy().run(func, *args, **kwargs)
+
+        return functools.wraps(func)(run)
+
     # -- life cycle ----------------------------------------------------------------
 
-    def close(self) -> None:
-        """Write the last, partial window and stop the writer. Safe to call twice."""
+    def close(self, timeout_s: float | None = None) -> tuple[SinkReport, ...]:
+        """Write the last, partial window and stop the sinks. Safe to call twice.
+
+        Waits at most ``timeout_s`` seconds in all (``config.close_timeout_s`` when
+        omitted; also at interpreter exit). What could not be written by then is
+        counted (``stats().writer.windows_abandoned``) and returned, one report per sink.
+        """
         with self._lock:
             if self._closed:
-                return
+                return self._sink_reports
             self._closed = True
             window, self._window = self._window, []
-        if self._writer is not None:
-            if window:
-                self._writer.submit(window)
-            self._writer.close()
-        if self.metrics is not None:
-            self.metrics.close()
         atexit.unregister(self.close)
+        if self._forked:  # the sinks' threads belong to the parent process
+            return ()
+        budget_s = self.config.close_timeout_s if timeout_s is None else timeout_s
+        give_up_at = time.monotonic() + max(0.0, budget_s)
+        reports = []
+        for sink in self._sinks:
+            try:
+                reports.append(sink.shutdown(max(0.0, give_up_at - time.monotonic()), window))
+            except Exception as error:  # a sink must not make close() raise
+                logger.error("tracekit: sink %s failed to shut down: %s", sink.name, error)
+                reports.append(SinkReport(sink.name, timed_out=True))
+        for report in reports:
+            if report.timed_out or report.windows_abandoned:
+                logger.warning(
+                    "tracekit: sink %s did not finish within %.1f s; abandoned %d window(s), "
+                    "%d tick(s)",
+                    report.sink,
+                    budget_s,
+                    report.windows_abandoned,
+                    report.ticks_abandoned,
+                )
+        with self._lock:
+            self._sink_reports = tuple(reports)
+        return self._sink_reports
 
-    def __enter__(self) -> Tracer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -428,11 +908,14 @@ class Tracer:
                 ticks_sampled=self._ticks_sampled,
                 ticks_kept_for_miss=self._ticks_kept_for_miss,
                 deadline_misses=self._deadline_misses,
-                records_dropped=self._records_dropped + self._late_spans[0],
+                records_dropped=self._records_dropped,
                 orphan_calls=self._orphan_calls,
                 invalid_calls=self._invalid_calls,
                 ticks_after_close=self._ticks_after_close,
                 writer=self._writer.stats() if self._writer is not None else WriterStats(),
+                spans_after_tick=self._late_spans[0],
+                ticks_after_fork=self._ticks_after_fork,
+                sink_reports=self._sink_reports,
             )
 
     @property
@@ -445,6 +928,54 @@ class Tracer:
         return clock_ns + self._wall_offset_ns
 
     # -- internals -----------------------------------------------------------------
+
+    def _count_orphan(self) -> None:
+        self._orphan_calls += 1
+
+    def _check_labels(self, name: object, symbol: object, verb: object) -> bool:
+        """True when the names may be recorded (and remembers them); otherwise counts
+        an invalid call."""
+        if (
+            not _valid_name(name)
+            or (symbol is not None and not _valid_text(symbol))
+            or (verb is not None and not _valid_name(verb))
+        ):
+            self._invalid_calls += 1
+            return False
+        if len(self._labels) < _MAX_CACHED_LABELS:
+            for label in (name, symbol, verb):
+                if label is not None and label not in RESERVED_NAMES:
+                    self._labels.add(cast(str, label))
+        return True
+
+    def _check_attributes(self, attributes: object) -> Attributes | None:
+        """A private copy of valid attributes; None (and an invalid call) otherwise."""
+        if not isinstance(attributes, Mapping) or not 0 < len(attributes) <= MAX_ATTRIBUTES:
+            self._invalid_calls += 1
+            return None
+        checked: dict[str, AttributeValue] = {}
+        for key, value in attributes.items():
+            if not (
+                _valid_text(key)
+                and len(key) <= MAX_ATTRIBUTE_KEY_CHARS
+                and key.isidentifier()
+                and _valid_attribute_value(value)
+            ):
+                self._invalid_calls += 1
+                return None
+            checked[key] = value
+        return checked
+
+    def _after_fork_in_child(self) -> None:
+        # The writer and metrics threads did not survive the fork, and a lock held by one
+        # of them would stay held: the child's copy records nothing and never waits.
+        self._lock = threading.Lock()
+        self._forked = True
+        self._closed = True
+        self._window = []
+        self._sinks = ()
+        self._tick_sinks = ()
+        self._window_sinks = ()
 
     def _begin_tick(self) -> _TickState:
         tick_id = next(self._tick_ids)
@@ -462,6 +993,8 @@ class Tracer:
         error_type: str | None,
     ) -> None:
         state.open = False
+        if state.cancelled is not None:
+            _resolve_cancelled(state)
         missed = duration_ns > deadline_ns
         if state.sampled:
             detail = schema.DETAIL_SAMPLED
@@ -469,10 +1002,10 @@ class Tracer:
             detail = schema.DETAIL_DEADLINE_MISS
         else:
             detail = schema.DETAIL_NONE
-        writer = self._writer
-        metrics = self.metrics
+        tick_sinks = self._tick_sinks
         finished = None
-        if writer is not None or metrics is not None:
+        if tick_sinks:
+            kept = detail != schema.DETAIL_NONE
             finished = FinishedTick(
                 state.tick_id,
                 start_ns,
@@ -484,31 +1017,41 @@ class Tracer:
                 state.guard_trips,
                 state.request_count,
                 detail,
-                state.spans if detail != schema.DETAIL_NONE else [],
+                state.spans if kept else [],
                 state.guards,
+                state.attributes if kept else None,
             )
         full: list[FinishedTick] | None = None
         with self._lock:
             if self._closed:
-                self._ticks_after_close += 1
+                if self._forked:
+                    self._ticks_after_fork += 1
+                else:
+                    self._ticks_after_close += 1
                 return
             self._ticks += 1
             self._deadline_misses += missed
             self._ticks_sampled += detail == schema.DETAIL_SAMPLED
             self._ticks_kept_for_miss += detail == schema.DETAIL_DEADLINE_MISS
             self._records_dropped += state.dropped
-            if writer is not None and finished is not None:
+            if finished is not None:
                 self._window.append(finished)
                 if len(self._window) >= self.config.golden_trace_interval:
                     full, self._window = self._window, []
-        if full is not None and writer is not None:
-            writer.submit(full)
-        if metrics is not None and finished is not None:
-            metrics.submit(finished)
+        if finished is not None:
+            for on_tick in tick_sinks:
+                on_tick(finished)
+            if full is not None:
+                for on_window in self._window_sinks:
+                    on_window(full)
 
     def _health(self) -> tuple[int, int, int]:
         stats = self.stats()
-        return stats.records_dropped, stats.writer.windows_dropped, stats.writer.write_errors
+        return (
+            stats.records_dropped + stats.spans_after_tick,
+            stats.writer.windows_dropped + stats.writer.windows_abandoned,
+            stats.writer.write_errors,
+        )
 
     def _run_metadata(self) -> dict[str, str]:
         return {
@@ -523,8 +1066,111 @@ class Tracer:
         }
 
 
+class NullTracer(Tracer):
+    """A tracer that records nothing: every call is a no-op with the same signature.
+
+    ``Tracer(TraceConfig(enabled=False))`` builds one: no records, no files, no
+    folder, no thread. Its spans are :data:`NULL_SPAN`, and as decorators they return
+    the function unchanged.
+    """
+
+    def __init__(
+        self,
+        config: TraceConfig | None = None,
+        *,
+        clock: ClockNs | None = None,
+        wall_anchor_ns: int | None = None,
+        run_id: str | None = None,
+        run_metadata: Mapping[str, str] | None = None,
+        metrics_registry: CollectorRegistry | None = None,
+        sinks: Sequence[TickSink] = (),
+    ) -> None:
+        base = config if config is not None else TraceConfig()
+        super().__init__(
+            dataclasses.replace(base, enabled=False),
+            clock=clock,
+            wall_anchor_ns=wall_anchor_ns,
+            run_id=run_id,
+        )
+
+    def tick(self, deadline_ms: float | None = None) -> Span:
+        return NULL_SPAN
+
+    def stage(
+        self, name: str, symbol: str | None = None, attributes: Attributes | None = None
+    ) -> Span:
+        return NULL_SPAN
+
+    def request(
+        self,
+        verb: str,
+        api: str,
+        symbol: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> Span:
+        return NULL_SPAN
+
+    def guard_trip(self, reason: str, symbol: str | None = None) -> None:
+        return None
+
+    def set_parallel_symbols(self, count: int) -> None:
+        return None
+
+    def current_tick_id(self) -> int | None:
+        return None
+
+    def bind(self, func: Callable[P, R]) -> Callable[P, R]:
+        return func
+
+    def close(self, timeout_s: float | None = None) -> tuple[SinkReport, ...]:
+        self._closed = True
+        return ()
+
+
+def _valid_text(value: object) -> bool:
+    """Text that every reader can store: a non-empty str without lone surrogates."""
+    if type(value) is not str or not 0 < len(value) <= MAX_NAME_CHARS:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _valid_name(value: object) -> bool:
+    return _valid_text(value) and value not in RESERVED_NAMES
+
+
+def _valid_attribute_value(value: object) -> bool:
+    kind = type(value)
+    if kind is bool:
+        return True
+    if kind is int:
+        return -_INT64_MAX - 1 <= cast(int, value) <= _INT64_MAX
+    if kind is float:
+        return math.isfinite(cast(float, value))
+    if kind is str:
+        text = cast(str, value)
+        return len(text) <= MAX_ATTRIBUTE_TEXT_CHARS and (text == "" or _valid_text(text))
+    return False
+
+
+_LIVE_TRACERS: weakref.WeakSet[Tracer] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for tracer in list(_LIVE_TRACERS):
+        tracer._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _default_run_id(wall_ns: int) -> str:
     started = datetime.fromtimestamp(wall_ns / 1e9, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
-    host = socket.gethostname().split(".")[0] or "host"
+    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())
+    host = host.split(".")[0] or "host"
     # The random suffix keeps two tracers started in the same second apart.
     return f"{started}-{host}-{os.getpid()}-{os.urandom(3).hex()}"

@@ -1,34 +1,58 @@
-"""The background writer of golden traces.
+"""The background writer of golden traces: a :class:`~tracekit.trace.records.TickSink`.
 
 The traced loop hands each finished window (a list of :class:`FinishedTick`) to
-:meth:`GoldenWriter.submit`, which never blocks: when the bounded queue is full the
-window is dropped and counted. A daemon thread turns windows into Parquet files.
+:meth:`GoldenWriter.on_window` (also :meth:`GoldenWriter.submit`), which never
+blocks: when the bounded queue is full the window is dropped and counted. A daemon
+thread imports pyarrow and turns windows into Parquet files.
 
-Each file is written to a hidden temporary name in the partition folder, flushed
-to disk and renamed into place (:func:`tracekit.store.parquet.atomic_write`), so a
-crash leaves at most a ``.*.tmp`` file that no reader picks up, never a partial
-``*.parquet``. Write errors are counted, logged and kept in :class:`WriterStats`;
-they never reach the traced program.
+The writer never holds the GIL for long: a window's table is built in slices of at
+most :data:`SLICE_ROWS` rows, and the thread lets the traced loop run between slices
+(``bench/bench_loop_stall.py`` measures the loop's stalls).
+
+Each file is written under a temporary name in a hidden folder *beside* the dataset
+root (``<parent>/.<root name>.tracekit-tmp/``, same file system), flushed to disk
+and renamed into place, so a crash leaves at most a ``*.tmp`` file outside the
+dataset, and no reader (``pl.scan_parquet('<root>/')``, DuckDB's ``**/*.parquet``)
+ever sees a partial file. Write errors are counted, logged and kept in
+:class:`WriterStats`; they never reach the traced program.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
+import json
 import logging
+import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Final
 
 from tracekit.store import schema
-from tracekit.store.parquet import atomic_write, write_parquet
-from tracekit.trace.records import FinishedTick
+from tracekit.store.parquet import fsync_dir, fsync_file, write_parquet
+from tracekit.trace.records import Attributes, FinishedTick, SinkReport
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 logger = logging.getLogger("tracekit")
 
-_STOP = object()
+SLICE_ROWS: Final = 500
+"""Rows the writer converts to Arrow in one step before letting the loop run."""
+SLICE_PAUSE_S: Final = 0.00005
+"""How long the writer sleeps between slices: long enough for a waiting thread to take
+the GIL (``time.sleep(0)`` returns before the waiting thread wakes)."""
+TEMP_SUFFIX: Final = ".tmp"
+
+WriteTable = Callable[["pa.Table", Path], None]
+
+_Item = tuple[str, int, Sequence[FinishedTick]]
+"""A queued item: ("window", window number, ticks), or ("stop", 0, ()) to finish."""
+_STOP: Final[_Item] = ("stop", 0, ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +66,11 @@ class WriterStats:
         write_errors: Windows that failed to write (the error was logged).
         last_error: Text of the most recent write error, if any.
         queue_depth: Windows waiting for the writer now.
+        windows_abandoned: Windows still queued or being written when ``shutdown``
+            ran out of time (a hung disk, say).
+        ticks_abandoned: Ticks in dropped and abandoned windows.
+        labels_repaired: Span symbols that were not storable text (an int, a lone
+            surrogate): written as their text, with U+FFFD for what cannot be stored.
     """
 
     files_written: int = 0
@@ -50,6 +79,9 @@ class WriterStats:
     write_errors: int = 0
     last_error: str | None = None
     queue_depth: int = 0
+    windows_abandoned: int = 0
+    ticks_abandoned: int = 0
+    labels_repaired: int = 0
 
 
 class GoldenWriter:
@@ -63,7 +95,13 @@ class GoldenWriter:
         max_queue_windows: Windows that may wait; beyond that, windows are dropped.
         write_table: Writes a pyarrow table to a path; replaceable in tests to
             simulate I/O failures.
+
+    Building one imports nothing third-party in the caller's thread: pyarrow is
+    imported by the writer thread, and a resumed run's last tick id is read from the
+    files' footers with the standard library.
     """
+
+    name = "golden"
 
     def __init__(
         self,
@@ -72,14 +110,15 @@ class GoldenWriter:
         metadata: dict[str, str],
         wall_offset_ns: int,
         max_queue_windows: int,
-        write_table: Callable[[Any, Path], None] | None = None,
+        write_table: WriteTable | None = None,
     ) -> None:
         self.folder = root / f"{schema.PARTITION_KEY}={run_id}"
+        self._root = root
         self._run_id = run_id
         self._metadata = metadata
         self._wall_offset_ns = wall_offset_ns
-        self._write_table = write_table or write_parquet
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue_windows)
+        self._write_table = write_table
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max_queue_windows)
         self._lock = threading.Lock()
         self._window_seq, self.last_tick_id = _resume_point(self.folder)
         self._files_written = 0
@@ -87,39 +126,110 @@ class GoldenWriter:
         self._windows_dropped = 0
         self._write_errors = 0
         self._last_error: str | None = None
+        self._windows_abandoned = 0
+        self._ticks_abandoned = 0
+        self._labels_repaired = 0
+        self._in_flight: Sequence[FinishedTick] | None = None
+        self._temp_folder: Path | None = None
         self._closed = False
-        import pyarrow.parquet  # noqa: F401  # imported here, not on the first window mid-loop
-
         self._thread = threading.Thread(target=self._run, name="tracekit-golden", daemon=True)
         self._thread.start()
 
-    def submit(self, window: list[FinishedTick]) -> bool:
+    # -- the sink protocol -----------------------------------------------------------
+
+    def on_tick(self, tick: FinishedTick) -> None:
+        """Nothing per tick: the golden writer takes whole windows."""
+        return None
+
+    def on_window(self, window: Sequence[FinishedTick]) -> None:
+        """Queue a window for writing without blocking (see :meth:`submit`)."""
+        self.submit(window)
+
+    def submit(self, window: Sequence[FinishedTick]) -> bool:
         """Queue a window for writing without blocking; False when it was dropped."""
         with self._lock:
             if self._closed:
                 self._windows_dropped += 1
+                self._ticks_abandoned += len(window)
                 return False
             self._window_seq += 1
-            item = (self._window_seq, window)
+            item = ("window", self._window_seq, window)
         try:
             self._queue.put_nowait(item)
         except queue.Full:
             with self._lock:
                 self._windows_dropped += 1
+                self._ticks_abandoned += len(window)
             return False
         return True
 
-    def close(self, timeout_s: float = 30.0) -> None:
-        """Write what is queued, then stop the thread (waits up to ``timeout_s``)."""
+    def shutdown(self, timeout_s: float, last_window: Sequence[FinishedTick] = ()) -> SinkReport:
+        """Queue ``last_window`` (waiting for room if need be), write what is queued and
+        stop the thread, all within ``timeout_s`` seconds. What is still queued or
+        being written then is abandoned, counted, and reported."""
+        give_up_at = time.monotonic() + max(0.0, timeout_s)
         with self._lock:
             if self._closed:
-                return
+                return SinkReport(self.name)
+            if last_window:
+                self._window_seq += 1
+                final: _Item | None = (
+                    "window",
+                    self._window_seq,
+                    last_window,
+                )
+            else:
+                final = None
             self._closed = True
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_STOP, timeout=timeout_s)
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            logger.warning("tracekit: golden writer did not finish within %.1f s", timeout_s)
+        abandoned_windows = 0
+        abandoned_ticks = 0
+        if final is not None:
+            try:
+                self._queue.put(final, timeout=max(0.0, give_up_at - time.monotonic()))
+            except queue.Full:
+                abandoned_windows += 1
+                abandoned_ticks += len(last_window)
+        stop_queued = True
+        try:
+            self._queue.put(_STOP, timeout=max(0.0, give_up_at - time.monotonic()))
+        except queue.Full:
+            stop_queued = False
+        self._thread.join(max(0.0, give_up_at - time.monotonic()))
+        timed_out = self._thread.is_alive()
+        if timed_out:
+            while True:  # abandon what is still queued, so the thread finds the stop sign
+                try:
+                    _kind, _seq, window = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if _kind != "stop":
+                    abandoned_windows += 1
+                    abandoned_ticks += len(window)
+            with self._lock:
+                in_flight = self._in_flight
+            if in_flight is not None:
+                abandoned_windows += 1
+                abandoned_ticks += len(in_flight)
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(_STOP)
+        elif not stop_queued:  # cannot happen: the thread only ends on the stop sign
+            timed_out = True
+        with self._lock:
+            self._windows_abandoned += abandoned_windows
+            self._ticks_abandoned += abandoned_ticks
+        if not timed_out:
+            self._remove_temp_folder()
+        return SinkReport(self.name, abandoned_windows, abandoned_ticks, timed_out)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write what is queued, then stop the thread (waits up to ``timeout_s``)."""
+        report = self.shutdown(timeout_s)
+        if report.timed_out:
+            logger.warning(
+                "tracekit: golden writer did not finish within %.1f s; abandoned %d window(s)",
+                timeout_s,
+                report.windows_abandoned,
+            )
 
     def stats(self) -> WriterStats:
         """A snapshot of the writer's counters."""
@@ -131,14 +241,25 @@ class GoldenWriter:
                 write_errors=self._write_errors,
                 last_error=self._last_error,
                 queue_depth=self._queue.qsize(),
+                windows_abandoned=self._windows_abandoned,
+                ticks_abandoned=self._ticks_abandoned,
+                labels_repaired=self._labels_repaired,
             )
 
+    # -- the writer thread -------------------------------------------------------------
+
     def _run(self) -> None:
+        try:
+            import pyarrow.parquet  # noqa: F401  # here, off the caller's thread
+        except ImportError as exc:  # reported per window below
+            logger.error("tracekit: the golden writer needs pyarrow: %s", exc)
         while True:
-            item = self._queue.get()
-            if item is _STOP:
+            kind, seq, window = self._queue.get()
+            if kind == "stop":
+                self._remove_temp_folder()  # also after a shutdown that timed out
                 return
-            seq, window = item
+            with self._lock:
+                self._in_flight = window
             try:
                 rows = self._write_window(seq, window)
             except Exception as exc:  # the writer must never die or raise into the loop
@@ -146,10 +267,12 @@ class GoldenWriter:
                 with self._lock:
                     self._write_errors += 1
                     self._last_error = f"{type(exc).__name__}: {exc}"
+                    self._in_flight = None
             else:
                 with self._lock:
                     self._files_written += 1
                     self._rows_written += rows
+                    self._in_flight = None
 
     def _write_window(self, seq: int, window: Sequence[FinishedTick]) -> int:
         table = window_table(
@@ -162,18 +285,68 @@ class GoldenWriter:
                 schema.META_TICKS: str(len(window)),
                 schema.META_LAST_TICK: str(max((tick.tick_id for tick in window), default=0)),
             },
+            pause=_pause,
+            repaired=self._count_repaired,
         )
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / schema.window_file_name(seq)
-        atomic_write(final, lambda temporary: self._write_table(table, temporary), durable=True)
+        temporary = self._temporary_path(final)
+        write = self._write_table or write_parquet
+        try:
+            write(table, temporary)
+            fsync_file(temporary)
+            os.replace(temporary, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        fsync_dir(final.parent)
         return int(table.num_rows)
+
+    def _count_repaired(self, count: int) -> None:
+        with self._lock:
+            self._labels_repaired += count
+
+    def _temporary_path(self, final: Path) -> Path:
+        if self._temp_folder is None:
+            self._temp_folder = temp_folder(self._root, self.folder)
+        name = f"{self._run_id}.{final.stem}.{os.getpid()}.{threading.get_ident()}{TEMP_SUFFIX}"
+        return self._temp_folder / name
+
+    def _remove_temp_folder(self) -> None:
+        if self._temp_folder is not None:
+            with contextlib.suppress(OSError):
+                self._temp_folder.rmdir()  # only when empty: another writer may use it
+
+
+def temp_folder(root: Path, folder: Path) -> Path:
+    """Where the writer puts files being written: a hidden folder beside the dataset
+    root, so no reader of the root sees them; inside the run folder (hidden, with a
+    non-``.parquet`` suffix) only when the root's parent is another file system or
+    cannot be written."""
+    absolute = Path(os.path.abspath(root))
+    beside = absolute.parent / f".{absolute.name or 'traces'}.tracekit-tmp"
+    try:
+        beside.mkdir(exist_ok=True)
+        if os.stat(beside).st_dev == os.stat(folder).st_dev:
+            return beside
+        with contextlib.suppress(OSError):
+            beside.rmdir()
+    except OSError:
+        pass
+    inside = folder / ".tracekit-tmp"
+    inside.mkdir(exist_ok=True)
+    return inside
+
+
+def _pause() -> None:
+    time.sleep(SLICE_PAUSE_S)
 
 
 def _resume_point(folder: Path) -> tuple[int, int]:
     """The highest window number already in ``folder`` and the last tick id it holds,
-    so a resumed run appends windows and continues its tick numbering."""
-    import pyarrow.parquet as pq
-
+    so a resumed run appends windows and continues its tick numbering. Reads only
+    the footers' key-value metadata, with the standard library."""
     numbered: list[tuple[int, Path]] = []
     with contextlib.suppress(OSError):
         for path in folder.glob(schema.GOLDEN_FILE_GLOB):
@@ -183,11 +356,162 @@ def _resume_point(folder: Path) -> tuple[int, int]:
     if not numbered:
         return 0, 0
     last_tick = 0
+    key = schema.META_LAST_TICK.encode()
     for _, path in numbered:
-        with contextlib.suppress(Exception):  # an unreadable file only loses its hint
-            metadata = pq.read_schema(path).metadata or {}
-            last_tick = max(last_tick, int(metadata.get(schema.META_LAST_TICK.encode(), b"0")))
+        metadata = read_footer_metadata(path) or {}
+        with contextlib.suppress(ValueError):  # an unreadable file only loses its hint
+            last_tick = max(last_tick, int(metadata.get(key, b"0")))
     return max(number for number, _ in numbered), last_tick
+
+
+# -- reading a Parquet footer's key-value metadata without pyarrow ------------------------
+
+_MAX_FOOTER_BYTES: Final = 64 * 1024 * 1024
+
+
+def read_footer_metadata(path: Path) -> dict[bytes, bytes] | None:
+    """The key-value metadata of a Parquet file's footer, or None when the file is
+    not a complete Parquet file. Standard library only (the footer is Thrift's
+    compact protocol; this reads ``FileMetaData.key_value_metadata``, field 5)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size < 12:
+                return None
+            handle.seek(size - 8)
+            tail = handle.read(8)
+            if tail[4:] != b"PAR1":
+                return None
+            length = int.from_bytes(tail[:4], "little")
+            if length <= 0 or length > min(size - 12, _MAX_FOOTER_BYTES):
+                return None
+            handle.seek(size - 8 - length)
+            footer = handle.read(length)
+    except OSError:
+        return None
+    try:
+        return _CompactReader(footer).file_key_values()
+    except (IndexError, ValueError, RecursionError):
+        return None
+
+
+class _CompactReader:
+    """Just enough of Thrift's compact protocol to skip to a struct's field."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._at = 0
+
+    def file_key_values(self) -> dict[bytes, bytes]:
+        values: dict[bytes, bytes] = {}
+        for field_id, kind in self._fields():
+            if field_id == 5 and kind == 9:  # list<KeyValue>
+                size, element = self._list_header()
+                for _ in range(size):
+                    if element != 12:
+                        raise ValueError("key_value_metadata is not a list of structs")
+                    key, value = b"", b""
+                    for kv_id, kv_kind in self._fields():
+                        if kv_id == 1 and kv_kind == 8:
+                            key = self._binary()
+                        elif kv_id == 2 and kv_kind == 8:
+                            value = self._binary()
+                        else:
+                            self._skip(kv_kind)
+                    values[key] = value
+            else:
+                self._skip(kind)
+        return values
+
+    def _byte(self) -> int:
+        value = self._data[self._at]
+        self._at += 1
+        return value
+
+    def _varint(self) -> int:
+        shift = 0
+        result = 0
+        while True:
+            byte = self._byte()
+            result |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return result
+            shift += 7
+            if shift > 70:
+                raise ValueError("varint too long")
+
+    def _binary(self) -> bytes:
+        length = self._varint()
+        if self._at + length > len(self._data):
+            raise ValueError("binary past the end")
+        value = self._data[self._at : self._at + length]
+        self._at += length
+        return value
+
+    def _fields(self) -> Iterator[tuple[int, int]]:
+        last = 0
+        while True:
+            header = self._byte()
+            if header == 0:  # stop
+                return
+            kind = header & 0x0F
+            delta = header >> 4
+            if delta:
+                field_id = last + delta
+            else:
+                raw = self._varint()
+                field_id = (raw >> 1) ^ -(raw & 1)
+            last = field_id
+            yield field_id, kind
+
+    def _list_header(self) -> tuple[int, int]:
+        header = self._byte()
+        size = header >> 4
+        if size == 15:
+            size = self._varint()
+        return size, header & 0x0F
+
+    def _skip(self, kind: int, depth: int = 0) -> None:
+        if depth > 64:
+            raise ValueError("nested too deep")
+        if kind in (1, 2):  # a bool field: the value is in the header
+            return
+        if kind == 3:
+            self._at += 1
+        elif kind in (4, 5, 6):
+            self._varint()
+        elif kind == 7:
+            self._at += 8
+        elif kind == 8:
+            self._binary()
+        elif kind in (9, 10):
+            size, element = self._list_header()
+            for _ in range(size):
+                self._skip_element(element, depth + 1)
+        elif kind == 11:
+            size = self._varint()
+            if size:
+                types = self._byte()
+                for _ in range(size):
+                    self._skip_element(types >> 4, depth + 1)
+                    self._skip_element(types & 0x0F, depth + 1)
+        elif kind == 12:
+            for _, field_kind in self._fields():
+                self._skip(field_kind, depth + 1)
+        else:
+            raise ValueError(f"unknown compact type {kind}")
+
+    def _skip_element(self, kind: int, depth: int) -> None:
+        if kind in (1, 2):  # a bool element is one byte
+            self._at += 1
+        else:
+            self._skip(kind, depth)
+
+
+# -- the window's table -------------------------------------------------------------------
+
+_COLUMNS_AFTER_RUN_ID: Final = 16
+"""tick_id ... attributes: the written columns after ``run_id``, in schema order."""
 
 
 def window_table(
@@ -195,113 +519,185 @@ def window_table(
     window: Sequence[FinishedTick],
     wall_offset_ns: int,
     metadata: dict[str, str],
-) -> Any:
-    """Build the schema-v1 pyarrow table of one window, rows in tick order.
+    *,
+    pause: Callable[[], None] | None = None,
+    repaired: Callable[[int], None] | None = None,
+) -> pa.Table:
+    """Build the schema-v1 pyarrow table of one window, rows in tick order (each tick's
+    row, then its spans, then its guard trips).
 
-    Columns are built in bulk (``zip``, list comprehensions and Arrow kernels), not
-    row by row: this runs on the writer thread, and every millisecond it holds the
-    GIL is a millisecond the traced loop waits.
+    Columns are gathered as plain lists, column-wise from the span records (``zip``
+    over at most :data:`SLICE_ROWS` records at a time, so few objects the garbage
+    collector would have to visit), and turned into Arrow arrays every
+    :data:`SLICE_ROWS` rows, calling ``pause()`` after each slice: this runs on the
+    writer thread, and no single step may hold the GIL for long while the traced
+    loop waits for it. A label that is not storable text is written repaired (see
+    :func:`_strings`) and counted through ``repaired(count)``.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    arrow_schema = schema.arrow_schema(metadata)
+    arrow_schema = schema.arrow_schema(metadata, added=True)
+    batches: list[pa.RecordBatch] = []
+    columns: list[list[object]] = [[] for _ in range(_COLUMNS_AFTER_RUN_ID)]
+    (
+        tick_ids,
+        kinds,
+        names,
+        symbols,
+        verbs,
+        statuses,
+        error_types,
+        starts,
+        durations,
+        deadlines,
+        missed,
+        parallel,
+        guard_trips,
+        request_counts,
+        details,
+        attribute_texts,
+    ) = columns
+    tick_only = (deadlines, missed, parallel, guard_trips, request_counts)
+    ok = schema.STATUS_OK
+    error = schema.STATUS_ERROR
 
-    def nulls(count: int, name: str) -> Any:
-        return pa.nulls(count, type=arrow_schema.field(name).type)
+    def flush() -> None:
+        batches.append(_batch(run_id, columns, arrow_schema, repaired))
+        for column in columns:
+            column.clear()
+        if pause is not None:
+            pause()
 
-    def part(count: int, values: dict[str, Any]) -> Any:
-        columns = []
-        for field in arrow_schema:
-            value = values.get(field.name)
-            if value is None:
-                columns.append(nulls(count, field.name))
-            elif isinstance(value, str):
-                columns.append(pa.array([value] * count, type=field.type))
-            elif field.type == pa.string():
-                columns.append(_strings(value))
+    for tick in sorted(window, key=_tick_id):
+        tick_id = tick.tick_id
+        detail = tick.detail
+        tick_ids.append(tick_id)
+        kinds.append(schema.KIND_TICK)
+        names.append(schema.TICK_TOTAL)
+        symbols.append(None)
+        verbs.append(None)
+        statuses.append(ok if tick.error_type is None else error)
+        error_types.append(tick.error_type)
+        starts.append(tick.start_ns + wall_offset_ns)
+        durations.append(tick.duration_ns)
+        deadlines.append(tick.deadline_ns)
+        missed.append(tick.deadline_missed)
+        parallel.append(tick.parallel_symbols)
+        guard_trips.append(tick.guard_trips)
+        request_counts.append(tick.request_count)
+        details.append(detail)
+        attribute_texts.append(None)
+        spans = tick.spans
+        attributes = tick.span_attributes
+        first = 0
+        while first < len(spans):
+            chunk = spans[first : first + max(1, SLICE_ROWS - len(tick_ids))]
+            count = len(chunk)
+            (
+                chunk_kinds,
+                chunk_names,
+                chunk_symbols,
+                chunk_verbs,
+                chunk_errors,
+                chunk_starts,
+                chunk_durations,
+            ) = zip(*chunk, strict=True)
+            tick_ids.extend(itertools.repeat(tick_id, count))
+            kinds.extend(chunk_kinds)
+            names.extend(chunk_names)
+            symbols.extend(chunk_symbols)
+            verbs.extend(chunk_verbs)
+            statuses.extend([ok if e is None else error for e in chunk_errors])
+            error_types.extend(chunk_errors)
+            starts.extend([start + wall_offset_ns for start in chunk_starts])
+            durations.extend(chunk_durations)
+            for column in tick_only:
+                column.extend(itertools.repeat(None, count))
+            details.extend(itertools.repeat(detail, count))
+            if attributes:
+                attribute_texts.extend(
+                    _attribute_text(attributes.get(index)) for index in range(first, first + count)
+                )
             else:
-                columns.append(pa.array(value, type=field.type))
-        return pa.Table.from_arrays(columns, schema=arrow_schema)
-
-    def wall(starts: Sequence[int]) -> Any:
-        return pc.add(pa.array(starts, type=pa.int64()), wall_offset_ns)
-
-    def status(error_types: Sequence[str | None]) -> list[str]:
-        return [schema.STATUS_OK if e is None else schema.STATUS_ERROR for e in error_types]
-
-    tick_errors = [tick.error_type for tick in window]
-    parts = [
-        part(
-            len(window),
-            {
-                "run_id": run_id,
-                "tick_id": [tick.tick_id for tick in window],
-                "kind": schema.KIND_TICK,
-                "name": schema.TICK_TOTAL,
-                "status": status(tick_errors),
-                "error_type": tick_errors,
-                "start_unix_ns": wall([tick.start_ns for tick in window]),
-                "duration_ns": [tick.duration_ns for tick in window],
-                "deadline_ns": [tick.deadline_ns for tick in window],
-                "deadline_missed": [tick.deadline_missed for tick in window],
-                "parallel_symbols": [tick.parallel_symbols for tick in window],
-                "guard_trips": [tick.guard_trips for tick in window],
-                "request_count": [tick.request_count for tick in window],
-                "detail": [tick.detail for tick in window],
-            },
-        )
-    ]
-    spans = [span for tick in window for span in tick.spans]
-    if spans:
-        kinds, names, symbols, verbs, errors, starts, durations = zip(*spans, strict=True)
-        parts.append(
-            part(
-                len(spans),
-                {
-                    "run_id": run_id,
-                    "tick_id": [tick.tick_id for tick in window for _ in tick.spans],
-                    "kind": kinds,
-                    "name": names,
-                    "symbol": symbols,
-                    "verb": verbs,
-                    "status": status(errors),
-                    "error_type": errors,
-                    "start_unix_ns": wall(starts),
-                    "duration_ns": durations,
-                    "detail": [tick.detail for tick in window for _ in tick.spans],
-                },
-            )
-        )
-    guards = [guard for tick in window for guard in tick.guards]
-    if guards:
-        reasons, guard_symbols, ats = zip(*guards, strict=True)
-        parts.append(
-            part(
-                len(guards),
-                {
-                    "run_id": run_id,
-                    "tick_id": [tick.tick_id for tick in window for _ in tick.guards],
-                    "kind": schema.KIND_GUARD,
-                    "name": reasons,
-                    "symbol": guard_symbols,
-                    "status": schema.STATUS_OK,
-                    "start_unix_ns": wall(ats),
-                    "detail": [tick.detail for tick in window for _ in tick.guards],
-                },
-            )
-        )
-    table = pa.concat_tables(parts)
-    order = pc.sort_indices(table, sort_keys=[("tick_id", "ascending")])
-    return table.take(order)
+                attribute_texts.extend(itertools.repeat(None, count))
+            first += count
+            if len(tick_ids) >= SLICE_ROWS:
+                flush()
+        for reason, symbol, at_ns in tick.guards:
+            tick_ids.append(tick_id)
+            kinds.append(schema.KIND_GUARD)
+            names.append(reason)
+            symbols.append(symbol)
+            verbs.append(None)
+            statuses.append(ok)
+            error_types.append(None)
+            starts.append(at_ns + wall_offset_ns)
+            durations.append(None)
+            for column in tick_only:
+                column.append(None)
+            details.append(detail)
+            attribute_texts.append(None)
+        if len(tick_ids) >= SLICE_ROWS:
+            flush()
+    if tick_ids or not batches:
+        flush()
+    return pa.Table.from_batches(batches, schema=arrow_schema)
 
 
-def _strings(values: Sequence[Any]) -> Any:
-    """A string column; a label that is not a str (a symbol passed as an int, say) is
-    written as its text rather than costing the whole window."""
+def _attribute_text(values: Attributes | None) -> str | None:
+    if values is None:
+        return None
+    return json.dumps(dict(values), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _tick_id(tick: FinishedTick) -> int:
+    return tick.tick_id
+
+
+def _batch(
+    run_id: str,
+    columns: Sequence[Sequence[object]],
+    arrow_schema: pa.Schema,
+    repaired: Callable[[int], None] | None = None,
+) -> pa.RecordBatch:
+    import pyarrow as pa
+
+    count = len(columns[0])
+    arrays = [pa.array([run_id] * count, type=pa.string())]
+    for field, values in zip(list(arrow_schema)[1:], columns, strict=True):
+        if field.type == pa.string():
+            arrays.append(_strings(values, repaired))
+        else:
+            arrays.append(pa.array(values, type=field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
+
+
+def _strings(values: Sequence[object], repaired: Callable[[int], None] | None = None) -> pa.Array:
+    """A string column. A label that is not storable text (a symbol passed as an int,
+    a lone surrogate) is written as its text, with U+FFFD for what UTF-8 cannot hold,
+    rather than costing the whole window; ``repaired`` is told how many."""
     import pyarrow as pa
 
     try:
         return pa.array(values, type=pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
+        fixed: list[str | None] = []
+        count = 0
+        for value in values:
+            if value is None or (type(value) is str and _storable(value)):
+                fixed.append(value)
+                continue
+            count += 1
+            text = value if isinstance(value, str) else str(value)
+            fixed.append("".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text))
+        if repaired is not None and count:
+            repaired(count)
+        return pa.array(fixed, type=pa.string())
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
