@@ -70,7 +70,7 @@ def analyze_traces(traces: SparkTraces) -> Analysis:
         files=traces.files,
         skipped=traces.skipped,
         runs=runs,
-        sample_rates={run: rate for run, rate in traces.sample_rates.items()},
+        sample_rates=_rates(traces),
         selection=Selection(),
         by=(),
         every=None,
@@ -81,6 +81,12 @@ def analyze_traces(traces: SparkTraces) -> Analysis:
         requests=request_table(frame),
         parallel=parallel,
     )
+
+
+def _rates(traces: SparkTraces) -> dict[str, float | list[float]]:
+    rates: dict[str, float | list[float]] = {}
+    rates.update(traces.sample_rates)
+    return rates
 
 
 # -- rows ------------------------------------------------------------------------------
