@@ -22,6 +22,7 @@ ALLOWED = {
     "decisions": {"analysis", "stats", "store"},
     "present": {"analysis", "decisions", "stats", "store"},
     "sim": {"trace", "store"},
+    "spark": {"analysis", "decisions", "stats", "store"},
 }
 """The rooms each room may import (``cli``, ``tracekit/__init__.py`` and ``__main__``
 may import any)."""

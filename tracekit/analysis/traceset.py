@@ -447,7 +447,7 @@ class TraceSet:
         of their own: ``deadline_ms`` is a key, never an average.
         """
         with reading(self.files):
-            return _finish_deadline(self._deadline_query(by, every).collect(engine="streaming"))
+            return finish_deadline(self._deadline_query(by, every).collect(engine="streaming"))
 
     def attribution(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """For missed ticks with kept detail: which component took the largest self time.
@@ -544,7 +544,7 @@ class TraceSet:
             by=tuple(by),
             every=every,
             stages=stages,
-            deadline=_finish_deadline(deadline),
+            deadline=finish_deadline(deadline),
             attribution=attribution,
             guards=_finish_guards(tick_counts, guards),
             requests=_finish_stages(requests),
@@ -667,49 +667,7 @@ class TraceSet:
         Collected apart from the scan so that the pairing of self time works on a
         frame read once (the main scan stays shared by every table).
         """
-        window = [WINDOW_COLUMN] if WINDOW_COLUMN in spans.columns else []
-        keys: list[str] = [key for key in _check_by(by) if key != "symbol"] + window
-        tick_key = ["run_id", "tick_id"]
-        component = (
-            pl.when(pl.col("kind") == schema.KIND_REQUEST)
-            .then(pl.lit("request:") + pl.col("name"))
-            .otherwise(pl.col("name"))
-        )
-        # Symbols run concurrently: a component costs the tick its slowest symbol's time.
-        per_tick = (
-            _with_self_time(spans.lazy())
-            .with_columns(component.alias("component"))
-            .group_by([*tick_key, *window, "component", "symbol"])
-            .agg(pl.col("duration_ns").sum(), pl.col(_SELF).sum())
-            .group_by([*tick_key, *window, "component"])
-            .agg(pl.col("duration_ns").max(), pl.col(_SELF).max())
-        )
-        dominant = (
-            per_tick.sort([*tick_key, _SELF, "component"], descending=[False, False, True, False])
-            .group_by(tick_key)
-            .agg(pl.col("component").first().alias("dominant"))
-        )
-        joined = per_tick.join(dominant, on=tick_key)
-        return (
-            joined.group_by([*keys, "component"])
-            .agg(
-                (pl.col("component") == pl.col("dominant")).sum().alias("ticks_dominated"),
-                pl.len().alias("missed_ticks_present"),
-                (pl.col(_SELF).mean() / _NS_PER_MS).alias("self_mean_ms"),
-                (pl.col("duration_ns").mean() / _NS_PER_MS).alias("mean_ms"),
-            )
-            .with_columns(
-                (
-                    pl.col("ticks_dominated")
-                    / pl.col("ticks_dominated").sum().over(keys or pl.lit(True))
-                ).alias("share")
-            )
-            .sort(
-                [*keys, "ticks_dominated", "component"],
-                descending=[*[False] * len(keys), True, False],
-            )
-            .collect()
-        )
+        return attribution_from_spans(spans, by)
 
     def _guard_queries(self, by: Sequence[GroupKey], every: str | None) -> list[pl.LazyFrame]:
         frame, keys = self._keyed(self._selected(), by, every)
@@ -951,7 +909,60 @@ def _finish_stages(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.sort(["verb", "api", *keys], nulls_last=True)
 
 
-def _finish_deadline(frame: pl.DataFrame) -> pl.DataFrame:
+def attribution_from_spans(spans: pl.DataFrame, by: Sequence[GroupKey] = ()) -> pl.DataFrame:
+    """The attribution table of missed ticks from their stage and request rows.
+
+    ``spans`` holds ``run_id, tick_id, kind, name, symbol, start_unix_ns,
+    duration_ns`` (and the window column with ``every``) of the missed ticks with
+    detail: a small frame, in memory. The Spark engine computes it the same way.
+    """
+    window = [WINDOW_COLUMN] if WINDOW_COLUMN in spans.columns else []
+    keys: list[str] = [key for key in _check_by(by) if key != "symbol"] + window
+    tick_key = ["run_id", "tick_id"]
+    component = (
+        pl.when(pl.col("kind") == schema.KIND_REQUEST)
+        .then(pl.lit("request:") + pl.col("name"))
+        .otherwise(pl.col("name"))
+    )
+    # Symbols run concurrently: a component costs the tick its slowest symbol's time.
+    per_tick = (
+        _with_self_time(spans.lazy())
+        .with_columns(component.alias("component"))
+        .group_by([*tick_key, *window, "component", "symbol"])
+        .agg(pl.col("duration_ns").sum(), pl.col(_SELF).sum())
+        .group_by([*tick_key, *window, "component"])
+        .agg(pl.col("duration_ns").max(), pl.col(_SELF).max())
+    )
+    dominant = (
+        per_tick.sort([*tick_key, _SELF, "component"], descending=[False, False, True, False])
+        .group_by(tick_key)
+        .agg(pl.col("component").first().alias("dominant"))
+    )
+    joined = per_tick.join(dominant, on=tick_key)
+    return (
+        joined.group_by([*keys, "component"])
+        .agg(
+            (pl.col("component") == pl.col("dominant")).sum().alias("ticks_dominated"),
+            pl.len().alias("missed_ticks_present"),
+            (pl.col(_SELF).mean() / _NS_PER_MS).alias("self_mean_ms"),
+            (pl.col("duration_ns").mean() / _NS_PER_MS).alias("mean_ms"),
+        )
+        .with_columns(
+            (
+                pl.col("ticks_dominated")
+                / pl.col("ticks_dominated").sum().over(keys or pl.lit(True))
+            ).alias("share")
+        )
+        .sort(
+            [*keys, "ticks_dominated", "component"],
+            descending=[*[False] * len(keys), True, False],
+        )
+        .collect()
+    )
+
+
+def finish_deadline(frame: pl.DataFrame) -> pl.DataFrame:
+    """The deadline table from per-deadline counts: the miss rate and its Wilson interval."""
     frame = frame.drop("_all", strict=False)
     frame = frame.select(
         *[c for c in frame.columns if c in (*GROUP_KEYS, WINDOW_COLUMN)],

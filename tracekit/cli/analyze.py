@@ -23,6 +23,13 @@ from tracekit.cli.common import (
     warn,
     write_output,
 )
+from tracekit.cli.engine import (
+    Engine,
+    EngineOption,
+    SparkMasterOption,
+    refuse_polars_only,
+    spark_session,
+)
 
 
 class GroupBy(enum.StrEnum):
@@ -77,25 +84,39 @@ def analyze_command(
     ] = False,
     skip_bad: SkipBadOption = False,
     no_color: NoColorOption = False,
+    engine: EngineOption = Engine.polars,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Per-stage p50/p95/p99, deadline misses, guard trips and exchange latency."""
     from tracekit.analysis import load
+    from tracekit.errors import InputError
     from tracekit.present.render.sections import to_csv
 
-    with file_progress(output_format is OutputFormat.table and output is None) as progress:
-        loaded = load(paths, skip_bad=skip_bad, progress=progress)
-    for skipped in loaded.skipped:
-        warn(f"skipped {skipped.reason}")
-    # Times go in as text: the library parses them exact to the ns.
-    traces = loaded.select(
-        stages=stage or [], symbols=symbol or [], runs=run or [], since=since, until=until
+    refuse_polars_only(
+        engine, by=by, every=every, stage=stage, symbol=symbol, run=run, since=since, until=until
     )
-    analysis = traces.analyze(
-        by=[key.value for key in by or []],  # type: ignore[misc]
-        every=every,
-        sketches=output_format in (OutputFormat.table, OutputFormat.markdown),
-        self_time=self_time,
-    )
+    if engine is Engine.spark:
+        if self_time:
+            raise InputError("--self-time is computed by the polars engine only; drop --engine")
+        from tracekit.spark import analyze
+
+        session, cache = spark_session(spark_master)
+        analysis = analyze(session, paths, skip_bad=skip_bad, cache=cache)
+    else:
+        with file_progress(output_format is OutputFormat.table and output is None) as progress:
+            loaded = load(paths, skip_bad=skip_bad, progress=progress)
+        for skipped in loaded.skipped:
+            warn(f"skipped {skipped.reason}")
+        # Times go in as text: the library parses them exact to the ns.
+        traces = loaded.select(
+            stages=stage or [], symbols=symbol or [], runs=run or [], since=since, until=until
+        )
+        analysis = traces.analyze(
+            by=[key.value for key in by or []],  # type: ignore[misc]
+            every=every,
+            sketches=output_format in (OutputFormat.table, OutputFormat.markdown),
+            self_time=self_time,
+        )
     for notice in analysis.notices():
         warn(notice)
 

@@ -17,6 +17,7 @@ from tracekit.cli.common import (
     emit,
     write_plots,
 )
+from tracekit.cli.engine import Engine, EngineOption, SparkMasterOption, spark_session
 from tracekit.errors import ConfigError, InputError
 
 
@@ -150,12 +151,21 @@ def profile_command(
         Path, typer.Option("--output", "-o", help="Where to write the profile JSON.")
     ] = Path("perf_profile.json"),
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
+    engine: EngineOption = Engine.polars,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Write a perf profile (histograms and counts) that compare reads."""
-    from tracekit.decisions.sides import load_side
+    if engine is Engine.spark:
+        from tracekit.spark import build_profile
 
-    profile = load_side(paths, skip_bad=skip_bad)
-    profile.write(output)
+        session, cache = spark_session(spark_master)
+        profile = build_profile(session, paths, skip_bad=skip_bad, cache=cache)
+        profile.write(output)
+    else:
+        from tracekit.decisions.sides import load_side
+
+        profile = load_side(paths, skip_bad=skip_bad)
+        profile.write(output)
     typer.echo(
         f"Wrote {output}: {profile.total_ticks:,} ticks, {len(profile.runs)} run(s), "
         f"{len(profile.stage_names())} stages"

@@ -1,0 +1,286 @@
+"""``tracekit.spark``: the analyze tables and the profile, by Spark, equal to polars'.
+
+pyspark runs in local mode (``local[2]``), one session for the whole module. Every
+figure of every analyze table is checked against ``tracekit.load(...).analyze()``
+to 1e-9, and the profile's blocks and histograms must equal the polars profile's,
+on ``samples/`` and on a simulated dataset (``tracekit simulate``).
+
+Locally these tests skip when pyspark or Java is missing; CI sets
+TRACEKIT_REQUIRE_SPARK=1 (``.ci/run`` installs ``tracekit[spark]``), so there they
+fail instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+import tracekit
+from tracekit.analysis import Analysis
+from tracekit.cli import app
+from tracekit.decisions.gate import compare_profiles
+from tracekit.decisions.policy import GatePolicy
+from tracekit.decisions.profile import Profile, profile_from_traces, read_profile
+from tracekit.errors import InputError
+from tracekit.store import schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+pytestmark = pytest.mark.slow  # a JVM starts once for the module (about 10-30 s)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+REQUIRED = os.environ.get("TRACEKIT_REQUIRE_SPARK") == "1"
+TOLERANCE = 1e-9
+QUICK_JVM = {
+    # A short-lived JVM on small data: compile less, start sooner (about 2x faster here).
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.shuffle.partitions": "2",
+}
+TABLES = ("stages", "deadline", "attribution", "guards", "requests", "parallel")
+
+
+def _unavailable(message: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"{message} (TRACEKIT_REQUIRE_SPARK=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        _unavailable("pyspark is not installed: pip install -e '.[spark]'")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        _unavailable("no Java on this machine (java -version); Spark needs Java 17+")
+    from tracekit.spark import local_session
+
+    session = local_session("local[2]", config=QUICK_JVM)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two simulated runs with misses, guard trips and requests."""
+    root = tmp_path_factory.mktemp("simulated")
+    runner = CliRunner()
+    slower = ["--slow", "spread=+30%", "--spike-probability", "0.03"]
+    for seed, extra in ((1, []), (2, [*slower, "--run-id", "sim-2"])):
+        result = runner.invoke(
+            app,
+            ["simulate", "-o", str(root), "--ticks", "1200", "--seed", str(seed), *extra],
+        )
+        assert result.exit_code == 0, result.output
+    return root
+
+
+@dataclasses.dataclass(frozen=True)
+class Computed:
+    """One dataset's figures by both engines, computed once for the module."""
+
+    path: Path
+    spark_analysis: Analysis
+    spark_profile: Profile
+    polars_traces: tracekit.TraceSet
+    polars_analysis: Analysis
+    polars_profile: Profile
+
+
+@pytest.fixture(scope="module")
+def computed(spark: SparkSession, simulated: Path) -> dict[str, Computed]:
+    from tracekit.spark import read_traces
+    from tracekit.spark.profile import profile_traces
+    from tracekit.spark.tables import analyze_traces
+
+    result = {}
+    for name, path in (("samples", SAMPLES), ("simulated", simulated)):
+        traces = read_traces(spark, path, cache=True)
+        loaded = tracekit.load(path)
+        result[name] = Computed(
+            path,
+            analyze_traces(traces),
+            profile_traces(traces),
+            loaded,
+            loaded.analyze(),
+            profile_from_traces(loaded),
+        )
+        traces.frame.unpersist()
+    return result
+
+
+def assert_frames_close(name: str, ours: pl.DataFrame, theirs: pl.DataFrame) -> None:
+    """Same columns, types and rows; floats equal to 1e-9 (relative, or absolute near 0)."""
+    assert ours.columns == theirs.columns, name
+    assert ours.schema == theirs.schema, name
+    assert ours.height == theirs.height, f"{name}: {ours} != {theirs}"
+    for column in ours.columns:
+        for index, (a, b) in enumerate(zip(ours[column], theirs[column], strict=True)):
+            where = f"{name}.{column}[{index}]"
+            if isinstance(a, float) or isinstance(b, float):
+                assert (a is None) == (b is None), f"{where}: {a} != {b}"
+                if a is not None:
+                    assert math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE), where
+            else:
+                assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+@pytest.mark.parametrize("dataset", ["samples", "simulated"])
+def test_every_analyze_table_equals_polars(computed: dict[str, Computed], dataset: str) -> None:
+    ours, theirs = computed[dataset].spark_analysis, computed[dataset].polars_analysis
+    for table in TABLES:
+        assert_frames_close(f"{dataset}:{table}", getattr(ours, table), getattr(theirs, table))
+    assert ours.stages.height >= 5
+    assert ours.attribution.height > 0
+    assert ours.guards.height > 0
+    assert (ours.runs, ours.sample_rates, ours.files) == (
+        theirs.runs,
+        theirs.sample_rates,
+        theirs.files,
+    )
+
+
+@pytest.mark.parametrize("dataset", ["samples", "simulated"])
+def test_profile_blocks_and_histograms_equal_polars(
+    computed: dict[str, Computed], dataset: str
+) -> None:
+    ours, theirs = computed[dataset].spark_profile, computed[dataset].polars_profile
+    assert ours.runs == theirs.runs  # blocks, counts and every histogram bucket
+    assert sum(len(run.blocks) for run in theirs.runs) > len(theirs.runs)
+    assert ours.source == theirs.source
+    assert ours.deadline_ms == pytest.approx(theirs.deadline_ms, rel=TOLERANCE)
+    assert ours.exact.keys() == theirs.exact.keys()
+    for stage, figures in theirs.exact.items():
+        assert ours.exact[stage].keys() == figures.keys(), stage
+        for label, value in figures.items():
+            assert math.isclose(ours.exact[stage][label], value, rel_tol=TOLERANCE), stage
+
+    document, reference = ours.to_dict(), theirs.to_dict()
+    assert document["version"] == reference["version"] == 2
+    close = ("deadline_ms", "exact_percentiles", "stage_percentiles")
+    assert {k: v for k, v in document.items() if k not in close} == {
+        k: v for k, v in reference.items() if k not in close
+    }
+
+
+def _runs(profile: Profile, prefix: str) -> Profile:
+    return Profile([run for run in profile.runs if run.run_id.startswith(prefix)], prefix)
+
+
+def test_a_spark_profile_gates_like_the_polars_one(
+    computed: dict[str, Computed], tmp_path: Path
+) -> None:
+    built, polars_side = computed["samples"].spark_profile, computed["samples"].polars_profile
+    path = tmp_path / "fleet.json"
+    built.write(path)
+    document = json.loads(path.read_text())
+    assert (document["format"], document["version"]) == ("tracekit.profile", 2)
+    assert document["deadline_ms"] == 200.0
+    assert read_profile(path).runs == built.runs
+
+    policy = GatePolicy()
+    baseline, current = _runs(built, "baseline"), _runs(built, "current")
+    ours = compare_profiles(baseline, current, policy)
+    theirs = compare_profiles(_runs(polars_side, "baseline"), _runs(polars_side, "current"), policy)
+    assert ours.verdict == theirs.verdict
+    assert [m.verdict for m in ours.metrics] == [m.verdict for m in theirs.metrics]
+    for mine, reference in zip(ours.metrics, theirs.metrics, strict=True):
+        assert (mine.stage, mine.metric) == (reference.stage, reference.metric)
+        for field in ("baseline", "current", "change", "low", "high"):
+            a, b = getattr(mine, field), getattr(reference, field)
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12), (mine.stage, field)
+
+    # The file gates on the command line like any profile.
+    result = CliRunner().invoke(app, ["compare", str(path), str(path), "-f", "json"])
+    assert result.exit_code in (0, 3), result.output
+    assert json.loads(result.stdout)["verdict"] in ("PASS", "INCONCLUSIVE")
+
+
+def test_cli_engine_spark_analyze_and_profile(
+    spark: SparkSession, simulated: Path, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["analyze", str(simulated), "--engine", "spark", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    polars_result = runner.invoke(app, ["analyze", str(simulated), "-f", "json"])
+    ours, theirs = json.loads(result.stdout), json.loads(polars_result.stdout)
+    assert ours.keys() == theirs.keys()
+    for table in ("stages", "deadline", "guards", "requests", "attribution", "parallel_symbols"):
+        assert len(ours[table]) == len(theirs[table])
+        for mine, reference in zip(ours[table], theirs[table], strict=True):
+            assert mine.keys() == reference.keys()
+            for key, value in mine.items():
+                if isinstance(value, float):
+                    assert math.isclose(value, reference[key], rel_tol=TOLERANCE), (table, key)
+                else:
+                    assert value == reference[key], (table, key)
+
+    output = tmp_path / "profile.json"
+    result = runner.invoke(app, ["profile", str(simulated), "--engine", "spark", "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"Wrote {output}: 2,400 ticks, 2 run(s)")
+    assert json.loads(output.read_text())["version"] == 2
+
+
+@pytest.mark.parametrize("option", [["--by", "run"], ["--every", "1m"], ["--stage", "spread"]])
+def test_options_the_spark_engine_does_not_support_are_refused(
+    simulated: Path, option: list[str]
+) -> None:
+    result = CliRunner().invoke(app, ["analyze", str(simulated), "--engine", "spark", *option])
+    assert isinstance(result.exception, InputError)
+    assert "not supported with --engine spark" in str(result.exception)
+
+
+def test_dataset_helpers_keep_run_id_a_string(spark: SparkSession) -> None:
+    from tracekit.spark.reading import spark_schema
+
+    assert spark_schema()["run_id"].dataType.simpleString() == "string"
+    assert [field.name for field in spark_schema().fields] == list(schema.COLUMN_NAMES)
+
+
+def test_spark_own_configuration_decides_the_master_when_none_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracekit.spark.reading import _configured_elsewhere
+
+    for name in ("PYSPARK_GATEWAY_PORT", "SPARK_REMOTE", "SPARK_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    assert not _configured_elsewhere()
+    (tmp_path / "conf").mkdir()
+    defaults = tmp_path / "conf" / "spark-defaults.conf"
+    defaults.write_text("spark.executor.memory 4g\n")
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path))
+    assert not _configured_elsewhere()
+    defaults.write_text("spark.master   yarn\n")
+    assert _configured_elsewhere()
+    monkeypatch.delenv("SPARK_HOME")
+    monkeypatch.setenv("SPARK_REMOTE", "sc://localhost")
+    assert _configured_elsewhere()
+
+
+def test_local_file_names_reach_spark_literally() -> None:
+    """A folder named with glob characters (written by hand: the tracer refuses such
+    run ids) is escaped for Hadoop, so Spark reads that folder and no other."""
+    from tracekit.spark.reading import _literal
+
+    assert _literal("/t/run_id=canary[1]/golden-000001.parquet") == (
+        "/t/run_id=canary\\[1\\]/golden-000001.parquet"
+    )
+    assert _literal("/t/a*b?{c}") == "/t/a\\*b\\?\\{c\\}"

@@ -1,0 +1,60 @@
+"""``--engine`` and ``--spark-master``: which engine analyze and profile compute with."""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tracekit.errors import InputError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+class Engine(enum.StrEnum):
+    """The engine that reads the golden traces."""
+
+    polars = "polars"
+    spark = "spark"
+
+
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        help="polars on this machine, or Spark for datasets beyond one machine "
+        "(needs tracekit[spark] and Java; docs/scale.md)."
+    ),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Spark master URL, e.g. local[2] or spark://host:7077 (default: Spark's "
+        "own configuration, else local[*])."
+    ),
+]
+
+
+def refuse_polars_only(engine: Engine, **options: object) -> None:
+    """Fail when an option the Spark engine does not support is set.
+
+    Raises:
+        InputError: One of ``options`` (flag name without dashes -> value) is set.
+    """
+    used = [name for name, value in options.items() if value not in (None, [], False)]
+    if engine is Engine.spark and used:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in used)
+        raise InputError(
+            f"{flags}: not supported with --engine spark, which reports the whole dataset; "
+            "narrow the paths instead, or use --engine polars"
+        )
+
+
+def spark_session(master: str | None) -> tuple[SparkSession, bool]:
+    """The session the Spark engine computes with (see ``--spark-master``), and
+    whether to cache the rows (on a local master, where reading files dominates)."""
+    from tracekit.spark import default_session
+
+    session = default_session(master)
+    return session, str(session.conf.get("spark.master", "")).startswith("local")

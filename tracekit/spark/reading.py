@@ -1,0 +1,292 @@
+"""Golden traces as a Spark DataFrame, and the session to read them with.
+
+Local paths go through the same file checks as ``tracekit.load`` (footers, schema
+version, windows a compacted file covers); URIs with a scheme (``s3a://``,
+``hdfs://``, ``abfss://``, ...) are handed to Spark as they are and read with the
+schema of ``tracekit.store.schema``, recursively, ``golden-*.parquet`` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from tracekit.errors import InputError
+from tracekit.store import schema
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+    from tracekit.analysis.sources import SkippedFile
+
+_URI: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+LOCAL_SHUFFLE_PARTITIONS: Final = 4
+"""Shuffle partitions of a local session: Spark's default of 200 costs seconds per
+query on one machine's worth of data."""
+
+
+def spark_schema() -> StructType:
+    """The golden-trace schema as a Spark ``StructType`` (``run_id`` stays a string)."""
+    from pyspark.sql import types as T
+
+    spark_types = {
+        "string": T.StringType(),
+        "int64": T.LongType(),
+        "int32": T.IntegerType(),
+        "bool": T.BooleanType(),
+    }
+    return T.StructType(
+        [
+            T.StructField(column.name, spark_types[column.arrow_type], column.nullable)
+            for column in schema.COLUMNS
+        ]
+    )
+
+
+def local_session(
+    master: str = "local[2]",
+    app_name: str = "tracekit",
+    config: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """A Spark session for one machine, tuned for small shuffles, in UTC.
+
+    Args:
+        master: The Spark master URL; ``local[N]`` runs N threads in this process's JVM.
+        app_name: The application name Spark shows.
+        config: More Spark settings (they win over these defaults), e.g. JVM options
+            for a short-lived test session.
+
+    Raises:
+        InputError: pyspark is not installed or its JVM cannot start (no Java).
+    """
+    builder = _builder().master(master).appName(app_name)
+    if master.startswith("local"):
+        builder = (
+            builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            # tracekit passes every file by name; listing them is no job for executors.
+            .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000")
+        )
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    return _start(builder)
+
+
+def default_session(master: str | None = None) -> SparkSession:
+    """The active session, or a new one: ``master`` if given, else Spark's own
+    configuration (run under ``spark-submit``, ``SPARK_REMOTE``, or ``spark.master``
+    in ``$SPARK_HOME/conf/spark-defaults.conf``), else a local one (``local[*]``)."""
+    if master is not None:
+        if master.startswith("local"):
+            return local_session(master)
+        return _start(_builder().master(master).appName("tracekit"))
+    builder = _builder()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if _configured_elsewhere():
+        return _start(builder.appName("tracekit"))
+    return local_session("local[*]")
+
+
+def _configured_elsewhere() -> bool:
+    import os
+
+    if os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_REMOTE"):
+        return True  # launched by spark-submit, or Spark Connect
+    home = os.environ.get("SPARK_HOME")
+    defaults = Path(home) / "conf" / "spark-defaults.conf" if home else None
+    if defaults is None or not defaults.is_file():
+        return False
+    lines = defaults.read_text(encoding="utf-8", errors="replace").splitlines()
+    return any(line.split()[:1] == ["spark.master"] for line in lines)
+
+
+def _builder() -> SparkSession.Builder:
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise InputError(
+            "the Spark engine needs pyspark: pip install 'tracekit[spark]' (and Java 17 or newer)"
+        ) from None
+    return SparkSession.builder
+
+
+def _start(builder: SparkSession.Builder) -> SparkSession:
+    try:
+        return builder.getOrCreate()
+    except Exception as error:  # pyspark raises a bare PySparkRuntimeError when Java is absent
+        if "JAVA_GATEWAY_EXITED" in str(error) or "JAVA_HOME" in str(error):
+            raise InputError(
+                "Spark could not start its JVM; install Java 17 or newer (java -version) "
+                "or set JAVA_HOME"
+            ) from None
+        raise
+
+
+@dataclasses.dataclass(frozen=True)
+class SparkTraces:
+    """Golden traces read by Spark.
+
+    Attributes:
+        frame: Every record, in the schema of ``tracekit.store.schema``.
+        files: The files read (local paths), or the URIs given.
+        skipped: Local files left out with ``skip_bad``.
+        metadata: Each local file's tracekit key-value metadata (empty for URIs).
+    """
+
+    frame: DataFrame
+    files: tuple[str, ...]
+    skipped: tuple[SkippedFile, ...] = ()
+    metadata: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The input in a few words, for messages and the profile's ``source``."""
+        return self.files[0] if len(self.files) == 1 else f"{len(self.files)} files"
+
+    @property
+    def sample_rates(self) -> dict[str, float]:
+        """Each run's sampling rate, from the local files' metadata."""
+        rates: dict[str, float] = {}
+        for meta in self.metadata.values():
+            run, rate = meta.get(schema.META_RUN_ID), meta.get(schema.META_SAMPLE_RATE)
+            if run is not None and rate is not None:
+                rates[run] = float(rate)
+        return rates
+
+
+def read_traces(
+    spark: SparkSession,
+    paths: str | Path | Sequence[str | Path],
+    *,
+    skip_bad: bool = False,
+    cache: bool = False,
+) -> SparkTraces:
+    """Read golden traces with Spark.
+
+    Args:
+        spark: The session to read with.
+        paths: Local files, folders or globs (checked as by ``tracekit.load``), or
+            URIs Spark can read (``s3a://bucket/traces``), searched recursively.
+        skip_bad: Leave out bad local files, and files holding a negative or null
+            duration, instead of failing.
+        cache: Keep the rows in Spark's cache (memory, spilling to disk) after the
+            first pass, so the tables' later passes do not read the files again:
+            worth it on one machine, where opening many small files dominates.
+
+    Raises:
+        InputError: A path is missing, a file is bad or holds a bad duration.
+    """
+    items = [str(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+    remote = [item for item in items if _URI.match(item) and not item.startswith("file://")]
+    if remote and len(remote) != len(items):
+        raise InputError(
+            "pass either local paths or URIs (s3a://...) to the Spark engine, not both"
+        )
+    reader = spark.read.schema(spark_schema())
+    if remote:
+        frame = (
+            reader.option("recursiveFileLookup", "true")
+            .option("pathGlobFilter", "golden-*.parquet")
+            .parquet(*remote)
+        )
+        frame = frame.cache() if cache else frame
+        return _without_bad_values(SparkTraces(frame, tuple(remote)), skip_bad=skip_bad)
+    from tracekit.analysis.identity import duplicate_files
+    from tracekit.analysis.sources import Sources, find_sources
+
+    sources = find_sources(items, skip_bad=skip_bad)
+    # What tracekit.load does: a file holding the same windows as another counts once.
+    dropped = {duplicate.path for duplicate in duplicate_files(sources.files, sources.metadata)}
+    if dropped:
+        sources = Sources(
+            tuple(path for path in sources.files if path not in dropped),
+            sources.skipped,
+            {path: meta for path, meta in sources.metadata.items() if path not in dropped},
+        )
+    _refuse_what_spark_cannot_match(sources.metadata)
+    frame = reader.parquet(*(_literal(str(Path(path).resolve())) for path in sources.files))
+    frame = frame.cache() if cache else frame
+    traces = SparkTraces(frame, sources.files, sources.skipped, sources.metadata)
+    return _without_bad_values(traces, skip_bad=skip_bad)
+
+
+def _refuse_what_spark_cannot_match(metadata: dict[str, dict[str, str]]) -> None:
+    """Refuse inputs for which the Spark engine's figures would differ from analyze's.
+
+    analyze takes a file's run from its ``run_id=`` folder and weights sampled rows by
+    ``1 / sample_rate`` when files of different rates are mixed; the Spark engine
+    reads runs and rows as written, so it says so rather than give other figures.
+    """
+    from tracekit.analysis.identity import run_overrides
+
+    overrides = run_overrides(metadata)
+    if overrides:
+        first = overrides[0]
+        raise InputError(
+            f"{first.path}: its run_id= folder names run {first.run_id} but its rows say "
+            f"{first.rows_run_id}; the Spark engine reads runs as written: move the file "
+            "or analyse it with the polars engine"
+        )
+    rates = {
+        float(meta[schema.META_SAMPLE_RATE])
+        for meta in metadata.values()
+        if meta.get(schema.META_SAMPLE_RATE) is not None
+    }
+    if len(rates) > 1:
+        shown = ", ".join(f"{rate:g}" for rate in sorted(rates))
+        raise InputError(
+            f"the files mix sample rates ({shown}); the Spark engine does not weight "
+            "sampled rows by 1 / rate: analyse each rate apart or use the polars engine"
+        )
+
+
+_HADOOP_GLOB: Final = re.compile(r"([\\{}\[\]*?])")
+
+
+def _literal(path: str) -> str:
+    """A file name as Hadoop takes it literally: its glob characters escaped
+    (``run_id=canary[1]`` is a folder, not a pattern)."""
+    return _HADOOP_GLOB.sub(r"\\\1", path)
+
+
+def _without_bad_values(traces: SparkTraces, *, skip_bad: bool) -> SparkTraces:
+    """Refuse (or with ``skip_bad`` drop) files with a negative or null duration, as
+    ``tracekit.load`` does."""
+    from pyspark.sql import functions as F
+
+    timed = F.col("kind").isin(schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST)
+    bad = F.col("duration_ns").isNull() | (F.col("duration_ns") < 0)
+    found = (
+        traces.frame.filter(timed & bad)
+        .select(F.input_file_name().alias("file"), "kind", "duration_ns")
+        .dropDuplicates(["file"])
+        .collect()
+    )
+    if not found:
+        return traces
+    row = min(found, key=lambda r: str(r["file"]))
+    what = "null" if row["duration_ns"] is None else f"negative ({row['duration_ns']} ns)"
+    reason = (
+        f"{row['file']}: a {row['kind']} row has a {what} duration; the file is corrupt or "
+        "was not written by tracekit: remove it or pass --skip-bad"
+    )
+    if not skip_bad:
+        raise InputError(reason)
+    from tracekit.analysis.sources import SkippedFile
+
+    names = sorted(str(r["file"]) for r in found)
+    frame = traces.frame.filter(~F.input_file_name().isin(names))
+    skipped = tuple(
+        SkippedFile(name, f"{name}: a row has a negative or null duration") for name in names
+    )
+    return dataclasses.replace(traces, frame=frame, skipped=(*traces.skipped, *skipped))
