@@ -608,3 +608,19 @@ def test_whole_second_since_and_until_are_exact(tmp_path: Path) -> None:
     traces = tracekit.load(tmp_path).select(since=start, until=start + timedelta(seconds=1))
     assert traces.deadline()["ticks"].to_list() == [2]
     assert math.isclose(traces.deadline()["miss_rate"][0], 0.0)
+
+
+def test_a_trace_set_has_a_short_repr() -> None:
+    """One line, whatever the number of files (a notebook cell shows it)."""
+    from pathlib import Path
+
+    import tracekit
+
+    samples = Path(__file__).resolve().parent.parent / "samples" / "current"
+    traces = tracekit.load(samples)
+    assert repr(traces) == "<TraceSet: 60 files; runs current-1, current-2>"
+    chosen = traces.select(runs=["current-1"], stages=["spread"])
+    assert repr(chosen) == (
+        "<TraceSet: 60 files; runs current-1, current-2; "
+        "selection stages=['spread'], runs=['current-1']>"
+    )

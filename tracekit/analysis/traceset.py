@@ -192,6 +192,16 @@ class TraceSet:
             else {}
         )
 
+    def __repr__(self) -> str:
+        # The default repr would print every file path.
+        parts = [f"{len(self.files):,} files", f"runs {', '.join(self.runs) or '—'}"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped):,} skipped")
+        chosen = {key: value for key, value in self.selection.to_dict().items() if value}
+        if chosen:
+            parts.append("selection " + ", ".join(f"{k}={v}" for k, v in chosen.items()))
+        return f"<TraceSet: {'; '.join(parts)}>"
+
     def _replace(self, selection: Selection) -> TraceSet:
         return TraceSet(self.sources, selection, frame=self._frame, duplicates=self.duplicates)
 
