@@ -223,9 +223,9 @@ def t_quantile(probability: float, degrees_of_freedom: float) -> float:
 
     if degrees_of_freedom > 1000 or not math.isfinite(degrees_of_freedom):
         return NormalDist().inv_cdf(probability)
-    from scipy.stats import t
+    from scipy.special import stdtrit  # scipy.special: a tenth of scipy.stats' import time
 
-    return float(t.ppf(probability, max(degrees_of_freedom, 1.0)))
+    return float(stdtrit(max(degrees_of_freedom, 1.0), probability))
 
 
 def t_survival(statistic: float, degrees_of_freedom: float) -> float:
@@ -234,9 +234,9 @@ def t_survival(statistic: float, degrees_of_freedom: float) -> float:
 
     if degrees_of_freedom > 1000 or not math.isfinite(degrees_of_freedom):
         return 1.0 - NormalDist().cdf(statistic)
-    from scipy.stats import t
+    from scipy.special import stdtr
 
-    return float(t.sf(statistic, max(degrees_of_freedom, 1.0)))
+    return float(stdtr(max(degrees_of_freedom, 1.0), -statistic))
 
 
 @dataclasses.dataclass(frozen=True)
