@@ -448,6 +448,15 @@ class TraceSet:
         """
         with reading(self.files):
             frame = self._stages_query(by, every, self_time).collect(engine="streaming")
+        return self.finish_stage_table(frame)
+
+    def stage_table_query(self) -> pl.LazyFrame:
+        """The query behind :meth:`stages` (no grouping), to collect with others in one
+        pass (the perf gate's profile does); finish it with :meth:`finish_stage_table`."""
+        return self._stages_query((), None, False)
+
+    def finish_stage_table(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """:meth:`stages`' table from the collected :meth:`stage_table_query`."""
         return self._select_stages(_finish_stages(frame))
 
     def deadline(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:

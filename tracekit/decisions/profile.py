@@ -390,14 +390,16 @@ def _profile_from_traces(traces: TraceSet) -> Profile:
         )
         .agg(pl.len().alias("count")),
         tick_rows.select((pl.col("deadline_ns").median() / 1e6).alias("deadline_ms")),
+        traces.stage_table_query(),
     ]
-    stages, ticks, guards, requests, deadline = pl.collect_all(queries, engine="streaming")
-    # The exact figures analyze reports, so compare's point estimates are analyze's.
+    stages, ticks, guards, requests, deadline, table = pl.collect_all(queries, engine="streaming")
+    # The exact figures analyze reports (its very query, in the same pass), so
+    # compare's point estimates are analyze's.
     exact = {
         row["stage"]: {
             label: row[f"{label}_ms"] for label, _ in PERCENTILES if row[f"{label}_ms"] is not None
         }
-        for row in traces.stages().iter_rows(named=True)
+        for row in traces.finish_stage_table(table).iter_rows(named=True)
     }
 
     runs: dict[str, RunProfile] = {}
