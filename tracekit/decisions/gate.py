@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
 from enum import StrEnum
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
@@ -520,7 +519,3 @@ def _attribution(means: dict[str, tuple[float, float]]) -> list[StageShift]:
         shifts.append(StageShift(stage, base_mean, current_mean, shift, share))
     return sorted(shifts, key=lambda s: -abs(s.shift_ms))
 
-
-def critical_metrics(metrics: Sequence[MetricResult]) -> list[MetricResult]:
-    """The metrics that decide PASS."""
-    return [m for m in metrics if m.critical]

@@ -53,9 +53,6 @@ class SideMeasure:
     def total_ticks(self) -> int:
         return int(self.ticks.sum())
 
-    def bucket_range(self, stage: str) -> tuple[int, int] | None:
-        return self.profile.bucket_range(stage)
-
     def _matrix(self, stage: str) -> tuple[npt.NDArray[np.float64], int]:
         """``stage``'s (blocks x buckets) counts over its own bucket range, and the first bucket."""
         cached = self._matrices.get(stage)
@@ -64,11 +61,6 @@ class SideMeasure:
             cached = (self.profile.stage_matrix(stage, extent[0], extent[1]), extent[0])
             self._matrices[stage] = cached
         return cached
-
-    def observations(self, stage: str) -> int:
-        """Observations of ``stage`` (spans from sampled ticks; every tick for tick_total)."""
-        matrix, _ = self._matrix(stage)
-        return int(matrix.sum())
 
     def quantile(self, stage: str, quantile: float) -> QuantileEstimate:
         """The ``quantile`` of ``stage``, with its standard error."""
