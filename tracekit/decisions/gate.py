@@ -43,7 +43,7 @@ from tracekit.stats.intervals import (
     welch_degrees_of_freedom,
 )
 from tracekit.stats.multiplicity import holm_rejections
-from tracekit.stats.sample_size import ticks_to_decide
+from tracekit.stats.sample_size import MAX_FACTOR, ticks_to_decide
 from tracekit.store.schema import TICK_TOTAL
 
 if TYPE_CHECKING:
@@ -293,10 +293,7 @@ def _quantile_metric(
     ratio = log_ratio(base, current)
     t = t_quantile(1.0 - policy.alpha, ratio.degrees_of_freedom)
     low, high = ratio.bounds(t)
-    if ratio.standard_error > 0:
-        p_value = t_survival(ratio.log_ratio / ratio.standard_error, ratio.degrees_of_freedom)
-    else:
-        p_value = 0.0 if ratio.log_ratio > 0 else 1.0
+    p_value = _p_no_increase(ratio.log_ratio, ratio.standard_error, ratio.degrees_of_freedom)
     verdict, reason = _decide(math.expm1(ratio.log_ratio), low, high, allowed, policy.strict)
     return MetricResult(
         **common,
@@ -307,6 +304,13 @@ def _quantile_metric(
         p_value=p_value,
         mde=(high - low) / 2.0,
     )
+
+
+def _p_no_increase(change: float, standard_error: float, degrees_of_freedom: float) -> float:
+    """One-sided p-value of "no increase" for ``change`` with its standard error (t tails)."""
+    if standard_error > 0:
+        return t_survival(change / standard_error, degrees_of_freedom)
+    return 0.0 if change > 0 else 1.0
 
 
 def _decide(
@@ -412,14 +416,12 @@ def _miss_rate_metric(
         # Too few (effective) misses for a test of "no increase" to mean anything:
         # such a rate can pass on its interval, never fail on a p-value.
         p_value = 1.0
-    elif spread > 0:
+    else:
         freedom = welch_degrees_of_freedom(
             (base.variance, current.variance),
             (base.degrees_of_freedom, current.degrees_of_freedom),
         )
-        p_value = t_survival(difference / spread, freedom)
-    else:
-        p_value = 0.0 if difference > 0 else 1.0
+        p_value = _p_no_increase(difference, spread, freedom)
     verdict, reason = _decide(difference, low, high, threshold, policy.strict)
     return MetricResult(
         stage=DEADLINE,
@@ -483,8 +485,6 @@ def _ticks_for_samples(metric: MetricResult, ticks: int) -> tuple[int, bool]:
     if effective > 0:
         factors.append(min_effective_observations(quantile) / effective)
     factor = max(1.0, *factors)
-    from tracekit.stats.sample_size import MAX_FACTOR
-
     if not math.isfinite(factor) or factor > MAX_FACTOR:
         return math.ceil(ticks * MAX_FACTOR), True
     return math.ceil(ticks * factor), False
@@ -518,4 +518,3 @@ def _attribution(means: dict[str, tuple[float, float]]) -> list[StageShift]:
         share = shift / tick_shift if tick_shift and math.isfinite(tick_shift) else None
         shifts.append(StageShift(stage, base_mean, current_mean, shift, share))
     return sorted(shifts, key=lambda s: -abs(s.shift_ms))
-

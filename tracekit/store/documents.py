@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Final
@@ -51,15 +50,9 @@ def read_document(
     Raises:
         InputError: Unreadable, not JSON, not this format or not a readable version.
     """
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{path}: not a regular file; give the {what} file itself")
-        if info.st_size > MAX_DOCUMENT_BYTES:
-            raise InputError(f"{path}: {info.st_size:,} bytes is too large for a {what}")
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    from tracekit.fileio import read_limited
+
+    raw = read_limited(path, MAX_DOCUMENT_BYTES, f"the {what}")
     try:
         document = json.loads(
             raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float
@@ -95,10 +88,8 @@ def write_document(path: Path, document: dict[str, Any], what: str, *, compact: 
         InputError: The file cannot be written, or ``path`` exists and is not a
             regular file (a device or a folder is never replaced).
     """
-    from tracekit.store.parquet import atomic_write
+    from tracekit.store.parquet import atomic_write  # refuses a target that is not a file
 
-    if path.exists() and not path.is_file():
-        raise InputError(f"{path}: exists and is not a regular file; choose another path")
     text = (
         json.dumps(document, separators=(",", ":"))
         if compact
