@@ -351,7 +351,7 @@ def _profile_from_traces(traces: TraceSet) -> Profile:
     tick_rows = frame.filter(pl.col("kind") == schema.KIND_TICK)
     run_ticks = tick_rows.group_by("run_id").agg(pl.col("tick_id").max().alias("last_tick"))
     sizes = {
-        row["run_id"]: _block_ticks(int(row["last_tick"]))
+        row["run_id"]: block_ticks(int(row["last_tick"]))
         for row in run_ticks.collect().iter_rows(named=True)
     }
     if not sizes:
@@ -432,8 +432,9 @@ def _profile_from_traces(traces: TraceSet) -> Profile:
     )
 
 
-def _block_ticks(ticks: int) -> int:
-    return max(MIN_BLOCK_TICKS, math.ceil(ticks / TARGET_BLOCKS_PER_RUN))
+def block_ticks(last_tick_id: int) -> int:
+    """Ticks per block of a run whose highest tick id is ``last_tick_id`` (every engine's rule)."""
+    return max(MIN_BLOCK_TICKS, math.ceil(last_tick_id / TARGET_BLOCKS_PER_RUN))
 
 
 def profile_from_durations(
@@ -458,7 +459,7 @@ def profile_from_durations(
     for run_id, stages in runs.items():
         lengths = {len(values) for values in stages.values()}
         ticks = max(lengths) if lengths else 0
-        size = _block_ticks(ticks)
+        size = block_ticks(ticks)
         block_list = []
         for start in range(0, ticks, size):
             stop = min(start + size, ticks)

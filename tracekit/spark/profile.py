@@ -12,17 +12,15 @@ written with ``Profile.write`` and gated locally with ``tracekit compare``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracekit.decisions.profile import (
-    MIN_BLOCK_TICKS,
-    TARGET_BLOCKS_PER_RUN,
     Block,
     Profile,
     RunProfile,
+    block_ticks,
 )
 from tracekit.errors import EmptyDataError
 from tracekit.spark.reading import SparkTraces, read_traces
@@ -41,11 +39,6 @@ def bucket_column(duration_ns: Column) -> Column:
 
     clipped = F.greatest(duration_ns.cast("double"), F.lit(1.0))
     return F.ceil(F.log(clipped) / F.lit(LOG_GAMMA)).cast("int")
-
-
-def block_ticks(last_tick_id: int) -> int:
-    """Ticks per block of a run whose highest tick id is ``last_tick_id``."""
-    return max(MIN_BLOCK_TICKS, math.ceil(last_tick_id / TARGET_BLOCKS_PER_RUN))
 
 
 def build_profile(
