@@ -168,7 +168,7 @@ def test_stage_figures_match_numpy(
     keys = key_columns(by, every)
     reference = reference_stages(known_rows, row_key(keys))
     assert_figures(analysis.stages, reference, ["stage", *keys])
-    assert analysis.stages.columns == ["stage", *keys, *LATENCY]  # the perf gate's columns
+    assert analysis.stages.columns == ["stage", *keys, *LATENCY, *SELF_LATENCY]
 
 
 def test_stages_use_only_sampled_rows_and_tick_total_every_tick(

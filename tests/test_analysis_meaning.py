@@ -114,8 +114,9 @@ def test_self_time_of_nested_spans_by_hand(nested_root: Path) -> None:
     assert figures["wrap"]["self_mean_ms"] == pytest.approx(0.0)  # GET e has its interval
     assert figures["tick_total"]["self_mean_ms"] is None
     assert figures["handle"]["self_p50_ms"] == pytest.approx(39.0)
-    # The default call keeps the perf gate's columns.
-    assert tracekit.load(nested_root).stages().columns == [
+    # Self time is in the default table; self_time=False gives inclusive time alone.
+    assert tracekit.load(nested_root).stages().equals(stages)
+    assert tracekit.load(nested_root).stages(self_time=False).columns == [
         "stage",
         *("n", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"),
     ]
@@ -179,13 +180,20 @@ def test_self_time_matches_a_pairwise_reference_and_duckdb(tmp_path: Path) -> No
     assert any(got[name]["self_mean_ms"] < got[name]["mean_ms"] for name in expected)
 
 
-def test_self_time_option_on_the_command_line(nested_root: Path) -> None:
-    plain = json.loads(invoke("analyze", nested_root, "-f", "json").stdout)
-    assert "self_mean_ms" not in plain["stages"][0]
-    document = json.loads(invoke("analyze", nested_root, "-f", "json", "--self-time").stdout)
+def test_self_time_is_shown_by_default_on_the_command_line(nested_root: Path) -> None:
+    document = json.loads(invoke("analyze", nested_root, "-f", "json").stdout)
     handle = next(row for row in document["stages"] if row["stage"] == "handle")
     assert handle["self_mean_ms"] == pytest.approx(39.0)
-    table = invoke("analyze", nested_root, "--self-time", "--no-color").stdout
+    assert handle["self_p95_ms"] is None  # n = 3: too few for a p95
+    assert handle["mean_ms"] == pytest.approx(100.0)
+    # --self-time (now the default) still works and changes nothing.
+    assert json.loads(invoke("analyze", nested_root, "-f", "json", "--self-time").stdout) == (
+        document
+    )
+    plain = json.loads(invoke("analyze", nested_root, "-f", "json", "--no-self-time").stdout)
+    assert "self_mean_ms" not in plain["stages"][0]
+    assert plain["stages"][0]["mean_ms"] == document["stages"][0]["mean_ms"]
+    table = invoke("analyze", nested_root, "--no-color").stdout
     assert "self mean ms" in table
     assert "inclusive" in table
 

@@ -64,6 +64,7 @@ COUNT_COLUMNS = {
 }
 LATENCY = ["n", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"]
 SELF_LATENCY = ["self_p50_ms", "self_p95_ms", "self_p99_ms", "self_mean_ms"]
+SELF_LATENCY = ["self_p50_ms", "self_p95_ms", "self_p99_ms", "self_mean_ms"]
 
 
 # -- running the command ----------------------------------------------------------------
@@ -231,7 +232,10 @@ def test_markdown_matches_golden(known_root: Path) -> None:
     text = invoke("analyze", known_root, "--format", "markdown").stdout
     assert text == read_golden_or_update("analyze_known.md", text)
     assert text.startswith("# tracekit analysis\n\n5 files, runs: alpha, beta\n")
-    assert ("| stage | n | p50 ms | p95 ms | p99 ms | max ms | mean ms | shape (log) |") in text
+    assert (
+        "| stage | n | p50 ms | p95 ms | p99 ms | max ms | mean ms | self p95 ms | self mean ms "
+        "| shape (log) |"
+    ) in text
 
 
 def test_table_on_stdout_without_colour(known_root: Path) -> None:
@@ -257,7 +261,7 @@ def section_columns(by: Sequence[str], every: bool) -> dict[str, set[str]]:
     tick_keys = keys - {"symbol"}
     latency = {"n", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"}
     return {
-        "stages": {"stage", *keys, *latency},
+        "stages": {"stage", *keys, *latency, *SELF_LATENCY},
         "deadline": {
             *tick_keys,
             *("ticks", "misses", "misses_with_detail", "deadline_ms"),
@@ -426,7 +430,7 @@ def test_csv_writes_the_chosen_table(known_root: Path, table: str) -> None:
 def test_csv_defaults_to_stages(known_root: Path) -> None:
     text = invoke("analyze", known_root, "--format", "csv").stdout
     header, *rows = list(csv.reader(io.StringIO(text)))
-    assert header == ["stage", *LATENCY]
+    assert header == ["stage", *LATENCY, *SELF_LATENCY]
     assert [row[0] for row in rows] == ["fetch_md", "spread", "guards", "emit", "tick_total"]
 
 

@@ -117,7 +117,7 @@ def computed(spark: SparkSession, simulated: Path) -> dict[str, Computed]:
             analyze_traces(traces),
             profile_traces(traces),
             loaded,
-            loaded.analyze(),
+            loaded.analyze(self_time=False),  # the Spark engine: inclusive time
             profile_from_traces(loaded),
         )
         traces.frame.unpersist()

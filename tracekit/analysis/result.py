@@ -64,7 +64,7 @@ class Analysis:
         by: Grouping keys (``symbol``, ``run_id``).
         every: Time-window width (e.g. ``1m``) or None.
         stages: Per stage: n, p50_ms, p95_ms, p99_ms, max_ms, mean_ms (inclusive
-            time); with ``self_time``, also self_p50_ms, self_p95_ms, self_p99_ms,
+            time); unless ``self_time=False``, also self_p50_ms, self_p95_ms, self_p99_ms,
             self_mean_ms (exclusive of child spans).
         deadline: Per deadline: ticks, misses, miss_rate and its 95% Wilson interval.
         attribution: For missed ticks with detail: the component with the largest
@@ -195,16 +195,17 @@ class Analysis:
                     Column("stage", "stage"),
                     *_KEY_COLUMNS,
                     *latency,
+                    Column("self_p95_ms", "self p95 ms", _MS, True),
                     Column("self_mean_ms", "self mean ms", _MS, True),
                     Column("sketch", "shape (log)"),
                 ),
                 "Stages from sampled ticks only (unbiased); tick_total from every tick. "
                 + (
                     "p50 to mean: inclusive time (child spans included); self: exclusive of "
-                    "child spans (requests and stages inside the stage; self percentiles in "
+                    "child spans (requests and stages inside the stage; self p50 and p99 in "
                     "JSON and CSV). "
                     if "self_mean_ms" in self.stages.columns
-                    else "Inclusive times (child spans included; --self-time adds self time). "
+                    else "Inclusive times (child spans included). "
                 )
                 + too_few
                 + weighted,

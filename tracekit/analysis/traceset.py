@@ -11,20 +11,15 @@ Which rows answer which question (see ``docs/analysis.md``):
 * Miss attribution: every missed tick whose detail was kept, by self time.
 * Guard trips: every guard row.
 
-Self time (exclusive of child spans): a span's children are the spans of the same
-tick and the same symbol (both without a symbol counts as the same) whose interval
-lies inside its own; only stages have children (a request is a leaf). A span's
-self time is its duration less the length of the union of its children's
-intervals, so children running concurrently are not subtracted twice. A request
-with exactly a stage's interval is its child; of two stages with the same
-interval neither is the other's.
+Self time (exclusive of child spans) is defined in :mod:`tracekit.analysis.queries`,
+which holds every query; the stage table shows it beside inclusive time by default.
 
 Sampling across sessions: when the selected files were written at different
 sample rates (a run resumed with another rate, or runs of different rates
 pooled), each sampled row is weighted by ``1 / sample_rate`` of its file, so the
 stage and request figures estimate every tick's, not over-weighting the denser
-session (see :func:`_weighted_latency`). With one rate, nothing is weighted and
-the figures are DuckDB's ``quantile_cont`` exactly.
+session (see :func:`~tracekit.analysis.queries.weighted_latency`). With one rate,
+nothing is weighted and the figures are DuckDB's ``quantile_cont`` exactly.
 """
 
 from __future__ import annotations
@@ -40,6 +35,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from tracekit.analysis import queries
 from tracekit.analysis.identity import (
     DuplicateFile,
     RunOverride,
@@ -52,23 +48,18 @@ from tracekit.analysis.selection import Selection, parse_time_ns, unix_ns
 from tracekit.analysis.sources import SkippedFile, Sources, find_sources, reading
 from tracekit.errors import EmptyDataError, InputError
 from tracekit.present.render.sketch import SKETCH_BINS_PER_OCTAVE, sparkline_from_bins
-from tracekit.stats.intervals import (
-    PERCENTILES,
-    QUANTILE_METHOD,
-    min_n_for_quantile,
-    wilson_interval,
-)
+from tracekit.stats.intervals import PERCENTILES, min_n_for_quantile, wilson_interval
 from tracekit.store import schema
 
 GroupKey = Literal["symbol", "run_id"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("symbol", "run_id")
 WINDOW_COLUMN = "window_start"
 
-_NS_PER_MS = 1_000_000.0
-_WEIGHT = "_weight"
-"""Column of ``1 / sample_rate`` added to every row when files' rates differ."""
-_SELF = "self_ns"
-_LANE = ["run_id", "tick_id", "symbol"]
+_NS_PER_MS = queries.NS_PER_MS
+_WEIGHT = queries.WEIGHT
+_SELF = queries.SELF
+SELF_TIME_BATCH_BYTES = 64 * 2**20
+"""Bytes on disk of the files whose spans are read together to find self time."""
 
 
 def _time_ns(value: datetime | int | str, option: str) -> int:
@@ -148,6 +139,20 @@ def _small_and_scattered(files: Sequence[str]) -> bool:
     return True
 
 
+def _batches(files: Sequence[str]) -> list[list[str]]:
+    """``files`` in consecutive batches of about :data:`SELF_TIME_BATCH_BYTES` on disk."""
+    batches: list[list[str]] = [[]]
+    size = 0
+    for path in files:
+        with contextlib.suppress(OSError):
+            size += os.path.getsize(path)
+        batches[-1].append(path)
+        if size >= SELF_TIME_BATCH_BYTES:
+            batches.append([])
+            size = 0
+    return [batch for batch in batches if batch]
+
+
 def _read_in_memory(files: Sequence[str]) -> pl.DataFrame:
     with reading(files):
         return pl.scan_parquet(
@@ -176,6 +181,7 @@ class TraceSet:
         self.duplicates = duplicates
         """Files left out because another file holds the same ticks."""
         self._frame = frame  # every file's rows, read once, for many small files
+        self._parents: pl.DataFrame | None = None  # stages with children (self time)
         self.run_overrides: tuple[RunOverride, ...] = tuple(run_overrides(sources.metadata))
         """Files whose ``run_id=`` folder names another run than their rows (the
         folder's run is used, as DuckDB, polars and pyarrow do)."""
@@ -334,7 +340,7 @@ class TraceSet:
 
     # -- the data -------------------------------------------------------------------
 
-    def _files(self, *, with_paths: bool) -> pl.LazyFrame:
+    def _files(self, *, with_paths: bool, only: Sequence[str] | None = None) -> pl.LazyFrame:
         """Every row of the files (and their path in ``file`` if asked), unfiltered.
 
         A file under another run's ``run_id=`` folder has that run in ``run_id``; when
@@ -356,7 +362,7 @@ class TraceSet:
                 )
             return frame if with_paths else frame.drop("file")
         groups: dict[tuple[str | None, float | None], list[str]] = {}
-        for path in self.sources.files:
+        for path in self.sources.files if only is None else only:
             groups.setdefault((overrides.get(path), weights.get(path)), []).append(path)
         parts = []
         for (run, weight), paths in groups.items():
@@ -383,9 +389,10 @@ class TraceSet:
         frame = self._selected()
         return frame.drop(_WEIGHT) if self.weighted else frame
 
-    def _selected(self) -> pl.LazyFrame:
-        """:meth:`scan`, with ``_weight`` when the files' sample rates differ."""
-        frame = self._files(with_paths=False)
+    def _selected(self, only: Sequence[str] | None = None) -> pl.LazyFrame:
+        """:meth:`scan` (of the files ``only``, if given), with ``_weight`` when the
+        files' sample rates differ."""
+        frame = self._files(with_paths=False, only=only)
         selection = self.selection
         if selection.runs:
             frame = frame.filter(pl.col("run_id").is_in(selection.runs))
@@ -427,24 +434,24 @@ class TraceSet:
     # -- the questions ------------------------------------------------------------------
 
     def stages(
-        self, by: Sequence[GroupKey] = (), every: str | None = None, *, self_time: bool = False
+        self, by: Sequence[GroupKey] = (), every: str | None = None, *, self_time: bool = True
     ) -> pl.DataFrame:
         """Per stage (and ``tick_total``): n, p50/p95/p99, max and mean in ms.
 
         Stage rows come from the sampled detail only; ``tick_total`` from every tick.
-        A percentile whose n is below :func:`min_n_for_quantile` is null. These
-        figures are inclusive (a stage's whole duration, child spans included).
-        When files' sample rates differ, rows are weighted by ``1 / sample_rate``
-        (``n`` stays the number of rows).
+        A percentile whose n is below :func:`min_n_for_quantile` is null.
+        ``p50_ms`` to ``mean_ms`` are inclusive (a stage's whole duration, child spans
+        included); the ``self_`` columns are self time. When files' sample rates
+        differ, rows are weighted by ``1 / sample_rate`` (``n`` stays the number of
+        rows).
 
         Args:
             by: Group by ``symbol`` and/or ``run_id``.
             every: Also group by wall-clock windows of this width (e.g. ``1m``).
-            self_time: Add ``self_p50_ms``, ``self_p95_ms``, ``self_p99_ms`` and
+            self_time: With ``self_p50_ms``, ``self_p95_ms``, ``self_p99_ms`` and
                 ``self_mean_ms``: the same figures of self time (exclusive of child
-                spans; null for ``tick_total``). This pairs every sampled stage with
-                the spans of its tick and symbol (on 5M rows, 1.7x analyze's time and
-                2.7x its memory).
+                spans, see :mod:`tracekit.analysis.queries`; null for ``tick_total``).
+                False leaves them out, and skips reading the spans a second time.
         """
         with reading(self.files):
             frame = self._stages_query(by, every, self_time).collect(engine="streaming")
@@ -504,7 +511,7 @@ class TraceSet:
         every: str | None = None,
         sketches: bool = False,
         *,
-        self_time: bool = False,
+        self_time: bool = True,
     ) -> Analysis:
         """Every figure of ``tracekit analyze`` at once, from one shared scan.
 
@@ -513,8 +520,8 @@ class TraceSet:
             every: Also group by wall-clock windows of this width (e.g. ``1m``).
             sketches: Add a ``sketch`` column to the stage table: a Unicode sparkline
                 of each stage's latency distribution (quarter-octave bins).
-            self_time: Add the stages' self-time figures (see :meth:`stages`). The
-                attribution table is by self time either way.
+            self_time: The stages' self-time figures beside inclusive time (see
+                :meth:`stages`). The attribution table is by self time either way.
 
         Raises:
             InputError: A selected symbol is not in the data (see :meth:`check_symbols`),
@@ -605,31 +612,40 @@ class TraceSet:
         """Sampled stage rows and every tick row (as ``tick_total``): stage, keys,
         duration, self time (null for ticks), and ``_weight`` when weighted."""
         frame, keys = self._keyed(self._selected(), by, every)
-        weight = [_WEIGHT] if self.weighted else []
-        columns = [*keys, "stage", "duration_ns", *([_SELF] if self_time else []), *weight]
-        sampled = pl.col("detail") == schema.DETAIL_SAMPLED
-        if self_time:
-            spans = _with_self_time(
-                frame.filter(
-                    pl.col("kind").is_in([schema.KIND_STAGE, schema.KIND_REQUEST]) & sampled
-                )
-            )
-            detail = spans.filter(pl.col("kind") == schema.KIND_STAGE)
-        else:
-            detail = frame.filter((pl.col("kind") == schema.KIND_STAGE) & sampled)
-        detail = detail.with_columns(pl.col("name").alias("stage"))
-        ticks = frame.filter(pl.col("kind") == schema.KIND_TICK).with_columns(
-            pl.lit(schema.TICK_TOTAL).alias("stage"),
-            *([pl.lit(None, pl.Int64).alias(_SELF)] if self_time else []),
-            *([pl.lit(1.0).alias(_WEIGHT)] if weight else []),  # every tick: exact
-        )
-        return pl.concat([detail.select(columns), ticks.select(columns)]), keys
+        # Every tick is read: tick_total is exact, unweighted.
+        tick = pl.col("kind") == schema.KIND_TICK
+        weighted = pl.when(tick).then(1.0).otherwise(_WEIGHT).alias(_WEIGHT)
+        weight = [weighted] if self.weighted else []
+        parents = self._covered_parents().lazy() if self_time else None
+        rows = queries.stage_rows(frame, *keys, "duration_ns", *weight, parents=parents)
+        return rows, keys
+
+    def _covered_parents(self) -> pl.DataFrame:
+        """:func:`~tracekit.analysis.queries.covered_parents` of the selected spans.
+
+        A tick's rows are all in one file (a window, or a compacted run of windows),
+        so the files are read a batch at a time: memory stays that of a batch.
+        """
+        if self._parents is not None:
+            return self._parents
+        columns = ["run_id", "tick_id", "symbol", "kind", "start_unix_ns", "duration_ns"]
+        parts = []
+        batches = [None] if self._frame is not None else _batches(self.files)
+        with reading(self.files):
+            for batch in batches:
+                spans = queries.sampled_spans(self._selected(batch)).select(columns).collect()
+                parts.append(queries.covered_parents(spans))
+        self._parents = pl.concat(parts) if parts else pl.DataFrame()
+        return self._parents
 
     def _stages_query(
         self, by: Sequence[GroupKey], every: str | None, self_time: bool = False
     ) -> pl.LazyFrame:
         rows, keys = self._stage_rows(by, every, self_time=self_time)
-        return _grouped_latency(rows, ["stage", *keys], weighted=self.weighted, self_time=self_time)
+        text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
+        return queries.grouped_latency(
+            rows, ["stage", *keys], weighted=self.weighted, self_time=self_time, text_keys=text
+        )
 
     def _sketch_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
         rows, keys = self._stage_rows(by, every, self_time=False)
@@ -715,11 +731,13 @@ class TraceSet:
             error_share = (pl.col("error") * pl.col(_WEIGHT)).sum() / pl.col(_WEIGHT).sum()
         else:
             error_share = pl.col("error").mean()
-        return _grouped_latency(
+        group = ["verb", "api", *keys]
+        return queries.grouped_latency(
             requests,
-            ["verb", "api", *keys],
+            group,
             error_share.alias("error_share"),
             weighted=self.weighted,
+            text_keys=[key for key in group if key != WINDOW_COLUMN],
         )
 
     def _parallel_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
@@ -765,137 +783,6 @@ def _check_by(by: Sequence[str]) -> tuple[GroupKey, ...]:
         else:
             raise InputError(f"cannot group by {key!r}; use symbol or run")
     return tuple(result)
-
-
-def _with_self_time(spans: pl.LazyFrame) -> pl.LazyFrame:
-    """Stage and request rows with ``self_ns``: duration less the union of child spans.
-
-    Children (module docstring): spans of the same ``(run_id, tick_id, symbol)``
-    lying within a stage's interval. The union is taken over children sorted by
-    start, each adding only the part past the furthest end seen so far. The rows
-    are read once (``cache``) and numbered, so both sides of the pairing see the
-    same numbers (a lazy query may read rows in another order each time it scans).
-    """
-    spans = spans.with_row_index("_span").cache()
-    start = pl.col("start_unix_ns")
-    end = start + pl.col("duration_ns")
-    parents = spans.filter(pl.col("kind") == schema.KIND_STAGE).select(
-        *_LANE, "_span", start.alias("_ps"), end.alias("_pe")
-    )
-    children = spans.select(
-        *_LANE,
-        pl.col("_span").alias("_child"),
-        (pl.col("kind") == schema.KIND_REQUEST).alias("_request"),
-        start.alias("_cs"),
-        end.alias("_ce"),
-    )
-    inside = (
-        (pl.col("_cs") >= pl.col("_ps"))
-        & (pl.col("_ce") <= pl.col("_pe"))
-        & (pl.col("_child") != pl.col("_span"))
-        # The same interval: a request is inside the stage; of two such stages
-        # neither is the other's child.
-        & ((pl.col("_cs") > pl.col("_ps")) | (pl.col("_ce") < pl.col("_pe")) | pl.col("_request"))
-    )
-    reach = pl.col("_ce").cum_max().shift(1).over("_span", order_by=["_cs", "_ce"])
-    covered = (
-        parents.join(children, on=_LANE, nulls_equal=True)
-        .filter(inside)
-        .with_columns(
-            (pl.col("_ce") - pl.max_horizontal("_cs", reach.fill_null(pl.col("_cs"))))
-            .clip(lower_bound=0)
-            .alias("_covered")
-        )
-        .group_by("_span")
-        .agg(pl.col("_covered").sum())
-    )
-    return (
-        spans.join(covered, on="_span", how="left")
-        .with_columns((pl.col("duration_ns") - pl.col("_covered").fill_null(0)).alias(_SELF))
-        .drop("_span", "_covered")
-    )
-
-
-def _grouped_latency(
-    rows: pl.LazyFrame,
-    keys: list[str],
-    *extra: pl.Expr,
-    weighted: bool = False,
-    self_time: bool = False,
-) -> pl.LazyFrame:
-    """Latency aggregates per group, with string keys grouped as Categorical.
-
-    polars' grouped ``quantile`` holds every row of its input with its keys; as
-    Categorical a key costs 4 bytes a row instead of a 16-byte string view, which
-    halves the peak memory of analyze (``docs/benchmarks.md``). The keys are
-    strings again in the result.
-    """
-    text_keys = [key for key in keys if key != WINDOW_COLUMN]
-    aggregates = _weighted_latency() if weighted else _latency_aggregates()
-    if self_time:
-        aggregates += (
-            _weighted_latency(_SELF, "self_") if weighted else _latency_aggregates(_SELF, "self_")
-        )
-    return (
-        rows.with_columns(pl.col(key).cast(pl.Categorical) for key in text_keys)
-        .group_by(keys)
-        .agg(*aggregates, *extra)
-        .with_columns(pl.col(key).cast(pl.String) for key in text_keys)
-    )
-
-
-def _latency_aggregates(column: str = "duration_ns", prefix: str = "") -> list[pl.Expr]:
-    duration = pl.col(column)
-    figures = [
-        *(
-            (duration.quantile(q, interpolation=QUANTILE_METHOD) / _NS_PER_MS).alias(
-                f"{prefix}{label}_ms"
-            )
-            for label, q in PERCENTILES
-        ),
-        (duration.mean() / _NS_PER_MS).alias(f"{prefix}mean_ms"),
-    ]
-    if prefix:
-        return figures
-    return [
-        pl.len().alias("n"),
-        *figures[:-1],
-        (duration.max() / _NS_PER_MS).alias("max_ms"),
-        figures[-1],
-    ]
-
-
-def _weighted_latency(column: str = "duration_ns", prefix: str = "") -> list[pl.Expr]:
-    """The figures of :func:`_latency_aggregates` with each row weighted by ``_weight``.
-
-    A weighted percentile is the linear-interpolation percentile of the sample in
-    which each row is repeated ``weight`` times: with total weight W, the position
-    ``h = q (W - 1)`` of the sorted repeated sample, between the values at
-    ``floor(h)`` and ``ceil(h)``. With whole weights (rates 0.5 and 0.1 give 2 and
-    10) this is exactly DuckDB's ``quantile_cont`` over the repeated rows; the mean
-    is the weighted mean. ``n`` stays the number of rows.
-    """
-    value = pl.col(column).drop_nulls()
-    weight = pl.col(_WEIGHT).filter(pl.col(column).is_not_null())
-    ordered = value.sort()
-    cumulative = weight.sort_by(value).cum_sum()
-    total = weight.sum()
-
-    def at(position: pl.Expr) -> pl.Expr:
-        # The value at 0-based position m of the repeated sample: the first row whose
-        # cumulative weight exceeds m.
-        return ordered.filter(cumulative > position).first()
-
-    figures = []
-    for label, q in PERCENTILES:
-        h = q * (total - 1)
-        low, high = at(h.floor()), at(h.ceil())
-        estimate = low + (h - h.floor()) * (high - low)
-        figures.append((estimate / _NS_PER_MS).alias(f"{prefix}{label}_ms"))
-    mean = ((value * weight).sum() / total / _NS_PER_MS).alias(f"{prefix}mean_ms")
-    if prefix:
-        return [*figures, mean]
-    return [pl.len().alias("n"), *figures, (value.max() / _NS_PER_MS).alias("max_ms"), mean]
 
 
 def _finish_stages(frame: pl.DataFrame) -> pl.DataFrame:
@@ -945,7 +832,8 @@ def attribution_from_spans(spans: pl.DataFrame, by: Sequence[GroupKey] = ()) -> 
     )
     # Symbols run concurrently: a component costs the tick its slowest symbol's time.
     per_tick = (
-        _with_self_time(spans.lazy())
+        queries.with_self_time(spans)
+        .lazy()
         .with_columns(component.alias("component"))
         .group_by([*tick_key, *window, "component", "symbol"])
         .agg(pl.col("duration_ns").sum(), pl.col(_SELF).sum())
