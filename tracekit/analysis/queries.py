@@ -36,8 +36,6 @@ SELF: Final = "self_ns"
 """Column of a span's self time in ns (null for tick rows)."""
 LANE: Final = ("run_id", "tick_id", "symbol")
 """A span's children share these columns with it."""
-SPAN_KEY: Final = (*LANE, "start_unix_ns", "duration_ns")
-"""The columns :func:`covered_parents` identifies a stage row by."""
 COVERED: Final = "_covered"
 
 
@@ -46,29 +44,17 @@ def is_sampled(kind: str) -> pl.Expr:
     return (pl.col("kind") == kind) & (pl.col("detail") == schema.DETAIL_SAMPLED)
 
 
-def stage_rows(
-    frame: pl.LazyFrame, *columns: str | pl.Expr, parents: pl.LazyFrame | None = None
-) -> pl.LazyFrame:
+def stage_rows(frame: pl.LazyFrame, *columns: str | pl.Expr) -> pl.LazyFrame:
     """The rows of the stage table: sampled stage rows, and every tick row as
     ``tick_total``. Each has ``stage`` and the given ``columns`` (names or
-    expressions evaluated on both kinds of row).
-
-    With ``parents`` (:func:`covered_parents`' rows of the same frame), also
-    ``self_ns``: a stage's self time, null for ``tick_total``.
-    """
-    detail = frame.filter(is_sampled(schema.KIND_STAGE))
-    ticks = frame.filter(pl.col("kind") == schema.KIND_TICK)
-    extra: list[pl.Expr] = []
-    if parents is not None:
-        detail = join_self_time(detail, parents)
-        ticks = ticks.with_columns(pl.lit(None, pl.Int64).alias(SELF))
-        extra.append(pl.col(SELF))
-    return pl.concat(
-        [
-            detail.select(pl.col("name").alias("stage"), *columns, *extra),
-            ticks.select(pl.lit(schema.TICK_TOTAL).alias("stage"), *columns, *extra),
-        ]
+    expressions evaluated on both kinds of row)."""
+    detail = frame.filter(is_sampled(schema.KIND_STAGE)).select(
+        pl.col("name").alias("stage"), *columns
     )
+    ticks = frame.filter(pl.col("kind") == schema.KIND_TICK).select(
+        pl.lit(schema.TICK_TOTAL).alias("stage"), *columns
+    )
+    return pl.concat([detail, ticks])
 
 
 def sampled_spans(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -156,28 +142,6 @@ def with_self_time(spans: pl.DataFrame) -> pl.DataFrame:
     return spans.with_columns((pl.col("duration_ns") - covered).alias(SELF))
 
 
-def covered_parents(spans: pl.DataFrame) -> pl.DataFrame:
-    """The stage rows of ``spans`` that have children: :data:`SPAN_KEY` and
-    ``_covered``, one row per key (stages with the same key cover the same)."""
-    covered = pl.Series(COVERED, covered_ns(spans))
-    return (
-        spans.select(*SPAN_KEY)
-        .with_columns(covered)
-        .filter(pl.col(COVERED) > 0)
-        .unique(subset=list(SPAN_KEY))
-    )
-
-
-def join_self_time(rows: pl.LazyFrame, parents: pl.LazyFrame) -> pl.LazyFrame:
-    """Stage rows (with :data:`SPAN_KEY`) with ``self_ns``, from :func:`covered_parents`'
-    rows: a stage with no children has its duration as self time."""
-    return (
-        rows.join(parents, on=list(SPAN_KEY), how="left", nulls_equal=True)
-        .with_columns((pl.col("duration_ns") - pl.col(COVERED).fill_null(0)).alias(SELF))
-        .drop(COVERED)
-    )
-
-
 # -- latency figures -------------------------------------------------------------------
 
 
@@ -237,12 +201,17 @@ def weighted_latency(column: str = "duration_ns", prefix: str = "") -> list[pl.E
     return [pl.len().alias("n"), *figures, (value.max() / NS_PER_MS).alias("max_ms"), mean]
 
 
+def self_time_figures(rows: pl.LazyFrame, keys: Sequence[str], *, weighted: bool) -> pl.LazyFrame:
+    """``self_p50_ms`` to ``self_mean_ms`` per group of stage rows with ``self_ns``."""
+    figures = weighted_latency if weighted else latency_aggregates
+    return rows.group_by(list(keys)).agg(*figures(SELF, "self_"))
+
+
 def grouped_latency(
     rows: pl.LazyFrame,
     keys: Sequence[str],
     *extra: pl.Expr,
     weighted: bool = False,
-    self_time: bool = False,
     text_keys: Sequence[str] | None = None,
 ) -> pl.LazyFrame:
     """Latency aggregates per group, with string keys grouped as Categorical.
@@ -250,14 +219,10 @@ def grouped_latency(
     polars' grouped ``quantile`` holds every row of its input with its keys; as
     Categorical a key costs 4 bytes a row instead of a 16-byte string view, which
     halves the peak memory of analyze (``docs/benchmarks.md``). The keys are
-    strings again in the result. With ``self_time``, the same figures of
-    ``self_ns`` prefixed ``self_``.
+    strings again in the result.
     """
     text = list(text_keys) if text_keys is not None else list(keys)
     aggregates = weighted_latency() if weighted else latency_aggregates()
-    if self_time:
-        self_figures = weighted_latency if weighted else latency_aggregates
-        aggregates += self_figures(SELF, "self_")
     return (
         rows.with_columns(pl.col(key).cast(pl.Categorical) for key in text)
         .group_by(list(keys))

@@ -58,7 +58,7 @@ WINDOW_COLUMN = "window_start"
 _NS_PER_MS = queries.NS_PER_MS
 _WEIGHT = queries.WEIGHT
 _SELF = queries.SELF
-SELF_TIME_BATCH_BYTES = 64 * 2**20
+SELF_TIME_BATCH_BYTES = 8 * 2**20
 """Bytes on disk of the files whose spans are read together to find self time."""
 
 
@@ -454,13 +454,15 @@ class TraceSet:
                 False leaves them out, and skips reading the spans a second time.
         """
         with reading(self.files):
-            frame = self._stages_query(by, every, self_time).collect(engine="streaming")
+            frame = self._stages_query(by, every).collect(engine="streaming")
+        if self_time:
+            frame = _with_self_figures(frame, self._self_time_table(by, every))
         return self.finish_stage_table(frame)
 
     def stage_table_query(self) -> pl.LazyFrame:
         """The query behind :meth:`stages` (no grouping), to collect with others in one
         pass (the perf gate's profile does); finish it with :meth:`finish_stage_table`."""
-        return self._stages_query((), None, False)
+        return self._stages_query((), None)
 
     def finish_stage_table(self, frame: pl.DataFrame) -> pl.DataFrame:
         """:meth:`stages`' table from the collected :meth:`stage_table_query`."""
@@ -534,7 +536,7 @@ class TraceSet:
         with reading(self.files):
             frames = pl.collect_all(
                 [
-                    self._stages_query(by, every, self_time),
+                    self._stages_query(by, every),
                     self._deadline_query(by, every),
                     self._missed_spans_query(by, every),
                     ticks_query,
@@ -552,6 +554,8 @@ class TraceSet:
                 f"{_describe(self.files)}: no tick in the selection; "
                 "widen --run, --since or --until"
             )
+        if self_time:
+            stages = _with_self_figures(stages, self._self_time_table(by, every))
         stages = self._select_stages(_finish_stages(stages))
         if sketches:
             stages = _with_sketches(stages, frames[7])
@@ -607,48 +611,73 @@ class TraceSet:
         return frame, keys
 
     def _stage_rows(
-        self, by: Sequence[GroupKey], every: str | None, *, self_time: bool
+        self, by: Sequence[GroupKey], every: str | None
     ) -> tuple[pl.LazyFrame, list[str]]:
         """Sampled stage rows and every tick row (as ``tick_total``): stage, keys,
-        duration, self time (null for ticks), and ``_weight`` when weighted."""
+        duration, and ``_weight`` when weighted."""
         frame, keys = self._keyed(self._selected(), by, every)
         # Every tick is read: tick_total is exact, unweighted.
         tick = pl.col("kind") == schema.KIND_TICK
         weighted = pl.when(tick).then(1.0).otherwise(_WEIGHT).alias(_WEIGHT)
         weight = [weighted] if self.weighted else []
-        parents = self._covered_parents().lazy() if self_time else None
-        rows = queries.stage_rows(frame, *keys, "duration_ns", *weight, parents=parents)
-        return rows, keys
+        return queries.stage_rows(frame, *keys, "duration_ns", *weight), keys
 
-    def _covered_parents(self) -> pl.DataFrame:
-        """:func:`~tracekit.analysis.queries.covered_parents` of the selected spans.
+    def _self_time_rows(self, by: Sequence[GroupKey], every: str | None) -> pl.DataFrame:
+        """Every sampled stage row with its self time: stage (Categorical), keys,
+        ``self_ns`` and ``_weight`` when weighted.
 
         A tick's rows are all in one file (a window, or a compacted run of windows),
-        so the files are read a batch at a time: memory stays that of a batch.
+        so the spans are read a batch of files at a time, each batch's self times
+        found by :func:`~tracekit.analysis.queries.with_self_time`; only the stage
+        rows' keys and self times are kept (about 12 bytes a row).
         """
-        if self._parents is not None:
-            return self._parents
-        columns = ["run_id", "tick_id", "symbol", "kind", "start_unix_ns", "duration_ns"]
+        batches: list[list[str] | None] = (
+            [None] if self._frame is not None else list(_batches(self.files))
+        )
         parts = []
-        batches = [None] if self._frame is not None else _batches(self.files)
-        with reading(self.files):
+        with reading(self.files):  # one batch at a time: polars sorts on every core
             for batch in batches:
-                spans = queries.sampled_spans(self._selected(batch)).select(columns).collect()
-                parts.append(queries.covered_parents(spans))
-        self._parents = pl.concat(parts) if parts else pl.DataFrame()
-        return self._parents
+                frame, keys = self._keyed(self._selected(batch), by, every)
+                columns = dict.fromkeys(
+                    [*queries.LANE, "kind", "name", "start_unix_ns", "duration_ns", *keys]
+                )
+                weight = [_WEIGHT] if self.weighted else []
+                spans = queries.sampled_spans(frame).select(*columns, *weight).collect()
+                text = [key for key in keys if key != WINDOW_COLUMN]
+                parts.append(
+                    queries.with_self_time(spans)
+                    .filter(pl.col("kind") == schema.KIND_STAGE)
+                    .select(
+                        pl.col("name").cast(pl.Categorical).alias("stage"),
+                        *(pl.col(key).cast(pl.Categorical) for key in text),
+                        *(key for key in keys if key not in text),
+                        _SELF,
+                        *weight,
+                    )
+                )
+        return pl.concat(parts)
 
-    def _stages_query(
-        self, by: Sequence[GroupKey], every: str | None, self_time: bool = False
-    ) -> pl.LazyFrame:
-        rows, keys = self._stage_rows(by, every, self_time=self_time)
+    def _self_time_table(self, by: Sequence[GroupKey], every: str | None) -> pl.DataFrame:
+        """``self_p50_ms`` to ``self_mean_ms`` per stage (and group)."""
+        keys = ["stage", *_check_by(by), *([WINDOW_COLUMN] if every is not None else [])]
+        text = [key for key in keys if key != WINDOW_COLUMN]
+        return (
+            queries.self_time_figures(
+                self._self_time_rows(by, every).lazy(), keys, weighted=self.weighted
+            )
+            .with_columns(pl.col(key).cast(pl.String) for key in text)
+            .collect()
+        )
+
+    def _stages_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
+        rows, keys = self._stage_rows(by, every)
         text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
         return queries.grouped_latency(
-            rows, ["stage", *keys], weighted=self.weighted, self_time=self_time, text_keys=text
+            rows, ["stage", *keys], weighted=self.weighted, text_keys=text
         )
 
     def _sketch_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        rows, keys = self._stage_rows(by, every, self_time=False)
+        rows, keys = self._stage_rows(by, every)
         micros = (pl.col("duration_ns").cast(pl.Float64) / 1000.0).clip(lower_bound=1.0)
         sketch_bin = (micros.log(2) * SKETCH_BINS_PER_OCTAVE).floor().cast(pl.Int32)
         count = pl.col(_WEIGHT).sum() if self.weighted else pl.len()
@@ -686,12 +715,16 @@ class TraceSet:
             )
             .select(*tick_key, *window)
             .unique(subset=tick_key)
+            .collect()  # a few ticks: read first, so the spans are filtered as they are read
         )
-        spans = frame.filter(pl.col("kind").is_in([schema.KIND_STAGE, schema.KIND_REQUEST])).join(
-            missed.select(tick_key), on=tick_key, how="semi"
-        )
+        # A membership test on the tick number drops nearly every span cheaply; the
+        # semi-join on (run, tick) of what is left is the exact rule.
+        spans = frame.filter(
+            pl.col("kind").is_in([schema.KIND_STAGE, schema.KIND_REQUEST])
+            & pl.col("tick_id").is_in(missed["tick_id"].unique().implode())
+        ).join(missed.lazy().select(tick_key), on=tick_key, how="semi")
         if window:  # a span belongs to its tick's window, not to the one it starts in
-            spans = spans.drop(WINDOW_COLUMN).join(missed, on=tick_key, how="left")
+            spans = spans.drop(WINDOW_COLUMN).join(missed.lazy(), on=tick_key, how="left")
         return spans.select(
             *tick_key, *window, "kind", "name", "symbol", "start_unix_ns", "duration_ns"
         )
@@ -771,6 +804,13 @@ def _with_sketches(stages: pl.DataFrame, bins: pl.DataFrame) -> pl.DataFrame:
         lines, schema={**{k: stages.schema[k] for k in keys}, "sketch": pl.String}
     )
     return stages.join(sketch, on=keys, how="left", nulls_equal=True)
+
+
+def _with_self_figures(stages: pl.DataFrame, figures: pl.DataFrame) -> pl.DataFrame:
+    """The stage table with the self-time columns of :meth:`TraceSet._self_time_table`
+    (null for ``tick_total``, whose rows are ticks, not spans)."""
+    keys = [c for c in figures.columns if c in ("stage", *GROUP_KEYS, WINDOW_COLUMN)]
+    return stages.join(figures, on=keys, how="left", nulls_equal=True)
 
 
 def _check_by(by: Sequence[str]) -> tuple[GroupKey, ...]:
