@@ -345,6 +345,7 @@ def profile_from_traces(traces: TraceSet) -> Profile:
 def _profile_from_traces(traces: TraceSet) -> Profile:
     import polars as pl
 
+    from tracekit.analysis.queries import is_sampled, stage_rows
     from tracekit.stats.intervals import PERCENTILES
 
     frame = traces.scan()
@@ -358,18 +359,9 @@ def _profile_from_traces(traces: TraceSet) -> Profile:
         raise InputError(f"{traces.files[0]}: no tick in the selection; nothing to profile")
     block_size = pl.col("run_id").replace_strict(sizes, return_dtype=pl.Int64)
     block = ((pl.col("tick_id") - 1) // block_size).alias("block")
-    stage_rows = pl.concat(
-        [
-            frame.filter(
-                (pl.col("kind") == schema.KIND_STAGE) & (pl.col("detail") == schema.DETAIL_SAMPLED)
-            ).select("run_id", "tick_id", pl.col("name").alias("stage"), "duration_ns"),
-            tick_rows.select(
-                "run_id", "tick_id", pl.lit(schema.TICK_TOTAL).alias("stage"), "duration_ns"
-            ),
-        ]
-    )
+    sampled_rows = stage_rows(frame, "run_id", "tick_id", "duration_ns")
     queries = [
-        stage_rows.group_by(
+        sampled_rows.group_by(
             "run_id", block, "stage", bucket_expr(pl.col("duration_ns")).alias("bucket")
         ).agg(pl.len().alias("count")),
         tick_rows.group_by("run_id", block).agg(
@@ -380,9 +372,7 @@ def _profile_from_traces(traces: TraceSet) -> Profile:
         frame.filter(pl.col("kind") == schema.KIND_GUARD)
         .group_by("run_id", "name")
         .agg(pl.len().alias("count")),
-        frame.filter(
-            (pl.col("kind") == schema.KIND_REQUEST) & (pl.col("detail") == schema.DETAIL_SAMPLED)
-        )
+        frame.filter(is_sampled(schema.KIND_REQUEST))
         .group_by(
             "run_id",
             (pl.col("verb").fill_null("") + pl.lit(" ") + pl.col("name")).alias("key"),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 
+from tracekit.analysis import queries
 from tracekit.errors import EmptyDataError, InputError
 from tracekit.present.plots._style import (
     DEADLINE_COLOR,
@@ -50,6 +51,7 @@ from tracekit.present.plots._style import (
     use_log_ms_axis,
 )
 from tracekit.stats.histogram import GAMMA, bucket_expr
+from tracekit.stats.intervals import PERCENTILES
 from tracekit.store import schema
 
 if TYPE_CHECKING:
@@ -261,16 +263,9 @@ def plot_stages(
 
 
 def _stage_buckets(traces: TraceSet, names: Sequence[str]) -> pl.LazyFrame:
-    frame = traces.scan()
     bucket = bucket_expr(pl.col("duration_ns")).alias("bucket")
-    sampled = frame.filter(
-        (pl.col("kind") == schema.KIND_STAGE) & (pl.col("detail") == schema.DETAIL_SAMPLED)
-    ).select(pl.col("name").alias("stage"), bucket)
-    ticks = frame.filter(pl.col("kind") == schema.KIND_TICK).select(
-        pl.lit(schema.TICK_TOTAL).alias("stage"), bucket
-    )
     return (
-        pl.concat([sampled, ticks])
+        queries.stage_rows(traces.scan(), bucket)
         .filter(pl.col("stage").is_in(list(names)))
         .group_by("stage", "bucket")
         .agg(pl.len().alias("count"))
@@ -668,9 +663,7 @@ def plot_requests(
     key = (pl.col("verb").fill_null("") + pl.lit(" ") + pl.col("name")).alias("key")
     query = (
         traces.scan()
-        .filter(
-            (pl.col("kind") == schema.KIND_REQUEST) & (pl.col("detail") == schema.DETAIL_SAMPLED)
-        )
+        .filter(queries.is_sampled(schema.KIND_REQUEST))
         .group_by(key, bucket_expr(pl.col("duration_ns")).alias("bucket"))
         .agg(pl.len().alias("count"))
     )
@@ -687,7 +680,7 @@ def plot_requests(
             label += f", errors {row['error_share']:.1%}"
         label += ")"
         cdf_axes.plot(x_ms, shares, color=color, linewidth=1.8, label=label)
-        for percentile, quantile in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
+        for percentile, quantile in PERCENTILES:
             value = row.get(f"{percentile}_ms")
             if value is not None:
                 cdf_axes.plot([value], [quantile], "o", color=color, markersize=4.5)
