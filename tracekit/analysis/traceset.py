@@ -181,7 +181,6 @@ class TraceSet:
         self.duplicates = duplicates
         """Files left out because another file holds the same ticks."""
         self._frame = frame  # every file's rows, read once, for many small files
-        self._parents: pl.DataFrame | None = None  # stages with children (self time)
         self.run_overrides: tuple[RunOverride, ...] = tuple(run_overrides(sources.metadata))
         """Files whose ``run_id=`` folder names another run than their rows (the
         folder's run is used, as DuckDB, polars and pyarrow do)."""
