@@ -289,6 +289,10 @@ def render(lines: list[tuple[str, ...]]) -> str:
     return "\n".join(out)
 
 
+def wanted(key: str, only: Sequence[str]) -> bool:
+    return any(text in key for text in only)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--old", default=OLD_REF, help=f"git ref of the older tracer ({OLD_REF})")
@@ -297,6 +301,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1000, help="operations per batch")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the order")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write results as JSON")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="measure only the rows whose key contains TEXT (repeatable; the empty loop "
+        "is always kept)",
+    )
     return parser.parse_args(argv)
 
 
@@ -329,6 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 old_cases = build_cases(old_tracers, None, interval)
                 new_cases = build_cases(new_tracers, otel, interval, loop)
                 pairs, only_new = pair_cases(old_cases, new_cases)
+                if args.only:
+                    pairs = [p for p in pairs if p.key == LOOP_KEY or wanted(p.key, args.only)]
+                    only_new = [c for c in only_new if wanted(c.key, args.only)]
                 rounds, measured_s = run_interleaved(
                     pairs, only_new, args.batch, warmup_rounds, budget_s, args.seed
                 )
