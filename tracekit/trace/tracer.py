@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -161,6 +161,27 @@ NULL_SPAN: Final = _NullSpan()
 def _decorate(opener: Callable[[], Span], func: Callable[P, R]) -> Callable[P, R]:
     import inspect  # only when decorating: not on the hot path
 
+    # A generator's body runs while it is iterated, not when it is called: the span of a
+    # decorated generator function covers the iteration, from the first item to the end.
+    if inspect.isasyncgenfunction(func):
+        async_generator_function = cast(Callable[P, AsyncIterator[object]], func)
+
+        async def iterate_async(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[object]:
+            with opener():
+                async for item in async_generator_function(*args, **kwargs):
+                    yield item
+
+        return cast(Callable[P, R], functools.wraps(func)(iterate_async))
+
+    if inspect.isgeneratorfunction(func):
+        generator_function = cast(Callable[P, Generator[object, object, object]], func)
+
+        def iterate(*args: P.args, **kwargs: P.kwargs) -> Generator[object, object, object]:
+            with opener():
+                return (yield from generator_function(*args, **kwargs))
+
+        return cast(Callable[P, R], functools.wraps(func)(iterate))
+
     if inspect.iscoroutinefunction(func):
         coroutine_function = cast(Callable[P, Awaitable[object]], func)
 
@@ -212,9 +233,11 @@ class _TickState:
         self.cancelled: list[tuple[int, object, int]] | None = None
 
 
-def _error_name(state: _TickState, exc_type: type[BaseException], index: int) -> str:
+def _error_name(state: _TickState, exc_type: type[BaseException], index: int) -> str | None:
     """The error type recorded for a span; remembers a cancellation, which
     :func:`_resolve_cancelled` may later find was a timeout."""
+    if exc_type is GeneratorExit:  # a decorated generator closed before its end
+        return None
     name = exc_type.__name__
     if name == "CancelledError":
         asyncio = sys.modules.get("asyncio")
@@ -522,7 +545,7 @@ class _TickSpan(Span):
             self._start_ns,
             end_ns - self._start_ns,
             self._deadline_ns,
-            None if exc_type is None else exc_type.__name__,
+            None if exc_type is None or exc_type is GeneratorExit else exc_type.__name__,
         )
 
     @property
