@@ -402,9 +402,17 @@ class Tracers:
 
 
 @contextlib.contextmanager
-def make_tracers(output_dir: Path, interval: int) -> Iterator[Tracers]:
+def make_tracers(
+    output_dir: Path,
+    interval: int,
+    tracer_type: Callable[..., Tracer] = Tracer,
+    config_type: Callable[..., TraceConfig] = TraceConfig,
+) -> Iterator[Tracers]:
+    """The tracers of the rows; ``tracer_type``/``config_type`` may come from another
+    version of tracekit (bench/bench_tracer_ab.py builds the same tracers from both)."""
+
     def span_config(rate: float, keep_missed_detail: bool = True) -> TraceConfig:
-        return TraceConfig(
+        return config_type(
             sample_rate=rate,
             export_golden=False,
             keep_missed_detail=keep_missed_detail,
@@ -412,11 +420,11 @@ def make_tracers(output_dir: Path, interval: int) -> Iterator[Tracers]:
         )
 
     tracers = Tracers(
-        sampled=Tracer(span_config(1.0), run_id="bench-sampled"),
-        unsampled_keep=Tracer(span_config(0.0, True), run_id="bench-unsampled-keep"),
-        unsampled_head=Tracer(span_config(0.0, False), run_id="bench-unsampled-head"),
-        tick_export=Tracer(
-            TraceConfig(
+        sampled=tracer_type(span_config(1.0), run_id="bench-sampled"),
+        unsampled_keep=tracer_type(span_config(0.0, True), run_id="bench-unsampled-keep"),
+        unsampled_head=tracer_type(span_config(0.0, False), run_id="bench-unsampled-head"),
+        tick_export=tracer_type(
+            config_type(
                 export_golden=True,
                 output_dir=str(output_dir),
                 golden_trace_interval=interval,
@@ -424,14 +432,14 @@ def make_tracers(output_dir: Path, interval: int) -> Iterator[Tracers]:
             ),
             run_id="bench-tick",
         ),
-        tick_no_export=Tracer(
-            TraceConfig(export_golden=False, sample_seed=1), run_id="bench-tick-no-export"
+        tick_no_export=tracer_type(
+            config_type(export_golden=False, sample_seed=1), run_id="bench-tick-no-export"
         ),
-        tick_metrics=Tracer(
-            TraceConfig(export_golden=False, metrics=True, sample_seed=1),
+        tick_metrics=tracer_type(
+            config_type(export_golden=False, metrics=True, sample_seed=1),
             run_id="bench-tick-metrics",
         ),
-        disabled=Tracer(TraceConfig(enabled=False)),
+        disabled=tracer_type(config_type(enabled=False)),
     )
     try:
         yield tracers
@@ -440,17 +448,18 @@ def make_tracers(output_dir: Path, interval: int) -> Iterator[Tracers]:
             tracer.close()
 
 
-def check_setup(tracers: Tracers) -> None:
-    """Make sure each tracer takes the path its row claims to measure."""
+def check_setup(tracers: Tracers, null_span: object = NULL_SPAN) -> None:
+    """Make sure each tracer takes the path its row claims to measure (``null_span``:
+    the null span of the tracekit version the tracers come from)."""
     with tracers.sampled.tick():
-        assert tracers.sampled.stage("check") is not NULL_SPAN, "sampled span is a null span"
-        assert tracers.sampled.request("GET", "check") is not NULL_SPAN
+        assert tracers.sampled.stage("check") is not null_span, "sampled span is a null span"
+        assert tracers.sampled.request("GET", "check") is not null_span
     with tracers.unsampled_keep.tick():
-        assert tracers.unsampled_keep.stage("check") is not NULL_SPAN, "keep_missed: not measured"
+        assert tracers.unsampled_keep.stage("check") is not null_span, "keep_missed: not measured"
     with tracers.unsampled_head.tick():
-        assert tracers.unsampled_head.stage("check") is NULL_SPAN, "head sampling: measured"
+        assert tracers.unsampled_head.stage("check") is null_span, "head sampling: measured"
     with tracers.disabled.tick():
-        assert tracers.disabled.stage("check") is NULL_SPAN, "disabled tracer: measured"
+        assert tracers.disabled.stage("check") is null_span, "disabled tracer: measured"
 
 
 def build_cases(
