@@ -73,9 +73,6 @@ class WriterStats:
         ticks_abandoned: Ticks in dropped and abandoned windows.
         labels_repaired: Span symbols that were not storable text (an int, a lone
             surrogate): written as their text, with U+FFFD for what cannot be stored.
-        longest_step_ns: CPU time of the longest step the writer thread ran holding
-            the GIL, in ns (see :class:`StepClock`): about how long it may have kept
-            the traced loop waiting (``bench/bench_loop_stall.py``).
     """
 
     files_written: int = 0
@@ -87,7 +84,6 @@ class WriterStats:
     windows_abandoned: int = 0
     ticks_abandoned: int = 0
     labels_repaired: int = 0
-    longest_step_ns: int = 0
 
 
 class GoldenWriter:
@@ -242,6 +238,14 @@ class GoldenWriter:
                 report.windows_abandoned,
             )
 
+    @property
+    def longest_step_ns(self) -> int:
+        """CPU time of the longest step the writer thread ran holding the GIL, in ns
+        (see :class:`StepClock`): about how long it may have kept the traced loop
+        waiting. A timing, so not in :class:`WriterStats` (whose counters are the
+        same on every run of the same program)."""
+        return self._steps.longest_ns
+
     def stats(self) -> WriterStats:
         """A snapshot of the writer's counters."""
         with self._lock:
@@ -255,7 +259,6 @@ class GoldenWriter:
                 windows_abandoned=self._windows_abandoned,
                 ticks_abandoned=self._ticks_abandoned,
                 labels_repaired=self._labels_repaired,
-                longest_step_ns=self._steps.longest_ns,
             )
 
     # -- the writer thread -------------------------------------------------------------
