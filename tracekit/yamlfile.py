@@ -7,6 +7,7 @@ only when a file is read, so the tracer stays standard-library-only at import.
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +20,27 @@ MAX_CONFIG_ITEMS: Final = 10_000
 """Most values a config may hold once YAML aliases are expanded ("billion laughs":
 a few hundred bytes of nested aliases expand to billions of values, and every
 later step, an error message included, would pay for each one)."""
+MAX_SHOWN_CHARS: Final = 80
+"""Most characters of a value an error message echoes (:func:`shown`)."""
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = MAX_SHOWN_CHARS
+_SHOWN.maxother = MAX_SHOWN_CHARS
+_SHOWN.maxlong = MAX_SHOWN_CHARS
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxset = _SHOWN.maxdict = 8
+_SHOWN.maxlevel = 3
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` for an error message: at most :data:`MAX_SHOWN_CHARS`
+    characters, ending in ``...`` when cut, and at a cost bounded whatever the value's
+    size (a megabyte string, a list of thousands, an integer of thousands of digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"<an integer of {value.bit_length():,} bits>"
+    text = _SHOWN.repr(value)
+    if len(text) > MAX_SHOWN_CHARS:
+        text = text[: MAX_SHOWN_CHARS - 3] + "..."
+    return text
 
 
 def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
@@ -53,6 +75,12 @@ def load_yaml_document(path: str | Path, section: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML{where}; fix the syntax") from None
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply to be a config file") from None
+    except (ValueError, OverflowError):  # a scalar YAML reads but cannot convert
+        raise ConfigError(
+            f"{path}: holds a value that looks like a number or a date but is not one "
+            "(an integer of more than 4,300 digits, a date such as 2026-13-45); quote it "
+            "to make it text, or fix it"
+        ) from None
     if _expanded_items(document, MAX_CONFIG_ITEMS) > MAX_CONFIG_ITEMS:
         raise ConfigError(
             f"{path}: holds more than {MAX_CONFIG_ITEMS:,} values once its aliases are "

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from tracekit.errors import ConfigError
 from tracekit.store.metrics import UNITS
-from tracekit.yamlfile import load_yaml_document, section_of
+from tracekit.yamlfile import MAX_SHOWN_CHARS, load_yaml_document, section_of, shown
 
 KNOWN_SECTIONS = ("trace", "gate", "canary")
 """Top-level sections of a tracekit config file: ``trace:`` here, ``gate:`` and
@@ -150,10 +150,10 @@ class TraceConfig:
         for key in values:
             if key not in known:
                 allowed = ", ".join(sorted(known))
-                close = _close_match(str(key)[:100], known)
+                close = _close_match(_key_text(key), known)
                 hint = f" (did you mean trace.{close}?)" if close else ""
                 raise ConfigError(
-                    f"{source}: unknown key trace.{str(key)[:100]}{hint}; allowed keys: {allowed}"
+                    f"{source}: unknown key trace.{_key_text(key)}{hint}; allowed keys: {allowed}"
                 )
         for key, value in values.items():
             _check(key, value, source=source)
@@ -173,11 +173,13 @@ class TraceConfig:
         """
         document = load_yaml_document(path, "trace")
         for name in document:
-            if name not in KNOWN_SECTIONS and not str(name).startswith(EXTENSION_PREFIXES):
-                close = _close_match(str(name)[:100], KNOWN_SECTIONS)
+            if name not in KNOWN_SECTIONS and not (
+                isinstance(name, str) and name.startswith(EXTENSION_PREFIXES)
+            ):
+                close = _close_match(_key_text(name), KNOWN_SECTIONS)
                 hint = f" (did you mean '{close}:'?)" if close else ""
                 raise ConfigError(
-                    f"{path}: unknown section '{str(name)[:100]}:'{hint}; "
+                    f"{path}: unknown section '{_key_text(name)}:'{hint}; "
                     f"known sections: {', '.join(KNOWN_SECTIONS)} (and x-... for your own)"
                 )
         section = section_of(document, path, "trace")
@@ -198,7 +200,16 @@ def _check(key: str, value: Any, *, source: str) -> None:
         return
     kind, ok, allowed = rule
     if not _is_kind(value, kind) or not ok(value):
-        raise ConfigError(f"{source}: trace.{key} must be {allowed}, got {value!r}")
+        raise ConfigError(f"{source}: trace.{key} must be {allowed}, got {shown(value)}")
+
+
+def _key_text(key: object) -> str:
+    """A key as an error message shows it: text as it is, anything else (a number, a
+    list YAML allows as a key) as :func:`~tracekit.yamlfile.shown` does, both at most
+    80 characters."""
+    if not isinstance(key, str):
+        return shown(key)
+    return key if len(key) <= MAX_SHOWN_CHARS else key[: MAX_SHOWN_CHARS - 3] + "..."
 
 
 def _is_kind(value: Any, kind: str) -> bool:

@@ -6,8 +6,10 @@ blocks: when the bounded queue is full the window is dropped and counted. A daem
 thread imports pyarrow and turns windows into Parquet files.
 
 The writer never holds the GIL for long: a window's table is built in slices of at
-most :data:`SLICE_ROWS` rows, and the thread lets the traced loop run between slices
-(``bench/bench_loop_stall.py`` measures the loop's stalls).
+most :data:`SLICE_ROWS` rows, joined by pyarrow without the GIL, written by pyarrow
+without the GIL, and the window's records are freed a few ticks at a time; the thread
+lets the traced loop run between steps (:class:`StepClock` times them, and
+``bench/bench_loop_stall.py`` measures the loop's stalls).
 
 Each file is written under a temporary name in a hidden folder *beside* the dataset
 root (``<parent>/.<root name>.tracekit-tmp/``, same file system), flushed to disk
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("tracekit")
 
-SLICE_ROWS: Final = 500
+SLICE_ROWS: Final = 256
 """Rows the writer converts to Arrow in one step before letting the loop run."""
 SLICE_PAUSE_S: Final = 0.00005
 """How long the writer sleeps between slices: long enough for a waiting thread to take
@@ -95,6 +97,8 @@ class GoldenWriter:
         max_queue_windows: Windows that may wait; beyond that, windows are dropped.
         write_table: Writes a pyarrow table to a path; replaceable in tests to
             simulate I/O failures.
+        on_step: Told the CPU ns of each step of the writer thread (see
+            :class:`StepClock`), on that thread; for benchmarks and tests.
 
     Building one imports nothing third-party in the caller's thread: pyarrow is
     imported by the writer thread, and a resumed run's last tick id is read from the
@@ -111,6 +115,7 @@ class GoldenWriter:
         wall_offset_ns: int,
         max_queue_windows: int,
         write_table: WriteTable | None = None,
+        on_step: Callable[[int], None] | None = None,
     ) -> None:
         self.folder = root / f"{schema.PARTITION_KEY}={run_id}"
         self._root = root
@@ -129,7 +134,9 @@ class GoldenWriter:
         self._windows_abandoned = 0
         self._ticks_abandoned = 0
         self._labels_repaired = 0
-        self._in_flight: Sequence[FinishedTick] | None = None
+        self._in_flight: int | None = None
+        """Ticks in the window being written."""
+        self._steps = StepClock(_pause, on_step)
         self._temp_folder: Path | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="tracekit-golden", daemon=True)
@@ -209,7 +216,7 @@ class GoldenWriter:
                 in_flight = self._in_flight
             if in_flight is not None:
                 abandoned_windows += 1
-                abandoned_ticks += len(in_flight)
+                abandoned_ticks += in_flight
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(_STOP)
         elif not stop_queued:  # cannot happen: the thread only ends on the stop sign
@@ -230,6 +237,14 @@ class GoldenWriter:
                 timeout_s,
                 report.windows_abandoned,
             )
+
+    @property
+    def longest_step_ns(self) -> int:
+        """CPU time of the longest step the writer thread ran holding the GIL, in ns
+        (see :class:`StepClock`): about how long it may have kept the traced loop
+        waiting. A timing, so not in :class:`WriterStats` (whose counters are the
+        same on every run of the same program)."""
+        return self._steps.longest_ns
 
     def stats(self) -> WriterStats:
         """A snapshot of the writer's counters."""
@@ -253,15 +268,21 @@ class GoldenWriter:
             import pyarrow.parquet  # noqa: F401  # here, off the caller's thread
         except ImportError as exc:  # reported per window below
             logger.error("tracekit: the golden writer needs pyarrow: %s", exc)
+        steps = self._steps
         while True:
             kind, seq, window = self._queue.get()
+            steps.restart()
             if kind == "stop":
                 self._remove_temp_folder()  # also after a shutdown that timed out
                 return
+            # The writer's own list of the ticks, so that it can free them a few at a
+            # time (release_ticks) once written; the caller's list is left alone.
+            ticks = list(window)
+            del window
             with self._lock:
-                self._in_flight = window
+                self._in_flight = len(ticks)
             try:
-                rows = self._write_window(seq, window)
+                rows = self._write_window(seq, ticks)
             except Exception as exc:  # the writer must never die or raise into the loop
                 logger.error("tracekit: cannot write golden window %d: %s", seq, exc)
                 with self._lock:
@@ -273,8 +294,11 @@ class GoldenWriter:
                     self._files_written += 1
                     self._rows_written += rows
                     self._in_flight = None
+            release_ticks(ticks, steps)
+            steps.end()
 
-    def _write_window(self, seq: int, window: Sequence[FinishedTick]) -> int:
+    def _write_window(self, seq: int, window: list[FinishedTick]) -> int:
+        steps = self._steps
         table = window_table(
             self._run_id,
             window,
@@ -285,22 +309,24 @@ class GoldenWriter:
                 schema.META_TICKS: str(len(window)),
                 schema.META_LAST_TICK: str(max((tick.tick_id for tick in window), default=0)),
             },
-            pause=_pause,
             repaired=self._count_repaired,
+            clock=steps,
         )
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / schema.window_file_name(seq)
         temporary = self._temporary_path(final)
         write = self._write_table or write_parquet
         try:
-            write(table, temporary)
-            fsync_file(temporary)
-            os.replace(temporary, final)
+            with steps.gil_released():  # pyarrow writes and the OS syncs without the GIL
+                write(table, temporary)
+                fsync_file(temporary)
+                os.replace(temporary, final)
         except BaseException:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             raise
-        fsync_dir(final.parent)
+        with steps.gil_released():
+            fsync_dir(final.parent)
         return int(table.num_rows)
 
     def _count_repaired(self, count: int) -> None:
@@ -514,6 +540,66 @@ _COLUMNS_AFTER_RUN_ID: Final = 16
 """tick_id ... attributes: the written columns after ``run_id``, in schema order."""
 
 
+class StepClock:
+    """Cuts the writer thread's work into steps and times them.
+
+    A *step* is the CPU time (``time.thread_time_ns``) the writer thread runs holding
+    the GIL between two points where the traced loop can take it: a pause
+    (:meth:`pause`, a short sleep) or a call that releases the GIL (in
+    :meth:`gil_released`: pyarrow's concatenation and Parquet write, file syncs).
+    CPU time, not wall time, so other processes on the machine do not count.
+
+    Args:
+        pause: Lets the loop run (the writer sleeps :data:`SLICE_PAUSE_S`); None to
+            only time the steps.
+        on_step: Told each step's CPU ns as it ends (benchmarks and tests).
+    """
+
+    def __init__(
+        self,
+        pause: Callable[[], None] | None = None,
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
+        self._pause = pause
+        self._on_step = on_step
+        self._began = time.thread_time_ns()
+        self.longest_ns = 0
+        """The longest step so far, in CPU ns."""
+
+    def restart(self) -> None:
+        """Start a step now (after the thread waited, holding no GIL)."""
+        self._began = time.thread_time_ns()
+
+    def end(self) -> None:
+        """End the current step (the thread is about to release the GIL)."""
+        step = time.thread_time_ns() - self._began
+        self.longest_ns = max(self.longest_ns, step)
+        if self._on_step is not None:
+            self._on_step(step)
+
+    def pause(self) -> None:
+        """End the step and let the loop take the GIL before the next one."""
+        self.end()
+        if self._pause is not None:
+            self._pause()
+        self.restart()
+
+    @contextlib.contextmanager
+    def gil_released(self) -> Iterator[None]:
+        """Around a call that releases the GIL for its work: not part of a step."""
+        self.end()
+        try:
+            yield
+        finally:
+            self.restart()
+
+
+BLOCK_SLICES: Final = 32
+"""Slices joined into one block (one Arrow array per column) before the next slice,
+so the finished table holds one chunk per column, not one per slice: freeing thousands
+of small arrays at once would hold the GIL for milliseconds."""
+
+
 def window_table(
     run_id: str,
     window: Sequence[FinishedTick],
@@ -522,22 +608,29 @@ def window_table(
     *,
     pause: Callable[[], None] | None = None,
     repaired: Callable[[int], None] | None = None,
+    clock: StepClock | None = None,
 ) -> pa.Table:
     """Build the schema-v1 pyarrow table of one window, rows in tick order (each tick's
     row, then its spans, then its guard trips).
 
-    Columns are gathered as plain lists, column-wise from the span records (``zip``
-    over at most :data:`SLICE_ROWS` records at a time, so few objects the garbage
-    collector would have to visit), and turned into Arrow arrays every
-    :data:`SLICE_ROWS` rows, calling ``pause()`` after each slice: this runs on the
-    writer thread, and no single step may hold the GIL for long while the traced
-    loop waits for it. A label that is not storable text is written repaired (see
+    This runs on the writer thread, and no single step may hold the GIL for long while
+    the traced loop waits for it, so the work is cut into steps of at most
+    :data:`SLICE_ROWS` rows, with ``pause()`` between them (or ``clock``'s pauses,
+    which also time the steps): columns are gathered as plain lists, column-wise from
+    the span records (``zip`` over at most :data:`SLICE_ROWS` records at a time, so
+    few objects the garbage collector would have to visit), and turned into Arrow
+    arrays slice by slice; every :data:`BLOCK_SLICES` slices pyarrow joins them
+    into one array per column, and at the end joins those blocks, both without the
+    GIL. A label that is not storable text is written repaired (see
     :func:`_strings`) and counted through ``repaired(count)``.
     """
     import pyarrow as pa
 
+    steps = clock if clock is not None else StepClock(pause)
     arrow_schema = schema.arrow_schema(metadata, added=True)
-    batches: list[pa.RecordBatch] = []
+    fields = list(arrow_schema)
+    slices: list[list[pa.Array]] = [[] for _ in fields]
+    blocks: list[list[pa.Array]] = [[] for _ in fields]
     columns: list[list[object]] = [[] for _ in range(_COLUMNS_AFTER_RUN_ID)]
     (
         tick_ids,
@@ -561,14 +654,24 @@ def window_table(
     ok = schema.STATUS_OK
     error = schema.STATUS_ERROR
 
+    def join(parts: list[list[pa.Array]], into: list[list[pa.Array]]) -> None:
+        for index, arrays in enumerate(parts):
+            with steps.gil_released():
+                joined = pa.concat_arrays(arrays) if len(arrays) != 1 else arrays[0]
+            arrays.clear()
+            into[index].append(joined)
+
     def flush() -> None:
-        batches.append(_batch(run_id, columns, arrow_schema, repaired))
+        for index, array in enumerate(_arrays(run_id, columns, fields, repaired)):
+            slices[index].append(array)
         for column in columns:
             column.clear()
-        if pause is not None:
-            pause()
+        if len(slices[0]) >= BLOCK_SLICES:
+            steps.pause()
+            join(slices, blocks)
+        steps.pause()
 
-    for tick in sorted(window, key=_tick_id):
+    for tick in _in_tick_order(window, steps):
         tick_id = tick.tick_id
         detail = tick.detail
         tick_ids.append(tick_id)
@@ -639,9 +742,43 @@ def window_table(
             attribute_texts.append(None)
         if len(tick_ids) >= SLICE_ROWS:
             flush()
-    if tick_ids or not batches:
+    if tick_ids or not (slices[0] or blocks[0]):
         flush()
-    return pa.Table.from_batches(batches, schema=arrow_schema)
+    if slices[0]:
+        join(slices, blocks)
+    whole: list[list[pa.Array]] = [[] for _ in fields]
+    join(blocks, whole)
+    return pa.Table.from_arrays([arrays[0] for arrays in whole], schema=arrow_schema)
+
+
+def _in_tick_order(window: Sequence[FinishedTick], steps: StepClock) -> list[FinishedTick]:
+    """The window's ticks by tick id. They normally come in that order already, which
+    is checked :data:`SLICE_ROWS` ticks per step; only out-of-order ticks (ticks that
+    overlapped and finished in another order) are sorted."""
+    ticks = list(window)
+    previous = None
+    for first in range(0, len(ticks), SLICE_ROWS):
+        for tick in ticks[first : first + SLICE_ROWS]:
+            if previous is not None and tick.tick_id < previous:
+                ticks.sort(key=_tick_id)
+                return ticks
+            previous = tick.tick_id
+        steps.pause()
+    return ticks
+
+
+def release_ticks(ticks: list[FinishedTick], steps: StepClock) -> None:
+    """Drop the writer's references to a written window's ticks, one tick at a time
+    with a pause every :data:`SLICE_ROWS` rows: when the writer holds the last
+    reference, freeing a 200,000-span window in one go would hold the GIL for tens of
+    milliseconds. Empties ``ticks`` (the writer's own list, never the caller's)."""
+    rows = 0
+    while ticks:
+        rows += len(ticks[-1].spans) + 1
+        del ticks[-1]
+        if rows >= SLICE_ROWS:
+            steps.pause()
+            rows = 0
 
 
 def _attribute_text(values: Attributes | None) -> str | None:
@@ -654,22 +791,23 @@ def _tick_id(tick: FinishedTick) -> int:
     return tick.tick_id
 
 
-def _batch(
+def _arrays(
     run_id: str,
     columns: Sequence[Sequence[object]],
-    arrow_schema: pa.Schema,
+    fields: Sequence[pa.Field],
     repaired: Callable[[int], None] | None = None,
-) -> pa.RecordBatch:
+) -> list[pa.Array]:
+    """One slice's Arrow arrays, in schema order (``run_id`` first)."""
     import pyarrow as pa
 
     count = len(columns[0])
     arrays = [pa.array([run_id] * count, type=pa.string())]
-    for field, values in zip(list(arrow_schema)[1:], columns, strict=True):
+    for field, values in zip(fields[1:], columns, strict=True):
         if field.type == pa.string():
             arrays.append(_strings(values, repaired))
         else:
             arrays.append(pa.array(values, type=field.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
+    return arrays
 
 
 def _strings(values: Sequence[object], repaired: Callable[[int], None] | None = None) -> pa.Array:
