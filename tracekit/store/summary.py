@@ -489,14 +489,18 @@ def _unpack(value: Any, width: int, where: str) -> list[npt.NDArray[np.int64]]:
     import numpy as np
 
     if not isinstance(value, dict) or not isinstance(value.get("n"), int):
-        raise SchemaError(f"{where}: a packed array must be {{'n': ..., 'data': ...}}")
+        raise SchemaError(f"{where}: a packed array of the summary is not {{n, data}}")
     n = value["n"]
     try:
         raw = zlib.decompress(base64.b64decode(value["data"], validate=True))
     except (ValueError, TypeError, KeyError, zlib.error) as exc:
-        raise SchemaError(f"{where}: packed data is damaged ({type(exc).__name__})") from None
+        raise SchemaError(
+            f"{where}: the summary's packed data is damaged ({type(exc).__name__})"
+        ) from None
     if n < 0 or len(raw) != 8 * n * width:
-        raise SchemaError(f"{where}: packed data holds {len(raw)} bytes, not {8 * n * width}")
+        raise SchemaError(
+            f"{where}: the summary's packed data holds {len(raw)} bytes, not {8 * n * width}"
+        )
     flat = np.frombuffer(raw, dtype="<i8").astype(np.int64)
     return [flat[i * n : (i + 1) * n] for i in range(width)]
 
