@@ -191,9 +191,11 @@ def _assert_same_histograms(fast: Profile, exact: Profile) -> None:
 def test_the_profile_from_footers_is_the_profile_from_rows(dataset: Path) -> None:
     fast = load_side([str(dataset)])
     exact = load_side([str(dataset)], exact=True)
-    assert fast.point_estimates == POINT_HISTOGRAMS and fast.exact == {}
+    assert fast.point_estimates == POINT_HISTOGRAMS
+    assert fast.exact == {}
     assert fast.inputs == {"files_from_summaries": 5, "files_from_rows": 0}
-    assert exact.point_estimates == POINT_EXACT and exact.exact
+    assert exact.point_estimates == POINT_EXACT
+    assert exact.exact
     _assert_same_histograms(fast, exact)
     assert len(list(fast.blocks())) >= 64
     stages = fast.to_dict()["stage_percentiles"]
@@ -250,7 +252,8 @@ def test_a_corrupt_summary_falls_back_to_the_rows_with_a_warning(
     fast = load_side([str(copy)])
     assert fast.inputs == {"files_from_summaries": 3, "files_from_rows": 2}
     assert len(fast.warnings) == 2
-    assert str(first) in fast.warnings[0] and "rows were read instead" in fast.warnings[0]
+    assert str(first) in fast.warnings[0]
+    assert "rows were read instead" in fast.warnings[0]
     _assert_same_histograms(fast, load_side([str(copy)], exact=True))
 
 
@@ -267,7 +270,8 @@ def test_the_cli_counts_the_warning_and_labels_the_source(dataset: Path, tmp_pat
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.count("Warning:") == 1 and "not JSON" in done.stderr
+    assert done.stderr.count("Warning:") == 1
+    assert "not JSON" in done.stderr
     assert "from 4 file summaries and 1 files' rows" in done.stdout
     document = json.loads(out.read_text())
     assert document["point_estimates"] == POINT_HISTOGRAMS
@@ -303,9 +307,8 @@ def test_the_golden_writer_stores_a_summary(tmp_path: Path) -> None:
     config = TraceConfig(output_dir=str(tmp_path), golden_trace_interval=50, sample_rate=1.0)
     with Tracer(config, run_id="w") as tracer:
         for _ in range(120):
-            with tracer.tick():
-                with tracer.stage("spread"):
-                    pass
+            with tracer.tick(), tracer.stage("spread"):
+                pass
     files = _files(tmp_path)
     assert len(files) == 3
     parts = []
@@ -315,7 +318,9 @@ def test_the_golden_writer_stores_a_summary(tmp_path: Path) -> None:
         assert encode(summary) == encode(summarize(pq.read_table(path)))
         parts.append(summary)
     merged = merge(parts)
-    assert merged.ticks == 120 and merged.first_tick_id == 1 and merged.last_tick_id == 120
+    assert merged.ticks == 120
+    assert merged.first_tick_id == 1
+    assert merged.last_tick_id == 120
     assert sum(merged.stage_histogram("spread").values()) == 120
 
 
