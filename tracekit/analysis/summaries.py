@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tracekit.analysis.identity import duplicate_files, file_run
+from tracekit.analysis.identity import DuplicateFile, duplicate_files, file_run
 from tracekit.analysis.sources import Sources, find_sources, reading
 from tracekit.errors import InputError, SchemaError
 from tracekit.store import schema
@@ -31,6 +31,9 @@ class LoadedSummaries:
         from_footers: Files whose stored summary was used.
         from_rows: Files read row by row (no summary, or an unusable one).
         warnings: One line per file whose summary could not be used or was skipped.
+        sources: The checked files and their metadata (duplicates left out).
+        duplicates: Files left out because another file holds the same ticks.
+        by_file: Each kept file's summary (its run the file's run).
     """
 
     runs: dict[str, list[Summary]]
@@ -38,6 +41,9 @@ class LoadedSummaries:
     from_footers: int
     from_rows: int
     warnings: tuple[str, ...]
+    sources: Sources
+    duplicates: tuple[DuplicateFile, ...]
+    by_file: dict[str, Summary]
 
 
 def has_summaries(sources: Sources) -> bool:
@@ -60,9 +66,11 @@ def load_summaries(
     sources = find_sources(paths, skip_bad=skip_bad, progress=progress)
     if not has_summaries(sources):
         return None
-    dropped = {duplicate.path for duplicate in duplicate_files(sources.files, sources.metadata)}
+    duplicates = tuple(duplicate_files(sources.files, sources.metadata))
+    dropped = {duplicate.path for duplicate in duplicates}
     files = tuple(path for path in sources.files if path not in dropped)
     runs: dict[str, list[Summary]] = {}
+    by_file: dict[str, Summary] = {}
     warnings: list[str] = []
     from_footers = from_rows = 0
     kept: list[str] = []
@@ -91,9 +99,26 @@ def load_summaries(
             warnings.append(f"skipped {reason}")
             continue
         run = file_run(path, meta)
-        runs.setdefault(run, []).append(dataclasses.replace(summary, run_id=run))
+        summary = dataclasses.replace(summary, run_id=run)
+        runs.setdefault(run, []).append(summary)
+        by_file[path] = summary
         kept.append(path)
-    return LoadedSummaries(runs, tuple(kept), from_footers, from_rows, tuple(warnings))
+    chosen = set(kept)
+    kept_sources = Sources(
+        tuple(kept),
+        sources.skipped,
+        {path: meta for path, meta in sources.metadata.items() if path in chosen},
+    )
+    return LoadedSummaries(
+        runs,
+        tuple(kept),
+        from_footers,
+        from_rows,
+        tuple(warnings),
+        kept_sources,
+        duplicates,
+        by_file,
+    )
 
 
 def _from_rows(path: str) -> Summary:
