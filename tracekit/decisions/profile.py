@@ -570,15 +570,21 @@ def profile_from_summaries(
         histograms = summary.stage_histograms
         owner = chunk_block[histograms.group]
         keep = owner >= 0
-        key = np.stack([owner[keep], histograms.key[keep], histograms.bucket[keep]], axis=1)
-        unique, where = np.unique(key, axis=0, return_inverse=True)
+        width = MAX_BUCKET_INDEX + 1
+        names = len(summary.stage_names)
+        # One int64 key per entry: a sort of one key is far faster than of rows.
+        combined = (owner[keep] * names + histograms.key[keep]) * width + histograms.bucket[keep]
+        unique, where = np.unique(combined, return_inverse=True)
         counts = np.bincount(where.ravel(), weights=histograms.count[keep], minlength=len(unique))
-        for (block_index, stage, bucket), count in zip(
-            unique.tolist(), counts.astype(np.int64).tolist(), strict=True
+        for block_index, stage, bucket, count in zip(
+            (unique // (names * width)).tolist(),
+            (unique // width % names).tolist(),
+            (unique % width).tolist(),
+            counts.astype(np.int64).tolist(),
+            strict=True,
         ):
-            block_list[block_index].stages.setdefault(summary.stage_names[stage], {})[bucket] = (
-                count
-            )
+            histogram = block_list[block_index].stages.setdefault(summary.stage_names[stage], {})
+            histogram[bucket] = count
         requests: dict[str, SparseHistogram] = {}
         request = summary.request_histograms
         for name, bucket, count in zip(
