@@ -63,9 +63,11 @@ import pyarrow.parquet as pq
 
 from tracekit._version import __version__
 from tracekit.store import schema
+from tracekit.store.summary import Summary, encode, merge, summarize
 
-GEN_VERSION = 1
-"""Bumped whenever the generated data changes, so cached datasets are rebuilt."""
+GEN_VERSION = 2
+"""Bumped whenever the generated data changes, so cached datasets are rebuilt (2: each
+file carries its ``tracekit.summary``, as the golden writer writes it)."""
 
 MANIFEST_SUFFIX = ".gen.json"
 CHUNK_TICKS = 1 << 17
@@ -503,6 +505,7 @@ def write_run(root: Path, params: Params, run_index: int, rows: int, files: int)
         }
 
     writer: pq.ParquetWriter | None = None
+    summaries: list[Summary] = []  # of the pieces of the file being written
     file_index = 0  # the file being written
     pos = 0
     chunk_index = 0
@@ -526,9 +529,13 @@ def write_run(root: Path, params: Params, run_index: int, rows: int, files: int)
                     compression="zstd",
                     use_dictionary=list(schema.DICTIONARY_COLUMNS),
                 )
-            writer.write_table(piece.replace_schema_metadata(meta))
+            piece = piece.replace_schema_metadata(meta)
+            writer.write_table(piece)
+            summaries.append(summarize(piece))
             if hi < bounds[file_index + 1]:
                 break  # the file continues in the next chunk
+            writer.add_key_value_metadata({schema.META_SUMMARY: encode(merge(summaries))})
+            summaries = []
             writer.close()
             writer = None
             file_index += 1

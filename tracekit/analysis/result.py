@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 ANALYSIS_FORMAT: Final = "tracekit.analysis"
 ANALYSIS_VERSION: Final = 1
+APPROXIMATE_NOTE: Final = (
+    "APPROXIMATE (analyze --fast): from the files' summaries; percentiles, max and mean "
+    "from log-bucket histograms (within 1%), counts exact; error shares, attribution "
+    "and parallel symbols need rows (run without --fast)."
+)
 
 _KEY_COLUMNS = (
     Column("run_id", "run"),
@@ -76,6 +81,8 @@ class Analysis:
             rates differ).
         duplicates: Files left out because another file holds the same ticks.
         run_overrides: Files whose ``run_id=`` folder names another run than their rows.
+        approximate: Built from the files' summaries (``analyze --fast``,
+            :mod:`tracekit.analysis.fast`): percentiles, max and mean within about 1%.
     """
 
     files: tuple[str, ...]
@@ -94,6 +101,7 @@ class Analysis:
     weighted: bool = False
     duplicates: tuple[DuplicateFile, ...] = ()
     run_overrides: tuple[RunOverride, ...] = ()
+    approximate: bool = False
 
     def notices(self) -> list[str]:
         """One line per thing about the inputs a reader should know: files left out
@@ -109,7 +117,11 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """The analysis in the versioned JSON shape documented in ``docs/analysis.md``."""
+        marker = (
+            {"approximate": True, "approximation": APPROXIMATE_NOTE} if self.approximate else {}
+        )
         return {
+            **marker,
             "format": ANALYSIS_FORMAT,
             "version": ANALYSIS_VERSION,
             "tracekit_version": __version__,
@@ -186,10 +198,12 @@ class Analysis:
         weighted = (
             " Weighted by 1 / sample rate (the files' rates differ)." if self.weighted else ""
         )
+        approximate = f"{APPROXIMATE_NOTE} " if self.approximate else ""
+        label = " (approximate)" if self.approximate else ""
         return [
             Section(
                 "stages",
-                "Stage latency",
+                "Stage latency" + label,
                 _iso_times(self.stages),
                 (
                     Column("stage", "stage"),
@@ -199,7 +213,8 @@ class Analysis:
                     Column("self_mean_ms", "self mean ms", _MS, True),
                     Column("sketch", "shape (log)"),
                 ),
-                "Stages from sampled ticks only (unbiased); tick_total from every tick. "
+                approximate
+                + "Stages from sampled ticks only (unbiased); tick_total from every tick. "
                 + (
                     "p50 to mean: inclusive time (child spans included); self: exclusive of "
                     "child spans (requests and stages inside the stage; self p50 and p99 in "
@@ -257,7 +272,7 @@ class Analysis:
             ),
             Section(
                 "requests",
-                "Exchange requests",
+                "Exchange requests" + label,
                 _iso_times(self.requests),
                 (
                     Column("verb", "verb"),
@@ -266,7 +281,7 @@ class Analysis:
                     *latency,
                     Column("error_share", "errors", percent(2), True),
                 ),
-                "From sampled ticks only. " + too_few + weighted,
+                approximate + "From sampled ticks only. " + too_few + weighted,
             ),
             Section(
                 "parallel",
@@ -284,7 +299,8 @@ class Analysis:
 
     def to_markdown(self) -> str:
         """The report as Markdown."""
-        header = f"# tracekit analysis\n\n{len(self.files)} files, runs: {', '.join(self.runs)}\n\n"
+        title = "tracekit analysis (approximate)" if self.approximate else "tracekit analysis"
+        header = f"# {title}\n\n{len(self.files)} files, runs: {', '.join(self.runs)}\n\n"
         notices = "".join(f"- {line}\n" for line in self.notices())
         return header + (notices + "\n" if notices else "") + to_markdown(self.sections())
 

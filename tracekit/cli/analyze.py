@@ -82,6 +82,15 @@ def analyze_command(
             "spans a second time).",
         ),
     ] = True,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="Approximate tables from the files' summaries (footers only): "
+            "percentiles within 1%, counts exact; no attribution, error shares or "
+            "parallel symbols. Only --run and --stage apply.",
+        ),
+    ] = False,
     skip_bad: SkipBadOption = False,
     no_color: NoColorOption = False,
     engine: EngineOption = Engine.polars,
@@ -94,7 +103,28 @@ def analyze_command(
     refuse_polars_only(
         engine, by=by, every=every, stage=stage, symbol=symbol, run=run, since=since, until=until
     )
-    if engine is Engine.spark:
+    analysis = None
+    if fast:
+        if engine is Engine.spark or by or every or symbol or since or until:
+            raise InputError(
+                "--fast answers whole runs from the files' summaries: only --run and --stage "
+                "apply; drop --by, --every, --symbol, --since, --until, --engine"
+            )
+        from tracekit.analysis.fast import analyze_fast
+
+        with file_progress(output_format is OutputFormat.table and output is None) as progress:
+            found = analyze_fast(
+                paths, skip_bad=skip_bad, runs=run or [], stages=stage or [], progress=progress
+            )
+        if found is None:
+            warn("--fast: no file carries a summary; the exact analysis follows")
+        else:
+            analysis, warnings = found
+            for line in warnings:
+                warn(line)
+    if analysis is not None:
+        pass
+    elif engine is Engine.spark:
         # The Spark engine's stage table is inclusive time (its notes say so).
         from tracekit.spark import analyze
 

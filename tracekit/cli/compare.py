@@ -15,6 +15,7 @@ from tracekit.cli.common import (
     OutputOption,
     ReportOption,
     emit,
+    warn,
     write_plots,
 )
 from tracekit.cli.engine import Engine, EngineOption, SparkMasterOption, spark_session
@@ -92,6 +93,14 @@ def compare_command(
     output: OutputOption = None,
     report: ReportOption = None,
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Read every row, even when the files carry summaries (by default a "
+            "large dataset with summaries is profiled from the files' footers).",
+        ),
+    ] = False,
     no_color: NoColorOption = False,
     plot: Annotated[
         Path | None, typer.Option(help="Write overlay and forest plots (PNG) to this folder.")
@@ -119,7 +128,10 @@ def compare_command(
     )
     if critical:
         policy = policy.with_critical(critical)
-    comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad)
+    comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad, exact=exact)
+    for side in (comparison.baseline_profile, comparison.current_profile):
+        for line in side.warnings if side is not None else ():
+            warn(line)
     emit(comparison, output_format, output, no_color=no_color, report=report)
     if plot is not None:
         from tracekit.present.plots import plot_comparison
@@ -151,6 +163,14 @@ def profile_command(
         Path, typer.Option("--output", "-o", help="Where to write the profile JSON.")
     ] = Path("perf_profile.json"),
     skip_bad: Annotated[bool, typer.Option(help="Skip unreadable trace files.")] = False,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Read every row, even when the files carry summaries (by default a "
+            "large dataset with summaries is profiled from the files' footers).",
+        ),
+    ] = False,
     engine: EngineOption = Engine.polars,
     spark_master: SparkMasterOption = None,
 ) -> None:
@@ -164,9 +184,18 @@ def profile_command(
     else:
         from tracekit.decisions.sides import load_side
 
-        profile = load_side(paths, skip_bad=skip_bad)
+        profile = load_side(paths, skip_bad=skip_bad, exact=exact)
+        for line in profile.warnings:
+            warn(line)
         profile.write(output)
+    source = (
+        f"; from {profile.inputs.get('files_from_summaries', 0):,} file summaries and "
+        f"{profile.inputs.get('files_from_rows', 0):,} files' rows (percentiles from "
+        "histograms, within 1%; --exact reads every row)"
+        if profile.point_estimates == "histograms" and profile.inputs
+        else ""
+    )
     typer.echo(
         f"Wrote {output}: {profile.total_ticks:,} ticks, {len(profile.runs)} run(s), "
-        f"{len(profile.stage_names())} stages"
+        f"{len(profile.stage_names())} stages{source}"
     )

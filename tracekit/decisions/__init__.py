@@ -34,6 +34,7 @@ def compare(
     policy: GatePolicy | None = None,
     *,
     skip_bad: bool = False,
+    exact: bool = False,
 ) -> Comparison:
     """Run the perf gate on two sides (golden traces or profile ``.json`` files).
 
@@ -42,14 +43,16 @@ def compare(
         current: The same for the current build.
         policy: Thresholds, critical metrics and the error rate; the defaults when omitted.
         skip_bad: Skip unreadable trace files.
+        exact: Read every row of trace sides, even when their files carry summaries
+            (see :func:`~tracekit.decisions.sides.load_side`).
     """
     from tracekit.decisions.gate import compare_profiles
     from tracekit.decisions.policy import GatePolicy
     from tracekit.decisions.result import Comparison
     from tracekit.decisions.sides import load_side
 
-    base_profile = load_side(_paths(baseline), skip_bad=skip_bad)
-    current_profile = load_side(_paths(current), skip_bad=skip_bad)
+    base_profile = load_side(_paths(baseline), skip_bad=skip_bad, exact=exact)
+    current_profile = load_side(_paths(current), skip_bad=skip_bad, exact=exact)
     result = compare_profiles(base_profile, current_profile, policy or GatePolicy())
     return Comparison(
         result, base_profile.source, current_profile.source, base_profile, current_profile

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,6 +32,12 @@ READABLE_VERSIONS: Final = (1, 2)
 """Version 1 lacks ``deadline_ms`` and ``exact_percentiles``; both are then unknown."""
 TARGET_BLOCKS_PER_RUN: Final = 256
 MIN_BLOCK_TICKS: Final = 5
+
+MIN_SUMMARY_BLOCKS: Final = 64
+"""A profile is built from summaries only when every run gets at least this many blocks
+(a run's blocks are whole chunks there); shorter runs are read row by row, cheaply."""
+POINT_EXACT: Final = "exact"
+POINT_HISTOGRAMS: Final = "histograms"
 
 MAX_BUCKET_INDEX: Final = 8000
 """Bucket indexes beyond this (durations over ~10^17 ns) mark a corrupt profile."""
@@ -77,13 +83,24 @@ class Profile:
         source: Where it came from (paths), for messages.
         deadline_ms: The deadline the traces recorded (the median over ticks), if known.
         exact: Stage -> {"p50": ms, "p95": ms, "p99": ms}: the exact figures
-            ``tracekit analyze`` gives, when the profile was built from traces.
+            ``tracekit analyze`` gives, when the profile was built from the rows.
+        point_estimates: Where the gate's point estimates come from:
+            :data:`POINT_EXACT` (``exact``, analyze's figures) or
+            :data:`POINT_HISTOGRAMS` (the histograms, within about 1%: a profile built
+            from the files' summaries).
+        inputs: For a profile built from summaries: ``files_from_summaries`` and
+            ``files_from_rows``.
+        warnings: Files whose summary could not be used (their rows were read); not
+            stored.
     """
 
     runs: list[RunProfile]
     source: str
     deadline_ms: float | None = None
     exact: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    point_estimates: str = POINT_EXACT
+    inputs: dict[str, int] = dataclasses.field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def exact_quantile(self, stage: str, quantile: float) -> float | None:
         """The exact ``quantile`` of ``stage`` in ms, when known."""
@@ -165,6 +182,8 @@ class Profile:
             "tracekit_version": __version__,
             "histogram": {"kind": "log", "alpha": ALPHA, "unit": "ns"},
             "deadline_ms": self.deadline_ms,
+            "point_estimates": self.point_estimates,
+            "inputs": self.inputs,
             "exact_percentiles": self.exact,
             "total_ticks": ticks,
             "deadline_misses": misses,
@@ -331,7 +350,15 @@ def read_profile(path: Path) -> Profile:
                             f"{path}: run {run.run_id}, stage {name}: bucket {index} holds "
                             f"{count}; the profile is corrupt: re-create it"
                         )
-    return Profile(runs, str(path), deadline_ms, exact)
+    estimates = document.get("point_estimates")
+    if estimates not in (None, POINT_EXACT, POINT_HISTOGRAMS):
+        raise InputError(
+            f"{path}: point_estimates {str(estimates)[:20]!r} is not "
+            f"{POINT_EXACT!r} or {POINT_HISTOGRAMS!r}; the profile is corrupt: re-create it"
+        )
+    if estimates is None:  # written before the field: exact when analyze's figures are there
+        estimates = POINT_EXACT if exact else POINT_HISTOGRAMS
+    return Profile(runs, str(path), deadline_ms, exact, estimates)
 
 
 def profile_from_traces(traces: TraceSet) -> Profile:
@@ -483,3 +510,107 @@ def profile_from_durations(
                 for label, q in PERCENTILES
             }
     return Profile(profiles, source, deadline_ms, exact)
+
+
+def profile_from_summaries(
+    paths: Sequence[str | Path],
+    *,
+    skip_bad: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Profile | None:
+    """Build a profile from the files' footers (their ``tracekit.summary``).
+
+    Files without a usable summary are read row by row and merged in. The
+    histograms and counts are those :func:`profile_from_traces` builds; a run's
+    blocks are whole chunks of its summary (block size rounded up to a multiple of
+    the chunk size), and the point estimates come from the histograms (within
+    about 1%; ``point_estimates`` says so).
+
+    Returns:
+        The profile, or None when no file carries a summary or a run would get fewer
+        than :data:`MIN_SUMMARY_BLOCKS` blocks: then read the rows
+        (:func:`profile_from_traces`).
+    """
+    import numpy as np
+
+    from tracekit.analysis.summaries import load_summaries
+    from tracekit.store.summary import merge
+
+    loaded = load_summaries(paths, skip_bad=skip_bad, progress=progress)
+    if loaded is None or not loaded.runs:
+        return None
+    runs = []
+    deadlines: dict[int, int] = {}
+    for run_id in sorted(loaded.runs):
+        summary = merge(loaded.runs[run_id])
+        if summary.ticks == 0:
+            continue
+        size = summary.chunk_ticks
+        block_size = size * math.ceil(block_ticks(summary.last_tick_id) / size)
+        if math.ceil(summary.last_tick_id / block_size) < MIN_SUMMARY_BLOCKS:
+            return None
+        has_ticks = summary.chunk_counts[:, 0] > 0
+        block_of_chunk = summary.chunks * size // block_size
+        numbers, position = np.unique(block_of_chunk[has_ticks], return_inverse=True)
+        chunk_block = np.full(len(summary.chunks), -1, dtype=np.int64)
+        chunk_block[has_ticks] = position
+        totals = np.zeros((len(numbers), 3), dtype=np.int64)
+        np.add.at(totals, position, summary.chunk_counts[has_ticks])
+        block_list = [Block(int(t), int(m), int(r), {}) for t, m, r in totals.tolist()]
+        histograms = summary.stage_histograms
+        owner = chunk_block[histograms.group]
+        keep = owner >= 0
+        width = MAX_BUCKET_INDEX + 1
+        names = len(summary.stage_names)
+        # One int64 key per entry: a sort of one key is far faster than of rows.
+        combined = (owner[keep] * names + histograms.key[keep]) * width + histograms.bucket[keep]
+        unique, where = np.unique(combined, return_inverse=True)
+        counts = np.bincount(where.ravel(), weights=histograms.count[keep], minlength=len(unique))
+        for block_index, stage, bucket, count in zip(
+            (unique // (names * width)).tolist(),
+            (unique // width % names).tolist(),
+            (unique % width).tolist(),
+            counts.astype(np.int64).tolist(),
+            strict=True,
+        ):
+            histogram = block_list[block_index].stages.setdefault(summary.stage_names[stage], {})
+            histogram[bucket] = count
+        requests: dict[str, SparseHistogram] = {}
+        request = summary.request_histograms
+        for name, bucket, count in zip(
+            request.key.tolist(), request.bucket.tolist(), request.count.tolist(), strict=True
+        ):
+            histogram = requests.setdefault(summary.request_keys[name], {})
+            histogram[bucket] = histogram.get(bucket, 0) + count
+        runs.append(RunProfile(run_id, block_size, block_list, dict(summary.guards), requests))
+        for deadline, (ticks, _, _) in summary.deadlines.items():
+            if deadline >= 0:
+                deadlines[deadline] = deadlines.get(deadline, 0) + ticks
+    if not runs:
+        raise InputError(f"{loaded.files[0]}: no tick in the selection; nothing to profile")
+    files = loaded.files
+    return Profile(
+        runs,
+        files[0] if len(files) == 1 else f"{len(files)} files",
+        _median_ms(deadlines),
+        {},
+        POINT_HISTOGRAMS,
+        {"files_from_summaries": loaded.from_footers, "files_from_rows": loaded.from_rows},
+        loaded.warnings,
+    )
+
+
+def _median_ms(counts: Mapping[int, int]) -> float | None:
+    """The median (polars' rule: the mean of the two middle values) of values given as
+    value -> count, in ms; None when empty."""
+    total = sum(counts.values())
+    if total == 0:
+        return None
+    wanted = [(total - 1) // 2, total // 2]
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        while len(found) < 2 and wanted[len(found)] < seen:
+            found.append(value)
+    return (found[0] + found[1]) / 2 / 1e6

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from tracekit.errors import InputError
+from tracekit.errors import InputError, SchemaError
 from tracekit.fileio import open_regular
 from tracekit.store import schema
 from tracekit.store.check import Footer, check_footer
@@ -383,6 +383,7 @@ def _merge(run: Sequence[tuple[int, Path, Any]], folder: Path) -> int:
             f"{run[0][1]}: windows {window} cannot be merged ({error}); "
             "move the odd window out of the folder"
         ) from None
+    merged = _with_merged_summary(merged, run)
 
     def write(temporary: Path) -> None:
         write_parquet(merged, temporary)
@@ -399,6 +400,33 @@ def _merge(run: Sequence[tuple[int, Path, Any]], folder: Path) -> int:
     for _, path, _ in run:  # from here on, readers ignore these in favour of `final`
         path.unlink()
     return int(merged.num_rows)
+
+
+def _with_merged_summary(merged: Any, run: Sequence[tuple[int, Path, Any]]) -> Any:
+    """The merged table with the merge of its windows' summaries; a window without
+    a readable one is summarized from its rows (they are in memory)."""
+    from tracekit.store.summary import decode, encode, merge, summarize
+
+    parts = []
+    for _, path, table in run:
+        text = (table.schema.metadata or {}).get(schema.META_SUMMARY.encode())
+        try:
+            parts.append(decode(text.decode("utf-8"), str(path)) if text else summarize(table))
+        except (SchemaError, UnicodeDecodeError):
+            parts.append(summarize(table))
+    try:
+        summary = merge(parts)
+    except ValueError:  # rows of several runs: leave the summary out, readers read rows
+        return merged.replace_schema_metadata(
+            {
+                k: v
+                for k, v in (merged.schema.metadata or {}).items()
+                if k != schema.META_SUMMARY.encode()
+            }
+        )
+    return merged.replace_schema_metadata(
+        {**(merged.schema.metadata or {}), schema.META_SUMMARY.encode(): encode(summary).encode()}
+    )
 
 
 def _meta(table: Any, key: str) -> str:

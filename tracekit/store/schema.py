@@ -55,6 +55,8 @@ META_SAMPLE_SEED: Final = "tracekit.sample_seed"
 META_WINDOW: Final = "tracekit.window"
 META_TICKS: Final = "tracekit.ticks"
 META_LAST_TICK: Final = "tracekit.last_tick_id"
+META_SUMMARY: Final = "tracekit.summary"
+"""The file's summary (:mod:`tracekit.store.summary`); files written before lack it."""
 
 PARTITION_KEY: Final = "run_id"
 """Golden files live under ``<output_dir>/run_id=<run id>/`` (Hive-style partitions)."""

@@ -312,6 +312,7 @@ class GoldenWriter:
             repaired=self._count_repaired,
             clock=steps,
         )
+        table = _summarized(table)
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / schema.window_file_name(seq)
         temporary = self._temporary_path(final)
@@ -343,6 +344,18 @@ class GoldenWriter:
         if self._temp_folder is not None:
             with contextlib.suppress(OSError):
                 self._temp_folder.rmdir()  # only when empty: another writer may use it
+
+
+def _summarized(table: pa.Table) -> pa.Table:
+    """The table with its summary (``tracekit.summary``); without one if it fails:
+    readers then read the file's rows, so a summary is never worth a lost window."""
+    from tracekit.store.summary import with_summary
+
+    try:
+        return with_summary(table)
+    except Exception as exc:  # the writer must never die or raise into the loop
+        logger.warning("tracekit: golden window written without its summary: %s", exc)
+        return table
 
 
 def temp_folder(root: Path, folder: Path) -> Path:
