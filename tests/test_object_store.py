@@ -460,3 +460,31 @@ def test_local_and_remote_paths_are_not_mixed(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="cannot be read together"):
         resolve_paths([str(tmp_path), f"s3://{BUCKET}/x"])
+
+
+def test_last_window_reaches_the_store_at_interpreter_exit(aws_env: S3Server) -> None:
+    script = (
+        "from tracekit import TraceConfig, Tracer\n"
+        f"tracer = Tracer(TraceConfig(output_dir='s3://{BUCKET}/exit', run_id='leaver',"
+        " golden_trace_interval=50, close_timeout_s=10.0))\n"
+        "for _ in range(130):\n"
+        "    with tracer.tick():\n"
+        "        pass\n"
+        # no close(): the tracer's exit hook must send the last, partial window
+        # before pyarrow shuts its S3 client down
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "finalized" not in done.stderr
+    stored = objects(aws_env, "exit")
+    assert sorted(path.rsplit("/", 1)[1] for path in stored) == [
+        "golden-000001.parquet",
+        "golden-000002.parquet",
+        "golden-000003.parquet",
+    ]
+    from tracekit.analysis.sources import find_sources
+
+    sources = find_sources([f"s3://{BUCKET}/exit"])
+    assert sum(int(meta["tracekit.ticks"]) for meta in sources.metadata.values()) == 130

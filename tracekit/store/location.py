@@ -230,8 +230,9 @@ def _profile_section(file: str, section: str) -> dict[str, str]:
 def s3_filesystem(settings: StoreSettings, *, writer: bool = False) -> Any:
     """A ``pyarrow.fs.S3FileSystem`` for ``settings``.
 
-    The writer's makes one attempt per request and writes in the foreground (the
-    golden writer retries a whole object itself, with its own bounded backoff);
+    The writer's makes one attempt per request, writes in the foreground and
+    sends a small object as one PutObject (the golden writer retries a whole
+    object itself, with its own bounded backoff);
     a reader's lets the AWS SDK retry each request a few times.
     """
     import pyarrow.fs as pafs
@@ -252,6 +253,9 @@ def s3_filesystem(settings: StoreSettings, *, writer: bool = False) -> Any:
         connect_timeout=CONNECT_TIMEOUT_S,
         request_timeout=REQUEST_TIMEOUT_S,
         background_writes=not writer,
+        # Opened late, a small object is one PutObject, not a multipart upload begun
+        # at open: one request per window, nothing to abort.
+        allow_delayed_open=writer,
         retry_strategy=pafs.AwsStandardS3RetryStrategy(
             max_attempts=1 if writer else READER_ATTEMPTS
         ),

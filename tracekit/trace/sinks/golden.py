@@ -302,6 +302,9 @@ class GoldenWriter:
             kind, seq, window = self._queue.get()
             if kind == "stop":
                 self._remove_temp_folder()  # also after a shutdown that timed out
+                if self._filesystem is not None:
+                    self._filesystem = None
+                    _finalize_s3_if_exiting()
                 return
             with self._lock:
                 self._in_flight = window
@@ -400,6 +403,7 @@ class GoldenWriter:
 
 _EXIT_CLOSERS: list[Callable[[], object]] = []
 _EXIT_LOCK = threading.Lock()
+_EXIT_HOOK_RAN = threading.Event()
 
 
 def _close_before_s3_finalized(close: Callable[[], object]) -> None:
@@ -407,22 +411,20 @@ def _close_before_s3_finalized(close: Callable[[], object]) -> None:
 
     pyarrow registers that shutdown at exit when ``pyarrow.fs`` is first imported,
     which for a tracer is after its own ``close`` was registered: the shutdown would
-    run first and the last window could not be sent. One hook, registered after it,
-    closes every remote writer's owner and then shuts S3 down itself.
+    run first and the last window could not be sent. A hook registered after it runs
+    before it, and closes every remote writer's owner.
     """
-    import pyarrow.fs as pafs
+    import pyarrow.fs  # noqa: F401  # registers pyarrow's shutdown first
 
     with _EXIT_LOCK:
         first = not _EXIT_CLOSERS
         _EXIT_CLOSERS.append(close)
         if first:
-            atexit.unregister(pafs.ensure_s3_finalized)
             atexit.register(_close_remote_writers)
 
 
 def _close_remote_writers() -> None:
-    import pyarrow.fs as pafs
-
+    _EXIT_HOOK_RAN.set()
     with _EXIT_LOCK:
         closers = list(_EXIT_CLOSERS)
     for close in closers:
@@ -430,7 +432,17 @@ def _close_remote_writers() -> None:
             close()
         except Exception as exc:  # at exit: log and go on to the next one
             logger.error("tracekit: closing a golden writer at exit failed: %s", exc)
-    pafs.ensure_s3_finalized()
+
+
+def _finalize_s3_if_exiting() -> None:
+    """When the interpreter exits before the hook above was registered (a writer
+    thread still starting), nothing would shut S3 down: the writer does it last."""
+    if threading.main_thread().is_alive() or _EXIT_HOOK_RAN.is_set():
+        return
+    with contextlib.suppress(Exception):
+        import pyarrow.fs as pafs
+
+        pafs.ensure_s3_finalized()
 
 
 def temp_folder(root: Path, folder: Path) -> Path:
