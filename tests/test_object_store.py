@@ -8,6 +8,7 @@ skip when it cannot be started; CI sets TRACEKIT_REQUIRE_S3=1, so there they fai
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import shutil
@@ -19,8 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tracekit import TraceConfig, Tracer
+from tracekit.cli import app
 from tracekit.errors import ConfigError, InputError
 from tracekit.store import location
 
@@ -189,6 +192,13 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
+def invoke(*args: str) -> str:
+    """Run ``tracekit`` in-process (typer's CliRunner); it must succeed."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, (result.exception, result.output)
+    return result.stdout
+
+
 # -- the tracer writes, every reader reads ------------------------------------------------
 
 
@@ -220,22 +230,24 @@ def test_tracer_writes_windows_and_analyze_on_s3_equals_a_local_copy(
         with filesystem.open_input_stream(path) as source:  # type: ignore[attr-defined]
             target.write_bytes(source.read())
 
-    remote = cli("analyze", f"s3://{BUCKET}/equal/fleet", "--format", "json")
-    copy = cli("analyze", str(local), "--format", "json")
-    assert remote.returncode == 0, remote.stderr
-    assert copy.returncode == 0, copy.stderr
-    remote_doc, copy_doc = json.loads(remote.stdout), json.loads(copy.stdout)
+    remote_doc = json.loads(invoke("analyze", f"s3://{BUCKET}/equal/fleet", "--format", "json"))
+    copy_doc = json.loads(invoke("analyze", str(local), "--format", "json"))
     assert remote_doc == copy_doc  # every figure of every table
     assert remote_doc
 
     profile = tmp_path / "profile.json"
-    made = cli("profile", f"s3://{BUCKET}/equal/fleet", "-o", str(profile))
-    assert made.returncode == 0, made.stderr
-    same = cli("compare", f"s3://{BUCKET}/equal/fleet", str(local), "--format", "json")
-    assert same.returncode in (0, 3), same.stderr
+    invoke("profile", f"s3://{BUCKET}/equal/fleet", "-o", str(profile))
+    local_profile = tmp_path / "local-profile.json"
+    invoke("profile", str(local), "-o", str(local_profile))
+    remote_profile = json.loads(profile.read_text(encoding="utf-8"))
+    copied_profile = json.loads(local_profile.read_text(encoding="utf-8"))
+    assert remote_profile == copied_profile  # histograms, blocks, runs: all equal
+    result = CliRunner().invoke(
+        app, ["compare", f"s3://{BUCKET}/equal/fleet", str(local), "--format", "json"]
+    )
+    assert result.exit_code in (0, 3), result.output  # the same data: no regression
     exported = tmp_path / "trace.json"
-    export = cli("export", "chrome", f"s3://{BUCKET}/equal/fleet", "-o", str(exported))
-    assert export.returncode == 0, export.stderr
+    invoke("export", "chrome", f"s3://{BUCKET}/equal/fleet", "-o", str(exported))
     assert json.loads(exported.read_text(encoding="utf-8"))
 
 
@@ -344,14 +356,20 @@ def test_server_killed_mid_run_never_reaches_the_loop(aws_env: S3Server) -> None
 
 
 def test_missing_bucket_and_bad_credentials_are_one_error_line(aws_env: S3Server) -> None:
-    missing = cli("analyze", "s3://no-such-bucket/x")
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        missing_run = pool.submit(cli, "analyze", "s3://no-such-bucket/x")
+        refused_run = pool.submit(
+            cli,
+            "profile",
+            f"s3://{BUCKET}/equal/fleet",
+            env={"AWS_SECRET_ACCESS_KEY": "wrong-secret"},
+        )
+        absent_run = pool.submit(cli, "analyze", f"s3://{BUCKET}/nothing-here")
+    missing, refused, absent = missing_run.result(), refused_run.result(), absent_run.result()
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines() == [
         f"Error: s3://no-such-bucket/x: no such bucket at {aws_env.endpoint}; check the bucket name"
     ]
-    refused = cli(
-        "profile", f"s3://{BUCKET}/equal/fleet", env={"AWS_SECRET_ACCESS_KEY": "wrong-secret"}
-    )
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -359,7 +377,6 @@ def test_missing_bucket_and_bad_credentials_are_one_error_line(aws_env: S3Server
     assert "refused the credentials" in lines[0]
     assert "wrong-secret" not in refused.stderr
     assert ACCESS_KEY not in refused.stderr
-    absent = cli("analyze", f"s3://{BUCKET}/nothing-here")
     assert absent.returncode == 2
     assert absent.stderr.startswith("Error: ")
     assert len(absent.stderr.strip().splitlines()) == 1
