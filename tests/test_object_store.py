@@ -505,3 +505,12 @@ def test_last_window_reaches_the_store_at_interpreter_exit(aws_env: S3Server) ->
 
     sources = find_sources([f"s3://{BUCKET}/exit"])
     assert sum(int(meta["tracekit.ticks"]) for meta in sources.metadata.values()) == 130
+
+
+def test_compact_refuses_an_object_store_location() -> None:
+    result = cli("compact", f"s3://{BUCKET}/fleet")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: s3://{BUCKET}/fleet: tracekit compact works on local folders only (it "
+        "renames and removes files); compact a copy and upload it, see docs/object-store.md"
+    ]
