@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,8 @@ class S3Server:
                 f"-s3.config={self.config}",
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
+                f"-s3.localSocket={self.root / 's3.sock'}",
+                f"-filer.localSocket={self.root / 'filer.sock'}",
                 "-master.volumeSizeLimitMB=64",
                 "-volume.max=8",
             ],
@@ -140,11 +143,23 @@ class S3Server:
             retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1),
         )
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = False) -> None:
+        """Kill the server (a crash, mid-run), or at the end let it shut down."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            if graceful:
+                self.process.terminate()
+                try:
+                    self.process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+            else:
+                self.process.kill()
             self.process.wait(10)
         self.process = None
+        if graceful:  # the gRPC sockets weed puts in the system's temporary folder
+            for port in self.ports:
+                for leftover in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                    leftover.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +169,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     try:
         yield running
     finally:
-        running.stop()
+        running.stop(graceful=True)
 
 
 @pytest.fixture
