@@ -27,7 +27,7 @@ ALL_KEYS = (
     "close_timeout_s, deadline_ms, deployment, enabled, export_golden, golden_trace_interval, "
     "keep_missed_detail, max_queue_windows, max_records_per_tick, metrics, metrics_addr, "
     "metrics_alert_limits_ms, metrics_guard_reasons, metrics_max_label_values, metrics_port, "
-    "metrics_units, output_dir, run_id, sample_rate, sample_seed"
+    "metrics_units, output_dir, run_id, s3_endpoint_url, s3_region, sample_rate, sample_seed"
 )
 
 # (key, bad value as Python, the same value as YAML text, words of the allowed values)

@@ -19,6 +19,7 @@ from tracekit.errors import EmptyDataError, InputError, SchemaError
 from tracekit.store import schema
 from tracekit.store.check import check_file
 from tracekit.store.compact import covered_by_compacted
+from tracekit.store.location import is_object_url, list_parquet, storage_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,8 +76,18 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
     if not paths:
         raise InputError("no path given; pass a golden-trace file, folder or glob")
     found: list[str] = []
+    texts = [str(raw) for raw in paths]
+    remote = [text for text in texts if is_object_url(text)]
+    if remote and len(remote) != len(texts):
+        raise InputError(
+            f"{remote[0]}: local paths and s3:// locations cannot be read together; "
+            "pass only one kind"
+        )
     for raw in paths:
         text = str(raw)
+        if is_object_url(text):  # a prefix (read as a folder) or one object
+            found.extend(list_parquet(text))
+            continue
         if not os.path.lexists(text) and glob.has_magic(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
@@ -144,7 +155,12 @@ def _find_unreadable(files: Sequence[str]) -> str | None:
 
     for path in files:
         try:
-            pl.read_parquet(path, columns=list(schema.COLUMN_NAMES), glob=False)
+            pl.read_parquet(
+                path,
+                columns=list(schema.COLUMN_NAMES),
+                glob=False,
+                storage_options=storage_options([path]),
+            )
         except (pl.exceptions.PolarsError, pa.ArrowException, OSError):
             return path
     return None

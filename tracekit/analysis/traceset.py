@@ -50,6 +50,7 @@ from tracekit.errors import EmptyDataError, InputError
 from tracekit.present.render.sketch import SKETCH_BINS_PER_OCTAVE, sparkline_from_bins
 from tracekit.stats.intervals import PERCENTILES, min_n_for_quantile, wilson_interval
 from tracekit.store import schema
+from tracekit.store.location import storage_options
 
 GroupKey = Literal["symbol", "run_id"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("symbol", "run_id")
@@ -156,7 +157,11 @@ def _batches(files: Sequence[str]) -> list[list[str]]:
 def _read_in_memory(files: Sequence[str]) -> pl.DataFrame:
     with reading(files):
         return pl.scan_parquet(
-            list(files), hive_partitioning=False, include_file_paths="file", glob=False
+            list(files),
+            hive_partitioning=False,
+            include_file_paths="file",
+            glob=False,
+            storage_options=storage_options(files),
         ).collect()
 
 
@@ -371,6 +376,7 @@ class TraceSet:
                 glob=False,  # the paths are literal file names: run_id=canary[1] is no pattern
                 extra_columns="ignore",
                 include_file_paths="file" if with_paths else None,
+                storage_options=storage_options(paths),
             )
             if run is not None:
                 part = part.with_columns(pl.lit(run).alias("run_id"))

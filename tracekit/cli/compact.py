@@ -11,7 +11,7 @@ from tracekit.cli.common import warn
 
 
 def compact_command(
-    root: Annotated[Path, typer.Argument(help="Dataset root (or one run folder) to compact.")],
+    root: Annotated[str, typer.Argument(help="Dataset root (or one run folder) to compact.")],
     target_rows: Annotated[int, typer.Option(help="Rows per merged file (about).")] = 1_000_000,
     skip_bad: Annotated[
         bool,
@@ -19,6 +19,13 @@ def compact_command(
     ] = False,
 ) -> None:
     """Merge consecutive golden files of each run (safe to interrupt and re-run)."""
+    from tracekit.errors import InputError
     from tracekit.store.compact import compact
+    from tracekit.store.location import is_object_url
 
-    typer.echo(compact(root, target_rows, skip_bad=skip_bad, warn=warn).summary())
+    if is_object_url(root):
+        raise InputError(
+            f"{root}: tracekit compact works on local folders only (it renames and removes "
+            "files); compact a copy and upload it, see docs/object-store.md"
+        )
+    typer.echo(compact(Path(root), target_rows, skip_bad=skip_bad, warn=warn).summary())

@@ -15,8 +15,8 @@ import re
 from typing import Any, Final
 
 from tracekit.errors import InputError, SchemaError
-from tracekit.fileio import open_regular
 from tracekit.store import schema
+from tracekit.store.location import open_input
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({schema.SCHEMA_VERSION})
 
@@ -60,8 +60,9 @@ def check_file(path: str) -> dict[str, str]:
 def check_footer(path: str) -> Footer:
     """Read and check a file's footer: schema, metadata, sizes and null counts.
 
-    Only a regular file is opened. Nothing but the footer is read, except the
-    non-nullable columns of a row group whose footer lacks null counts.
+    Only a regular file (or an ``s3://`` object) is opened. Nothing but the footer
+    is read, except the non-nullable columns of a row group whose footer lacks null
+    counts.
 
     Raises:
         InputError: The file is not a regular file, not Parquet, truncated, or too
@@ -69,7 +70,7 @@ def check_footer(path: str) -> Footer:
         SchemaError: It is Parquet but not a golden trace of a supported version,
             or a column the schema says is never null holds a null.
     """
-    with open_regular(path, "golden-trace file", _SKIP_HINT) as file:
+    with open_input(path, "golden-trace file", _SKIP_HINT) as file:
         footer, arrow_schema = _read_footer(path, file)
         checked = _check(path, footer, arrow_schema)
         _check_nulls(path, footer, file)

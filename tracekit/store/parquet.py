@@ -55,8 +55,10 @@ def atomic_write(path: Path, write: Callable[[Path], T], *, durable: bool = Fals
     return result
 
 
-def write_parquet(table: Any, path: Path) -> None:
-    """Write a golden-trace table as Parquet: zstd, dictionary-encoded label columns."""
+def write_parquet(table: Any, path: Path | Any) -> None:
+    """Write a golden-trace table as Parquet: zstd, dictionary-encoded label columns.
+
+    ``path`` is a file name or a pyarrow output stream (an in-memory buffer)."""
     import pyarrow.parquet as pq
 
     pq.write_table(
@@ -65,6 +67,19 @@ def write_parquet(table: Any, path: Path) -> None:
         compression="zstd",
         use_dictionary=list(schema.DICTIONARY_COLUMNS),
     )
+
+
+def put_object(filesystem: Any, key: str, data: Any) -> None:
+    """Store a finished buffer as the object ``key`` (``bucket/key``) of a pyarrow
+    file system: an object store's PUT of a whole buffer makes the object appear
+    complete or not at all, so no temporary name is needed and none is visible.
+
+    pyarrow sends a buffer below its multipart threshold as one PutObject when the
+    stream is closed; a larger one as a multipart upload, which the store also
+    shows only once it is completed.
+    """
+    with filesystem.open_output_stream(key) as stream:
+        stream.write(data)
 
 
 def fsync_file(path: Path) -> None:

@@ -15,7 +15,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from tracekit.errors import ConfigError
+from tracekit.errors import ConfigError, InputError
+from tracekit.store import location
 from tracekit.store.metrics import UNITS
 from tracekit.yamlfile import MAX_SHOWN_CHARS, load_yaml_document, section_of, shown
 
@@ -76,7 +77,8 @@ class TraceConfig:
         deadline_ms: A tick slower than this, in milliseconds, has missed its deadline.
         export_golden: Write golden-trace Parquet files.
         golden_trace_interval: Ticks per golden-trace file (one file per window).
-        output_dir: Root folder of the golden-trace dataset.
+        output_dir: Root folder of the golden-trace dataset, or an object store
+            location ``s3://bucket/prefix`` (``docs/object-store.md``).
         sample_seed: Seed of the sampling decision; None draws one at random (it is
             recorded in every file either way).
         keep_missed_detail: Also keep the detail of unsampled ticks that missed their
@@ -103,6 +105,11 @@ class TraceConfig:
         metrics_max_label_values: Label values one metric may have (stages, verb/api
             pairs, guard reasons); observations of further values are recorded under
             ``__other__`` and counted in ``tracekit_metrics_folded_total``.
+        s3_endpoint_url: The object store's ``http(s)://host[:port]`` when
+            ``output_dir`` is ``s3://...``; None takes ``AWS_ENDPOINT_URL`` (or AWS).
+            Credentials are never a config key (the config is stored in every file):
+            they come from the AWS variables and files.
+        s3_region: The object store's region; None takes ``AWS_REGION`` (or us-east-1).
         close_timeout_s: Longest :meth:`tracekit.Tracer.close` (and interpreter exit)
             waits for the sinks, in seconds; what is not written by then is counted.
     """
@@ -127,6 +134,8 @@ class TraceConfig:
     metrics_alert_limits_ms: tuple[float, ...] = ALERT_LIMITS_MS
     metrics_max_label_values: int = 100
     close_timeout_s: float = 2.0
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -245,6 +254,18 @@ def _label_value(value: str) -> bool:
     return 0 < len(value) <= 128
 
 
+def _output_location(value: str) -> bool:
+    """A folder path, or an ``s3://`` location that parses."""
+    if value == "" or location.has_foreign_scheme(value):
+        return False
+    if location.is_object_url(value):
+        try:
+            location.parse_object_url(value)
+        except InputError:
+            return False
+    return True
+
+
 # key -> (type, extra check, how the allowed values are described)
 _RULES: dict[str, tuple[str, Any, str]] = {
     "enabled": ("bool", _always, "true or false"),
@@ -256,7 +277,22 @@ _RULES: dict[str, tuple[str, Any, str]] = {
     ),
     "export_golden": ("bool", _always, "true or false"),
     "golden_trace_interval": ("int", lambda v: v >= 1, "a whole number of ticks >= 1"),
-    "output_dir": ("str", lambda v: v != "", "a non-empty folder path"),
+    "output_dir": (
+        "str",
+        lambda v: _output_location(v),
+        "a non-empty folder path or s3://bucket/prefix (a bucket of 3-63 lowercase "
+        "letters, digits, '.' or '-'; no other URL scheme)",
+    ),
+    "s3_endpoint_url": (
+        "str?",
+        lambda v: v is None or location.check_endpoint_url(v),
+        "null or an endpoint http(s)://host[:port] such as http://127.0.0.1:8333",
+    ),
+    "s3_region": (
+        "str?",
+        lambda v: v is None or location.check_region(v),
+        "null or a region name such as us-east-1",
+    ),
     "sample_seed": ("int?", _always, "a whole number or null"),
     "keep_missed_detail": ("bool", _always, "true or false"),
     "max_queue_windows": ("int", lambda v: v >= 1, "a whole number >= 1"),

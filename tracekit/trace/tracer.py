@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast
 from tracekit._version import __version__
 from tracekit.errors import ConfigError
 from tracekit.store import schema
+from tracekit.store.location import is_object_url
 from tracekit.trace.clock import ClockNs, monotonic_ns
 from tracekit.trace.config import TraceConfig
 from tracekit.trace.records import (
@@ -762,12 +763,16 @@ class Tracer:
         if self.config.metrics:
             built.append(_PrometheusSink(self._start_metrics(metrics_registry)))
         if self.config.export_golden:
+            output = self.config.output_dir
             self._writer = GoldenWriter(
-                Path(self.config.output_dir),
+                output if is_object_url(output) else Path(output),
                 self.run_id,
                 {**self._run_metadata(), **(run_metadata or {})},
                 self._wall_offset_ns,
                 self.config.max_queue_windows,
+                s3_endpoint_url=self.config.s3_endpoint_url,
+                s3_region=self.config.s3_region,
+                at_exit=self.close,
             )
             # A resumed run continues its tick numbering, so (run_id, tick_id) stays unique.
             self._tick_ids = itertools.count(self._writer.last_tick_id + 1)

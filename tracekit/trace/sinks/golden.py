@@ -17,10 +17,18 @@ and renamed into place, so a crash leaves at most a ``*.tmp`` file outside the
 dataset, and no reader (``pl.scan_parquet('<root>/')``, DuckDB's ``**/*.parquet``)
 ever sees a partial file. Write errors are counted, logged and kept in
 :class:`WriterStats`; they never reach the traced program.
+
+A root written ``s3://bucket/prefix`` is an object store (``docs/object-store.md``):
+each window is encoded in memory and sent as one finished object (a PUT), so a
+reader sees it whole or not at all and no temporary object exists. A failed PUT is
+retried by the writer thread only, :data:`PUT_ATTEMPTS` times with a doubling
+backoff; a window that still fails is counted in ``write_errors`` and the writer
+moves on, so later windows are written once the store is back.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import itertools
@@ -34,8 +42,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from tracekit.store import schema
-from tracekit.store.parquet import fsync_dir, fsync_file, write_parquet
+from tracekit.store import location, schema
+from tracekit.store.parquet import fsync_dir, fsync_file, put_object, write_parquet
 from tracekit.trace.records import Attributes, FinishedTick, SinkReport
 
 if TYPE_CHECKING:
@@ -49,6 +57,10 @@ SLICE_PAUSE_S: Final = 0.00005
 """How long the writer sleeps between slices: long enough for a waiting thread to take
 the GIL (``time.sleep(0)`` returns before the waiting thread wakes)."""
 TEMP_SUFFIX: Final = ".tmp"
+PUT_ATTEMPTS: Final = 4
+"""Attempts to send one window to an object store before it is counted as lost."""
+PUT_BACKOFF_S: Final = 0.25
+"""Wait after the first failed attempt; doubled after each further one (0.25, 0.5, 1 s)."""
 
 WriteTable = Callable[["pa.Table", Path], None]
 
@@ -73,6 +85,8 @@ class WriterStats:
         ticks_abandoned: Ticks in dropped and abandoned windows.
         labels_repaired: Span symbols that were not storable text (an int, a lone
             surrogate): written as their text, with U+FFFD for what cannot be stored.
+        write_retries: Attempts repeated after a failed PUT to an object store (a
+            window written on its second attempt counts one).
     """
 
     files_written: int = 0
@@ -84,13 +98,15 @@ class WriterStats:
     windows_abandoned: int = 0
     ticks_abandoned: int = 0
     labels_repaired: int = 0
+    write_retries: int = 0
 
 
 class GoldenWriter:
     """Writes windows of finished ticks as Parquet files on a background thread.
 
     Args:
-        root: Dataset root; files go to ``root/run_id=<run_id>/``.
+        root: Dataset root; files go to ``root/run_id=<run_id>/``. A text
+            ``s3://bucket/prefix`` is on an object store.
         run_id: The run's name.
         metadata: Run-level Parquet key-value metadata added to every file.
         wall_offset_ns: Added to a monotonic reading to give wall-clock ns since the epoch.
@@ -99,6 +115,11 @@ class GoldenWriter:
             simulate I/O failures.
         on_step: Told the CPU ns of each step of the writer thread (see
             :class:`StepClock`), on that thread; for benchmarks and tests.
+        s3_endpoint_url: The object store's endpoint, before the AWS settings.
+        s3_region: The object store's region, before the AWS settings.
+        at_exit: What closes the writer's owner (the tracer's ``close``); run at
+            interpreter exit before pyarrow shuts its S3 client down, so the last
+            window still reaches the object store.
 
     Building one imports nothing third-party in the caller's thread: pyarrow is
     imported by the writer thread, and a resumed run's last tick id is read from the
@@ -109,15 +130,33 @@ class GoldenWriter:
 
     def __init__(
         self,
-        root: Path,
+        root: Path | str,
         run_id: str,
         metadata: dict[str, str],
         wall_offset_ns: int,
         max_queue_windows: int,
         write_table: WriteTable | None = None,
         on_step: Callable[[int], None] | None = None,
+        *,
+        s3_endpoint_url: str | None = None,
+        s3_region: str | None = None,
+        at_exit: Callable[[], object] | None = None,
     ) -> None:
-        self.folder = root / f"{schema.PARTITION_KEY}={run_id}"
+        partition = f"{schema.PARTITION_KEY}={run_id}"
+        self._remote = (
+            location.parse_object_url(root).child(partition)
+            if isinstance(root, str) and location.is_object_url(root)
+            else None
+        )
+        self._store = (s3_endpoint_url, s3_region)
+        self._at_exit = at_exit
+        self._filesystem: object | None = None
+        self._settings: location.StoreSettings | None = None
+        self._write_retries = 0
+        root = Path(root) if self._remote is None else Path(self._remote.path)
+        self.location = str(self._remote) if self._remote is not None else str(root / partition)
+        """Where this run's files go: a folder, or an ``s3://`` prefix."""
+        self.folder = root / partition if self._remote is None else Path(self._remote.path)
         self._root = root
         self._run_id = run_id
         self._metadata = metadata
@@ -125,7 +164,10 @@ class GoldenWriter:
         self._write_table = write_table
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max_queue_windows)
         self._lock = threading.Lock()
-        self._window_seq, self.last_tick_id = _resume_point(self.folder)
+        # A run on an object store is not resumed: its default run id is unique.
+        self._window_seq, self.last_tick_id = (
+            _resume_point(self.folder) if self._remote is None else (0, 0)
+        )
         self._files_written = 0
         self._rows_written = 0
         self._windows_dropped = 0
@@ -259,6 +301,7 @@ class GoldenWriter:
                 windows_abandoned=self._windows_abandoned,
                 ticks_abandoned=self._ticks_abandoned,
                 labels_repaired=self._labels_repaired,
+                write_retries=self._write_retries,
             )
 
     # -- the writer thread -------------------------------------------------------------
@@ -269,11 +312,16 @@ class GoldenWriter:
         except ImportError as exc:  # reported per window below
             logger.error("tracekit: the golden writer needs pyarrow: %s", exc)
         steps = self._steps
+        if self._remote is not None:
+            _close_before_s3_finalized(self._at_exit or self.close)
         while True:
             kind, seq, window = self._queue.get()
             steps.restart()
             if kind == "stop":
                 self._remove_temp_folder()  # also after a shutdown that timed out
+                if self._filesystem is not None:
+                    self._filesystem = None
+                    _finalize_s3_if_exiting()
                 return
             # The writer's own list of the ticks, so that it can free them a few at a
             # time (release_ticks) once written; the caller's list is left alone.
@@ -313,6 +361,9 @@ class GoldenWriter:
             clock=steps,
         )
         table = _summarized(table)
+        if self._remote is not None:
+            self._put_window(table, self._remote.child(schema.window_file_name(seq)))
+            return int(table.num_rows)
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / schema.window_file_name(seq)
         temporary = self._temporary_path(final)
@@ -329,6 +380,37 @@ class GoldenWriter:
         with steps.gil_released():
             fsync_dir(final.parent)
         return int(table.num_rows)
+
+    def _put_window(self, table: pa.Table, target: location.ObjectUrl) -> None:
+        """Encode the window in memory, then send it as one object, retrying a failed
+        PUT with a doubling backoff; the last failure is raised (and counted)."""
+        import pyarrow as pa
+
+        sink = pa.BufferOutputStream()
+        write_parquet(table, sink)
+        data = sink.getvalue()
+        wait_s = PUT_BACKOFF_S
+        for attempt in range(1, PUT_ATTEMPTS + 1):
+            try:
+                if self._filesystem is None:
+                    self._settings = location.resolve_settings(*self._store)
+                    self._filesystem = location.s3_filesystem(self._settings, writer=True)
+                put_object(self._filesystem, target.path, data)
+                return
+            except Exception as exc:
+                if attempt == PUT_ATTEMPTS:
+                    raise location.store_error(str(target), exc, self._settings) from None
+                logger.warning(
+                    "tracekit: PUT %s failed (attempt %d of %d), retrying in %.2f s",
+                    target,
+                    attempt,
+                    PUT_ATTEMPTS,
+                    wait_s,
+                )
+                with self._lock:
+                    self._write_retries += 1
+                time.sleep(wait_s)
+                wait_s *= 2
 
     def _count_repaired(self, count: int) -> None:
         with self._lock:
@@ -356,6 +438,48 @@ def _summarized(table: pa.Table) -> pa.Table:
     except Exception as exc:  # the writer must never die or raise into the loop
         logger.warning("tracekit: golden window written without its summary: %s", exc)
         return table
+_EXIT_CLOSERS: list[Callable[[], object]] = []
+_EXIT_LOCK = threading.Lock()
+_EXIT_HOOK_RAN = threading.Event()
+
+
+def _close_before_s3_finalized(close: Callable[[], object]) -> None:
+    """Have ``close`` run at interpreter exit before pyarrow shuts its S3 client down.
+
+    pyarrow registers that shutdown at exit when ``pyarrow.fs`` is first imported,
+    which for a tracer is after its own ``close`` was registered: the shutdown would
+    run first and the last window could not be sent. A hook registered after it runs
+    before it, and closes every remote writer's owner.
+    """
+    import pyarrow.fs  # noqa: F401  # registers pyarrow's shutdown first
+
+    with _EXIT_LOCK:
+        first = not _EXIT_CLOSERS
+        _EXIT_CLOSERS.append(close)
+        if first:
+            atexit.register(_close_remote_writers)
+
+
+def _close_remote_writers() -> None:
+    _EXIT_HOOK_RAN.set()
+    with _EXIT_LOCK:
+        closers = list(_EXIT_CLOSERS)
+    for close in closers:
+        try:
+            close()
+        except Exception as exc:  # at exit: log and go on to the next one
+            logger.error("tracekit: closing a golden writer at exit failed: %s", exc)
+
+
+def _finalize_s3_if_exiting() -> None:
+    """When the interpreter exits before the hook above was registered (a writer
+    thread still starting), nothing would shut S3 down: the writer does it last."""
+    if threading.main_thread().is_alive() or _EXIT_HOOK_RAN.is_set():
+        return
+    with contextlib.suppress(Exception):
+        import pyarrow.fs as pafs
+
+        pafs.ensure_s3_finalized()
 
 
 def temp_folder(root: Path, folder: Path) -> Path:

