@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from typer._click import formatting as click_formatting
 from typer.testing import CliRunner
 
 import tracekit.cli
@@ -92,6 +93,8 @@ def run_in_process(
     code: int | str | None = 0
     with CliRunner().isolation(input=input, env={**OUTPUT_ENV, **(env or {})}) as streams:
         stdout, stderr, _ = streams
+        # CliRunner fixes help at 80 columns; a real terminal's width comes from COLUMNS.
+        click_formatting.FORCED_WIDTH = None
         sys.argv = argv
         try:
             with _alarm(timeout):
