@@ -315,6 +315,7 @@ def test_canary_config_section(tmp_path: Path) -> None:
     assert "canary.replicates was removed" in removed.stderr
 
 
+@pytest.mark.slow  # draws two full figures
 def test_plot_folder_gets_the_canary_figures(tmp_path: Path) -> None:
     result = run_in_process("canary", CONTROL, CANARY, "--phase", "3", "--plot", tmp_path / "plots")
     assert result.returncode == 0, result.stderr

@@ -226,6 +226,7 @@ def test_usage_errors_exit_2(profiles: dict[str, Path]) -> None:
     assert result.stderr.startswith("Error: ")
 
 
+@pytest.mark.slow  # draws two full figures
 def test_plot_folder_gets_overlays_and_forest(tmp_path: Path) -> None:
     result = run_in_process(
         "compare", SAMPLES / "baseline", SAMPLES / "current", "--plot", tmp_path

@@ -82,7 +82,8 @@ def sim_trace(sim_root: Path) -> dict[str, Any]:
 def rows_of(root: Path) -> list[dict[str, Any]]:
     """Every row under ``root``, read with pyarrow alone."""
     tables = [pq.read_table(path) for path in sorted(root.rglob("*.parquet"))]
-    return pa.concat_tables(tables).to_pylist()
+    rows: list[dict[str, Any]] = pa.concat_tables(tables).to_pylist()
+    return rows
 
 
 class Task:

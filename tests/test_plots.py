@@ -191,8 +191,8 @@ def test_guards_stacks_each_reason_and_counts_every_trip(
     assert axes.get_xlabel() == "wall-clock time (UTC)"
     assert len(axes.containers) == guards.height == 4
     for container, row in zip(axes.containers, guards.iter_rows(named=True), strict=True):
-        assert container.get_label().startswith(f"{row['reason']}: {row['trips']:,} (")
-        heights = sum(patch.get_height() for patch in container)  # type: ignore[attr-defined]
+        assert str(container.get_label()).startswith(f"{row['reason']}: {row['trips']:,} (")
+        heights = sum(patch.get_height() for patch in container)
         assert heights == row["trips"]
     assert legend_texts(axes.get_legend())[0] == "vol_soft: 694 (115.7)"
 
@@ -706,7 +706,7 @@ def test_microsecond_stages_are_labelled_in_microseconds(micro: TraceSet) -> Non
 
 def test_log_axis_labels_below_one_ms_do_not_run_together(micro: TraceSet) -> None:
     figure = plot_stages(micro)
-    figure.canvas.draw()  # type: ignore[no-untyped-call]
+    figure.canvas.draw()
     bottom = figure.axes[-1]
     labels = [t for t in bottom.get_xticklabels() if t.get_text() and t.get_visible()]
     boxes = sorted((t.get_window_extent() for t in labels), key=lambda box: box.x0)
@@ -720,12 +720,16 @@ def test_timeline_colours_many_misses_instead_of_circling_them(tmp_path: Path) -
     # A 110 ms deadline: about 38% of the simulated ticks miss it.
     simulate(SimulationSpec(ticks=600, seed=3), TraceConfig(output_dir=str(root), deadline_ms=110))
     (top, *_rest) = plot_timeline(tracekit.load(root)).axes
-    (misses,) = [line for line in top.get_lines() if line.get_label().startswith("deadline miss")]
+    (misses,) = [
+        line for line in top.get_lines() if str(line.get_label()).startswith("deadline miss")
+    ]
     assert misses.get_marker() == "."
     assert misses.get_markerfacecolor() != "none"
     # A few misses are still circled: in the samples, 89 of 6,000 ticks.
     (top, *_rest) = plot_timeline(tracekit.load(SAMPLES / "current")).axes
-    (misses,) = [line for line in top.get_lines() if line.get_label().startswith("deadline miss")]
+    (misses,) = [
+        line for line in top.get_lines() if str(line.get_label()).startswith("deadline miss")
+    ]
     assert misses.get_marker() == "o"
 
 
