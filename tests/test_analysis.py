@@ -38,6 +38,7 @@ from analysis_helpers import (
     write_run,
     write_tiny_dataset,
 )
+from cli_helpers import SAMPLES
 from polars.testing import assert_frame_equal
 
 import tracekit
@@ -614,11 +615,10 @@ def test_whole_second_since_and_until_are_exact(tmp_path: Path) -> None:
 
 def test_a_trace_set_has_a_short_repr() -> None:
     """One line, whatever the number of files (a notebook cell shows it)."""
-    from pathlib import Path
 
     import tracekit
 
-    samples = Path(__file__).resolve().parent.parent / "samples" / "current"
+    samples = SAMPLES / "current"
     traces = tracekit.load(samples)
     assert repr(traces) == "<TraceSet: 60 files; runs current-1, current-2>"
     chosen = traces.select(runs=["current-1"], stages=["spread"])

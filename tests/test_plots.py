@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pytest
 import typer
+from cli_helpers import SAMPLES
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 from typer.testing import CliRunner
@@ -49,7 +50,6 @@ from tracekit.present.plots._style import VERDICT_COLORS
 from tracekit.sim.simulator import SimulationSpec, simulate
 from tracekit.trace.config import TraceConfig
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CURRENT = SAMPLES / "current"
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
 DEADLINE_MS = 200.0
