@@ -436,6 +436,7 @@ def test_progress_is_drawn_on_a_terminal_for_the_table(known_root: Path) -> None
     assert "Stage latency" in output
 
 
+@pytest.mark.slow  # a fresh interpreter on a pseudo-terminal
 def test_no_progress_in_json_even_on_a_terminal(known_root: Path) -> None:
     code, output = run_on_terminal("analyze", known_root, "--format", "json")
     assert code == 0

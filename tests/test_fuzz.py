@@ -125,6 +125,7 @@ READ_COMMANDS = [
 ]
 
 
+@pytest.mark.slow  # 50 fuzzed datasets; the compact fuzz test stays fast
 @FUZZ_SETTINGS
 @given(data=st.data())
 def test_fuzzed_readers_exit_0_or_2_and_change_nothing(fuzz_root: Path, data: Any) -> None:

@@ -150,6 +150,7 @@ def test_deep_nesting_in_a_config_is_refused(tmp_path: Path) -> None:
         load_yaml_section(config, "trace")
 
 
+@pytest.mark.slow  # a fresh interpreter per command
 @pytest.mark.parametrize(
     "command",
     [
@@ -173,6 +174,7 @@ def test_a_look_with_30_digits_is_a_usage_error() -> None:
     assert_one_error_line(result, "--look")
 
 
+@pytest.mark.slow  # a fresh interpreter per command
 @pytest.mark.parametrize(
     "command",
     [

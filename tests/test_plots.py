@@ -381,6 +381,7 @@ def test_forest_of_nothing_is_an_input_error() -> None:
         plot_forest([])
 
 
+@pytest.mark.slow  # renders whole figures
 def test_save_figures_names_files_after_the_figures(
     comparison_figures: dict[str, Figure], tmp_path: Path
 ) -> None:
@@ -395,6 +396,7 @@ def test_save_figures_names_files_after_the_figures(
 # -- images --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # renders whole figures
 @pytest.mark.parametrize(
     "name", [*TRACE_KINDS, "overlays", "forest"], ids=[*TRACE_KINDS, "overlays", "forest"]
 )
@@ -459,6 +461,7 @@ def test_plotting_leaves_pyplot_state_alone(current: TraceSet, tmp_path: Path) -
     assert type(figure.canvas).__name__ == "FigureCanvasAgg"
 
 
+@pytest.mark.slow  # renders whole figures
 def test_no_pyplot_and_a_lazy_matplotlib(tmp_path: Path) -> None:
     """In a fresh interpreter: the CLI module does not load matplotlib, plots never pyplot."""
     code = (
@@ -492,6 +495,7 @@ def test_command_kinds_match_the_library() -> None:
     assert tuple(ImageFormat) == PLOT_FORMATS
 
 
+@pytest.mark.slow  # renders whole figures
 @pytest.mark.parametrize(
     ("kind", "suffix"),
     [("stages", "svg"), ("timeline", "pdf"), ("guards", "png"), ("requests", "png")],
@@ -704,6 +708,7 @@ def test_microsecond_stages_are_labelled_in_microseconds(micro: TraceSet) -> Non
     assert titles["spread"].endswith(" ms")
 
 
+@pytest.mark.slow  # renders whole figures
 def test_log_axis_labels_below_one_ms_do_not_run_together(micro: TraceSet) -> None:
     figure = plot_stages(micro)
     figure.canvas.draw()
@@ -755,6 +760,7 @@ def test_forest_of_ordinary_changes_is_not_cut(comparison_figures: dict[str, Fig
     assert not relative.texts
 
 
+@pytest.mark.slow  # renders whole figures
 def test_figures_display_in_jupyter_without_pyplot(
     figures: dict[str, Figure], tmp_path: Path
 ) -> None:

@@ -325,6 +325,7 @@ def test_public_api_is_typed_without_any() -> None:
     assert "type: ignore" not in source
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_tracer_builds_without_importing_pyarrow_in_the_callers_thread(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """
