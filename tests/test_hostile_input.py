@@ -119,7 +119,7 @@ def test_a_bad_file_is_one_error_line(case: str, tmp_path: Path) -> None:
     assert_one_error_line(result, str(path), BAD_FILES[case])
 
 
-@pytest.mark.slow  # a fresh interpreter per command; test_a_fifo_named_like_a_profile_never_hangs stays fast
+@pytest.mark.slow  # a fresh interpreter per command (the profile FIFO test stays fast)
 @pytest.mark.parametrize(
     "command",
     [
