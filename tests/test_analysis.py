@@ -364,6 +364,7 @@ def test_request_deadline_and_guard_figures_match_duckdb(known: TraceSet, known_
 # -- the Wilson interval ---------------------------------------------------------------
 
 
+@pytest.mark.slow  # imports scipy.stats (about a second) for the reference
 def test_wilson_interval_matches_scipy(known: TraceSet) -> None:
     stats = pytest.importorskip("scipy.stats")
     for row in known.deadline(by=["run_id"]).iter_rows(named=True):

@@ -433,6 +433,7 @@ def test_each_format_has_its_magic_bytes(
         assert b"<svg" in data[:2000]
 
 
+@pytest.mark.slow  # renders whole figures
 def test_svg_and_pdf_carry_no_creation_date(figures: dict[str, Figure], tmp_path: Path) -> None:
     """No timestamp in the files, so regenerated docs images do not differ by date alone."""
     for image_format in ("svg", "pdf"):
