@@ -221,7 +221,7 @@ def stream_seed(*parts: str | int) -> list[int]:
 
 def ar1_filter(innovations: FloatArray, phi: float) -> FloatArray:
     """Stationary AR(1) with unit variance along axis 0 (each column its own process)."""
-    from scipy.signal import lfilter  # type: ignore[import-untyped]
+    from scipy.signal import lfilter
 
     scaled = innovations * math.sqrt(1.0 - phi * phi)
     scaled[0] = innovations[0]  # start in the stationary distribution
@@ -837,7 +837,7 @@ def clopper_pearson(count: int, total: int, confidence: float = 0.95) -> list[fl
     """Exact two-sided binomial (Clopper-Pearson) interval for ``count / total``."""
     if total == 0:
         return None
-    from scipy.stats import beta  # type: ignore[import-untyped]
+    from scipy.stats import beta
 
     tail = (1 - confidence) / 2
     low = 0.0 if count == 0 else float(beta.ppf(tail, count, total - count + 1))

@@ -171,7 +171,7 @@ class Plan:
 
     @property
     def kept(self) -> np.ndarray:
-        return self.detail != D_NONE
+        return np.asarray(self.detail != D_NONE)
 
 
 def sampled_ticks(tick_ids: np.ndarray, rate: float, seed: int) -> np.ndarray:
@@ -270,7 +270,7 @@ def tick_rows(
 
     def draw(component: int, count: int, scale: np.ndarray) -> np.ndarray:
         median_ms, sigma = COMPONENTS[component]
-        return rng.lognormal(np.log(median_ms * NS_PER_MS), sigma, count) * scale
+        return np.asarray(rng.lognormal(np.log(median_ms * NS_PER_MS), sigma, count) * scale)
 
     # Per kept tick: fetch_md, emit, orderbook; per symbol: spread, guards, requests.
     k_parallel = parallel[kept]

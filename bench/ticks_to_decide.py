@@ -38,8 +38,8 @@ def ticks(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
 
 
 def gate(rng: np.random.Generator, n: int, phi: float) -> tuple[Verdict, int | None]:
-    baseline = profile_from_durations({"b": {"tick_total": ticks(rng, n, phi)}})
-    current = profile_from_durations({"c": {"tick_total": ticks(rng, n, phi)}})
+    baseline = profile_from_durations({"b": {"tick_total": ticks(rng, n, phi).tolist()}})
+    current = profile_from_durations({"c": {"tick_total": ticks(rng, n, phi).tolist()}})
     result = compare_profiles(baseline, current, GatePolicy())
     return result.verdict, result.ticks_to_decide
 

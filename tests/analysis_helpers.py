@@ -286,7 +286,8 @@ def write_microsecond_dataset(root: Path) -> list[Path]:
 
 def read_rows(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """All rows of the files, read with pyarrow alone."""
-    return pa.concat_tables([pq.read_table(path) for path in paths]).to_pylist()
+    rows: list[dict[str, Any]] = pa.concat_tables([pq.read_table(p) for p in paths]).to_pylist()
+    return rows
 
 
 def files_under(root: Path) -> list[Path]:

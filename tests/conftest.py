@@ -20,7 +20,7 @@ from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from tracekit import TraceConfig, Tracer, VirtualClock
-from tracekit.trace.records import FinishedTick
+from tracekit.trace.records import FinishedTick, SpanRecord
 
 pytest_plugins = ["pytester"]
 
@@ -129,7 +129,8 @@ def read_rows(root: Path) -> list[dict[str, Any]]:
     if not files:
         return []
     tables = [pq.read_table(path) for path in files]
-    return pa.concat_tables(tables).to_pylist()
+    rows: list[dict[str, Any]] = pa.concat_tables(tables).to_pylist()
+    return rows
 
 
 def tick_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -141,7 +142,7 @@ def make_window(first_tick_id: int, count: int, *, spans_per_tick: int = 2) -> l
     window = []
     for tick_id in range(first_tick_id, first_tick_id + count):
         start = tick_id * 1_000_000
-        spans = [
+        spans: list[SpanRecord] = [
             ("stage", f"stage{k}", f"SYM{k}", None, None, start + k * 10, 5)
             for k in range(spans_per_tick)
         ]

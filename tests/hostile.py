@@ -8,8 +8,6 @@ well-formed window, so a test can say exactly what is wrong with it. The fuzz te
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -208,30 +206,3 @@ def corpus() -> dict[str, Builder]:
 def _mkdir(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def run_cli(
-    *args: str, timeout: float = 60.0, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``python -m tracekit ARGS`` in a subprocess (a hang fails at ``timeout``)."""
-    return subprocess.run(
-        [sys.executable, "-m", "tracekit", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=timeout,
-        cwd=cwd,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "140"},
-    )
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess[str], *names: str) -> str:
-    """Exit 2, no traceback, one ``Error:`` line on stderr holding each of ``names``."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    for name in names:
-        assert name in lines[0], (name, lines[0])
-    return lines[0]

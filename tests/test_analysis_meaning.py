@@ -13,8 +13,6 @@ import csv
 import io
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +31,7 @@ from analysis_helpers import (
     write_known_dataset,
     write_run,
 )
+from cli_helpers import run_in_process
 from typer.testing import CliRunner
 
 import tracekit
@@ -432,13 +431,7 @@ def test_an_unknown_symbol_is_an_error_listing_the_symbols(tmp_path: Path) -> No
         tracekit.load(tmp_path).select(symbols=["NOPE"]).analyze()
     # A known symbol passes; a selection without it stays valid for plots (tick rows).
     assert tracekit.load(tmp_path).select(symbols=["BTC"]).analyze().deadline["ticks"][0] == 400
-    result = subprocess.run(
-        [sys.executable, "-m", "tracekit", "analyze", str(tmp_path), "--symbol", "NOPE"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_in_process("analyze", tmp_path, "--symbol", "NOPE")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "Error: symbol NOPE is not in the data; symbols: BTC, ETH"

@@ -1,14 +1,13 @@
 """``tracekit analyze`` on the command line: outputs, golden renderings, errors, progress.
 
-Bad inputs run the real entry point (``python -m tracekit``) in subprocesses; the
-outputs are checked in-process with typer's ``CliRunner``. Golden files live in
+Commands run in-process through the entry point's ``main`` (``tests/cli_helpers.py``);
+only the progress bar on a pseudo-terminal needs a real process. Golden files live in
 ``tests/golden/``; regenerate them with ``TRACEKIT_UPDATE_GOLDEN=1 pytest`` and read
 the diff before committing.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import io
 import json
@@ -16,7 +15,6 @@ import math
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +37,7 @@ from analysis_helpers import (
     write_run,
     write_tiny_dataset,
 )
+from cli_helpers import CliResult, clean_env, run_in_process, tracekit_command
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -70,38 +69,12 @@ SELF_LATENCY = ["self_p50_ms", "self_p95_ms", "self_p99_ms", "self_mean_ms"]
 # -- running the command ----------------------------------------------------------------
 
 
-def clean_env() -> dict[str, str]:
-    """The environment without variables that change rich's or Python's output."""
-    drop = {"NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "LINES"}
-    env = {key: value for key, value in os.environ.items() if key not in drop}
-    env["TERM"] = "xterm-256color"
-    env.pop("PYTHONWARNINGS", None)
-    return env
-
-
-def tracekit_cmd(*args: object) -> list[str]:
-    return [sys.executable, "-m", "tracekit", *(str(arg) for arg in args)]
-
-
-def run_tracekit(*args: object) -> subprocess.CompletedProcess[str]:
-    """Run the real entry point; stdout and stderr are pipes, not terminals."""
-    return subprocess.run(
-        tracekit_cmd(*args),
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-        check=False,
-    )
-
-
 def run_on_terminal(*args: object) -> tuple[int, str]:
     """Run the entry point with stdout on a pseudo-terminal; exit code and raw output."""
     pty = pytest.importorskip("pty")
     master, slave = pty.openpty()
     process = subprocess.Popen(
-        tracekit_cmd(*args),
+        tracekit_command(*args),
         stdout=slave,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -438,20 +411,20 @@ def test_csv_defaults_to_stages(known_root: Path) -> None:
 
 
 def test_help_and_version() -> None:
-    top = run_tracekit("--help")
+    top = run_in_process("--help")
     assert top.returncode == 0, top.stderr
     assert "analyze" in top.stdout
-    command = run_tracekit("analyze", "--help")
+    command = run_in_process("analyze", "--help")
     assert command.returncode == 0, command.stderr
     for option in ("--by", "--every", "--format", "--csv-table", "--skip-bad", "--output"):
         assert option in command.stdout
-    version = run_tracekit("--version")
+    version = run_in_process("--version")
     assert version.returncode == 0
     assert version.stdout.strip() == f"tracekit {tracekit.__version__}"
 
 
 def test_a_mistyped_command_gets_a_suggestion() -> None:
-    result = run_tracekit("analyz", "samples")
+    result = run_in_process("analyz", "samples")
     assert result.returncode == 2
     assert result.stderr.startswith("Error: No such command 'analyz'. Did you mean 'analyze'")
 
@@ -467,6 +440,7 @@ def test_progress_is_drawn_on_a_terminal_for_the_table(known_root: Path) -> None
     assert "Stage latency" in output
 
 
+@pytest.mark.slow  # a fresh interpreter on a pseudo-terminal
 def test_no_progress_in_json_even_on_a_terminal(known_root: Path) -> None:
     code, output = run_on_terminal("analyze", known_root, "--format", "json")
     assert code == 0
@@ -476,7 +450,7 @@ def test_no_progress_in_json_even_on_a_terminal(known_root: Path) -> None:
 
 
 def test_no_progress_when_stdout_is_not_a_terminal(known_root: Path) -> None:
-    result = run_tracekit("analyze", known_root)
+    result = run_in_process("analyze", known_root)
     assert result.returncode == 0, result.stderr
     assert "Stage latency" in result.stdout
     for mark in PROGRESS_MARKS:
@@ -494,7 +468,7 @@ class Case(NamedTuple):
 
 
 class Outcome(NamedTuple):
-    result: subprocess.CompletedProcess[str]
+    result: CliResult
     case: Case
 
 
@@ -571,18 +545,16 @@ def build_bad_inputs(root: Path, known_root: Path) -> dict[str, Case]:
 
 @pytest.fixture(scope="module")
 def bad_runs(tmp_path_factory: pytest.TempPathFactory, known_root: Path) -> dict[str, Outcome]:
-    """Every case run once through ``python -m tracekit analyze``, a few at a time.
+    """Every case run once through ``tracekit analyze``.
 
     The tree of inputs is hashed before and after all the runs.
     """
     root = tmp_path_factory.mktemp("bad")
     cases = build_bad_inputs(root, known_root)
     before = TreeSnapshot.of(root)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {
-            name: pool.submit(run_tracekit, "analyze", *case.args) for name, case in cases.items()
-        }
-        outcomes = {name: Outcome(future.result(), cases[name]) for name, future in futures.items()}
+    outcomes = {
+        name: Outcome(run_in_process("analyze", *case.args), case) for name, case in cases.items()
+    }
     assert TreeSnapshot.of(root) == before, "analyze modified or created a file"
     assert not (root / "out").exists()
     return outcomes
@@ -612,7 +584,7 @@ ONE_LINE_ERRORS = [
 ]
 
 
-def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+def assert_no_traceback(result: CliResult) -> None:
     assert "Traceback" not in result.stderr
     assert "Traceback" not in result.stdout
 

@@ -3,40 +3,31 @@
 from __future__ import annotations
 
 import json
-import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import SAMPLES, run_in_process
+from synthetic import Durations, lognormal_ticks, synthetic_profile
 from test_compare_calibration import at_least, at_most
 
 from tracekit.decisions.canary import CanaryState, judge
 from tracekit.decisions.policy import CanaryPolicy, Limit
-from tracekit.decisions.profile import Profile, profile_from_durations
+from tracekit.decisions.profile import Profile
 from tracekit.decisions.verdicts import Decision, Status
 from tracekit.errors import ConfigError
 from tracekit.stats.sequential import mixture_multiplier
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CONTROL, CANARY = str(SAMPLES / "canary" / "control"), str(SAMPLES / "canary" / "canary")
 
 
-def ticks(seed: int, n: int, factor: float = 1.0, phi: float = 0.0) -> np.ndarray:
+def ticks(seed: int, n: int, factor: float = 1.0, phi: float = 0.0) -> Durations:
     """Lognormal ticks (median 100 ms) whose logs are a stationary AR(1)."""
-    from scipy.signal import lfilter
-
-    noise = np.random.default_rng(seed).standard_normal(n)
-    scale = math.sqrt(1 - phi * phi)
-    # z[i] = phi z[i-1] + scale noise[i], started so that z[0] = noise[0] (stationary).
-    start = np.array([noise[0] * (1 - scale)])
-    z = lfilter([scale], [1.0, -phi], noise, zi=start)[0]
-    return np.exp(math.log(100.0) + 0.3 * z) * factor
+    return lognormal_ticks(seed, n, phi=phi, factor=factor)
 
 
-def profile(values: np.ndarray, deadline_ms: float = 200.0) -> Profile:
-    return profile_from_durations({"run": {"tick_total": values}}, deadline_ms=deadline_ms)
+def profile(values: Durations, deadline_ms: float = 200.0) -> Profile:
+    return synthetic_profile({"run": {"tick_total": values}}, deadline_ms=deadline_ms)
 
 
 def only(**criteria: object) -> CanaryPolicy:
@@ -214,19 +205,9 @@ def test_a_policy_is_checked_when_built(kwargs: dict[str, object], message: str)
     assert str(error.value).startswith(message)
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracekit", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
-    )
-
-
 def test_samples_canary_is_promoted_in_every_phase(tmp_path: Path) -> None:
     for phase in ("1", "2", "3"):
-        result = run("canary", CONTROL, CANARY, "--phase", phase, "--format", "json")
+        result = run_in_process("canary", CONTROL, CANARY, "--phase", phase, "--format", "json")
         assert result.returncode == 0, result.stdout + result.stderr
         document = json.loads(result.stdout)
         assert document["format"] == "tracekit.canary"
@@ -238,7 +219,7 @@ def test_samples_canary_is_promoted_in_every_phase(tmp_path: Path) -> None:
             assert "p99_below_limit" in names
         if phase != "1":
             assert "hard_guard_trips" in names
-    reported = run("canary", CONTROL, CANARY, "--report", str(tmp_path / "canary.md"))
+    reported = run_in_process("canary", CONTROL, CANARY, "--report", tmp_path / "canary.md")
     assert reported.returncode == 0
     assert (tmp_path / "canary.md").read_text().startswith("# tracekit canary: PROMOTE")
 
@@ -246,7 +227,9 @@ def test_samples_canary_is_promoted_in_every_phase(tmp_path: Path) -> None:
 def test_the_batching_criterion_when_configured(tmp_path: Path) -> None:
     config = tmp_path / "rollout.yaml"
     config.write_text("canary:\n  phases:\n    3: {requests_drop_min: 0.40}\n")
-    result = run("canary", CONTROL, CANARY, "--phase", "3", "--config", str(config), "-f", "json")
+    result = run_in_process(
+        "canary", CONTROL, CANARY, "--phase", "3", "--config", config, "-f", "json"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     drop = next(
         c for c in json.loads(result.stdout)["checks"] if c["name"] == "requests_per_tick_drop"
@@ -263,16 +246,16 @@ def test_a_state_file_keeps_a_decision(tmp_path: Path) -> None:
     profile(ticks(2, 5000, 1.5)).write(slow)
     profile(ticks(3, 20_000)).write(fine)
     state = tmp_path / "state.json"
-    first = run("canary", str(control), str(slow), "--state", str(state), "-f", "json")
+    first = run_in_process("canary", control, slow, "--state", state, "-f", "json")
     assert first.returncode == 1
     assert json.loads(state.read_text())["looks"][0]["decision"] == "ROLLBACK"
-    again = run("canary", str(control), str(fine), "--state", str(state), "-f", "json")
+    again = run_in_process("canary", control, fine, "--state", state, "-f", "json")
     assert again.returncode == 1
     document = json.loads(again.stdout)
     assert document["look"] == 2
     assert document["settled_at_look"] == 1
     state.write_text("{broken")
-    broken = run("canary", str(control), str(fine), "--state", str(state))
+    broken = run_in_process("canary", control, fine, "--state", state)
     assert broken.returncode == 2
     assert broken.stderr.startswith(f"Error: {state}: not valid JSON")
 
@@ -284,14 +267,14 @@ def test_rollback_and_continue_exit_codes(tmp_path: Path) -> None:
     profile(ticks(1, 5000)).write(control)
     profile(ticks(2, 5000, 1.5)).write(slow)
     profile(ticks(3, 200, 1.1)).write(short)
-    rolled = run("canary", str(control), str(slow))
+    rolled = run_in_process("canary", control, slow)
     assert rolled.returncode == 1
     assert "ROLLBACK" in rolled.stdout
-    assert run("canary", str(control), str(short)).returncode == 3
+    assert run_in_process("canary", control, short).returncode == 3
 
 
 def test_last_window_judges_fewer_ticks() -> None:
-    result = run("canary", CONTROL, CANARY, "--last", "2m", "--format", "json")
+    result = run_in_process("canary", CONTROL, CANARY, "--last", "2m", "--format", "json")
     assert result.returncode in (0, 3)
     document = json.loads(result.stdout)
     assert 0 < document["canary_ticks"] < 3000
@@ -306,7 +289,7 @@ def test_last_window_judges_fewer_ticks() -> None:
     ],
 )
 def test_bad_input_exits_2(args: list[str], message: str) -> None:
-    result = run("canary", CONTROL, CANARY, *args)
+    result = run_in_process("canary", CONTROL, CANARY, *args)
     assert result.returncode == 2
     assert result.stderr.startswith("Error: ")
     assert message in result.stderr
@@ -320,20 +303,21 @@ def test_canary_config_section(tmp_path: Path) -> None:
     phase3 = policy.criteria(3)
     assert phase3 is not None
     assert phase3.p95_max_ms == Limit(ms=100.0)
-    strict = run("canary", CONTROL, CANARY, "--config", str(config))
+    strict = run_in_process("canary", CONTROL, CANARY, "--config", config)
     assert strict.returncode == 1  # p95 ~ 144 ms is over the 100 ms configured
     config.write_text("canary:\n  phases:\n    1: {p95_maximum: 100}\n")
-    bad = run("canary", CONTROL, CANARY, "--config", str(config))
+    bad = run_in_process("canary", CONTROL, CANARY, "--config", config)
     assert bad.returncode == 2
     assert "unknown key canary.phases.1.p95_maximum" in bad.stderr
     config.write_text("canary:\n  replicates: 1000\n")
-    removed = run("canary", CONTROL, CANARY, "--config", str(config))
+    removed = run_in_process("canary", CONTROL, CANARY, "--config", config)
     assert removed.returncode == 2
     assert "canary.replicates was removed" in removed.stderr
 
 
+@pytest.mark.slow  # draws two full figures
 def test_plot_folder_gets_the_canary_figures(tmp_path: Path) -> None:
-    result = run("canary", CONTROL, CANARY, "--phase", "3", "--plot", str(tmp_path / "plots"))
+    result = run_in_process("canary", CONTROL, CANARY, "--phase", "3", "--plot", tmp_path / "plots")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
         "criteria.png",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from cli_helpers import run_in_process
 
 import tracekit
 from tracekit import TraceConfig, Tracer, VirtualClock
@@ -72,20 +71,10 @@ def test_a_resumed_run_continues_after_compacted_windows(dataset: Path) -> None:
 
 
 def test_compact_cli(dataset: Path, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "tracekit", "compact", str(dataset)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_in_process("compact", dataset)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Compacted 15 files into 1 ")
-    missing = subprocess.run(
-        [sys.executable, "-m", "tracekit", "compact", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    missing = run_in_process("compact", tmp_path / "nope")
     assert missing.returncode == 2
     assert missing.stderr.startswith("Error: ")
 

@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 import pytest
+from synthetic import Durations, lognormal_ticks, synthetic_profile
 
 from tracekit.decisions.gate import GateResult, compare_profiles
 from tracekit.decisions.policy import GatePolicy
-from tracekit.decisions.profile import profile_from_durations
 from tracekit.decisions.verdicts import Verdict
 
 
@@ -37,29 +37,11 @@ def at_least(count: int, trials: int, rate: float) -> bool:
     return binomial_tail(trials - count, trials, 1 - rate) >= 0.01
 
 
-def lognormal_ticks(
-    rng: np.random.Generator,
-    n: int,
-    *,
-    median_ms: float = 100.0,
-    sigma: float = 0.3,
-    phi: float = 0.0,
-) -> np.ndarray:
-    """Lognormal tick durations whose log follows a stationary AR(1) with coefficient phi."""
-    from scipy.signal import lfilter
-
-    noise = rng.standard_normal(n)
-    scale = math.sqrt(1.0 - phi * phi)
-    start = np.array([noise[0] * (1 - scale)])  # so that z[0] = noise[0]
-    z = lfilter([scale], [1.0, -phi], noise, zi=start)[0]
-    return np.exp(np.log(median_ms) + sigma * z)
-
-
-def gate(baseline: np.ndarray, current: np.ndarray, policy: GatePolicy | None = None) -> GateResult:
+def gate(baseline: Durations, current: Durations, policy: GatePolicy | None = None) -> GateResult:
     """Gate two single-run sides; one stage (half the tick) rides along."""
     return compare_profiles(
-        profile_from_durations({"b": {"tick_total": baseline, "work": baseline / 2}}),
-        profile_from_durations({"c": {"tick_total": current, "work": current / 2}}),
+        synthetic_profile({"b": {"tick_total": baseline, "work": baseline / 2}}),
+        synthetic_profile({"c": {"tick_total": current, "work": current / 2}}),
         policy or GatePolicy(),
     )
 
@@ -84,7 +66,7 @@ def test_identical_builds_rarely_fail(phi: float, ticks: int) -> None:
         baseline = lognormal_ticks(rng, ticks, phi=phi)
         current = lognormal_ticks(rng, ticks, phi=phi)
         failed += gate(baseline, current).verdict is Verdict.REGRESSION
-        flat_rule_failures += np.quantile(current, 0.95) / np.quantile(baseline, 0.95) > 1.03
+        flat_rule_failures += int(np.quantile(current, 0.95) / np.quantile(baseline, 0.95) > 1.03)
     assert at_most(failed, seeds, 0.05), f"{failed} of {seeds} identical builds failed"
     # The naive rule the gate replaces flaps on the very same data.
     assert flat_rule_failures >= 0.15 * seeds
@@ -167,16 +149,16 @@ def test_a_sub_floor_change_is_never_a_regression() -> None:
     tiny = lognormal_ticks(rng, 20_000, median_ms=0.006)
     slower = lognormal_ticks(rng, 20_000, median_ms=0.006) * 1.10
     result = compare_profiles(
-        profile_from_durations({"b": {"tick_total": ticks, "guards": tiny}}),
-        profile_from_durations({"c": {"tick_total": ticks, "guards": slower}}),
+        synthetic_profile({"b": {"tick_total": ticks, "guards": tiny}}),
+        synthetic_profile({"c": {"tick_total": ticks, "guards": slower}}),
         GatePolicy(),
     )
     guards = [m for m in result.metrics if m.stage == "guards"]
     assert all(m.verdict is not Verdict.REGRESSION for m in guards)
     assert all(m.allowed > 1.0 for m in guards)  # 0.2 ms on a 0.006 ms stage
     floored = compare_profiles(
-        profile_from_durations({"b": {"tick_total": ticks, "guards": tiny}}),
-        profile_from_durations({"c": {"tick_total": ticks, "guards": slower}}),
+        synthetic_profile({"b": {"tick_total": ticks, "guards": tiny}}),
+        synthetic_profile({"c": {"tick_total": ticks, "guards": slower}}),
         GatePolicy(min_effect_ms=0.0),
     )
     assert any(m.verdict is Verdict.REGRESSION for m in floored.metrics if m.stage == "guards")

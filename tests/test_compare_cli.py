@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import SAMPLES, run_in_process
+from synthetic import lognormal_ticks, synthetic_profile
 
-from tracekit.decisions.profile import profile_from_durations, read_profile
-
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracekit", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
-    )
+from tracekit.decisions.profile import read_profile
 
 
 def write_profile(path: Path, seed: int, factor: float = 1.0, n: int = 20_000) -> Path:
     rng = np.random.default_rng(seed)
-    ticks = rng.lognormal(np.log(100.0), 0.3, n) * factor
-    stage = rng.lognormal(np.log(20.0), 0.3, n) * factor
-    profile_from_durations({f"run-{seed}": {"tick_total": ticks, "spread": stage}}).write(path)
+    ticks = lognormal_ticks(rng, n, factor=factor)
+    stage = lognormal_ticks(rng, n, median_ms=20.0, factor=factor)
+    synthetic_profile({f"run-{seed}": {"tick_total": ticks, "spread": stage}}).write(path)
     return path
 
 
@@ -47,13 +35,13 @@ def profiles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_pass_exits_0(profiles: dict[str, Path]) -> None:
-    result = run("compare", str(profiles["base"]), str(profiles["faster"]))
+    result = run_in_process("compare", profiles["base"], profiles["faster"])
     assert result.returncode == 0, result.stderr
     assert "Verdict: PASS" in result.stdout
 
 
 def test_regression_exits_1_with_json_reasons(profiles: dict[str, Path]) -> None:
-    result = run("compare", str(profiles["base"]), str(profiles["slower"]), "--format", "json")
+    result = run_in_process("compare", profiles["base"], profiles["slower"], "--format", "json")
     assert result.returncode == 1, result.stderr
     document = json.loads(result.stdout)
     assert document["format"] == "tracekit.comparison"
@@ -92,22 +80,22 @@ def test_regression_exits_1_with_json_reasons(profiles: dict[str, Path]) -> None
 
 
 def test_inconclusive_exits_3_or_0_when_mapped(profiles: dict[str, Path], tmp_path: Path) -> None:
-    result = run("compare", str(profiles["base"]), str(profiles["tiny"]), "--format", "json")
+    result = run_in_process("compare", profiles["base"], profiles["tiny"], "--format", "json")
     assert result.returncode == 3, result.stderr
     document = json.loads(result.stdout)
     reasons = {(m["stage"], m["metric"]): m["reason"] for m in document["metrics"]}
     assert reasons[("tick_total", "p99")] == "too_few_samples"
     assert document["advice"].startswith("Not enough evidence to pass or fail (tick_total p95")
-    mapped = run(
+    mapped = run_in_process(
         "compare",
         "--baseline",
-        str(profiles["base"]),
+        profiles["base"],
         "--current",
-        str(profiles["tiny"]),
+        profiles["tiny"],
         "--inconclusive",
         "pass",
         "--report",
-        str(tmp_path / "gate.md"),
+        tmp_path / "gate.md",
     )
     assert mapped.returncode == 0
     report = (tmp_path / "gate.md").read_text()
@@ -118,18 +106,18 @@ def test_inconclusive_exits_3_or_0_when_mapped(profiles: dict[str, Path], tmp_pa
 def test_thresholds_from_flags_and_config(profiles: dict[str, Path], tmp_path: Path) -> None:
     config = tmp_path / "gate.yaml"
     config.write_text("gate:\n  p50: 0.20\n  p95: 0.20\n  p99: 0.20\n  miss_rate_pp: 5\n")
-    loose = run("compare", str(profiles["base"]), str(profiles["slower"]), "--config", str(config))
+    loose = run_in_process("compare", profiles["base"], profiles["slower"], "--config", config)
     assert loose.returncode == 0, loose.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("gate:\n  p96: 0.2\n")
-    result = run("compare", str(profiles["base"]), str(profiles["slower"]), "--config", str(bad))
+    result = run_in_process("compare", profiles["base"], profiles["slower"], "--config", bad)
     assert result.returncode == 2
     assert result.stderr.startswith(f"Error: {bad}: unknown key gate.p96")
 
 
 def test_golden_traces_against_a_profile(tmp_path: Path) -> None:
     profile = tmp_path / "perf_profile.json"
-    made = run("profile", str(SAMPLES / "baseline"), "-o", str(profile))
+    made = run_in_process("profile", SAMPLES / "baseline", "-o", profile)
     assert made.returncode == 0, made.stderr
     document = json.loads(profile.read_text())
     for seed_field in (
@@ -144,7 +132,7 @@ def test_golden_traces_against_a_profile(tmp_path: Path) -> None:
     assert document["total_ticks"] == 6000
     assert set(document["stage_percentiles"]["spread"]) == {"p50", "p95", "p99"}
     assert read_profile(profile).total_ticks == 6000
-    result = run("compare", str(profile), str(SAMPLES / "current"), "--format", "json")
+    result = run_in_process("compare", profile, SAMPLES / "current", "--format", "json")
     assert result.returncode == 1, result.stderr
     metrics = json.loads(result.stdout)["metrics"]
     spread = next(m for m in metrics if (m["stage"], m["metric"]) == ("spread", "p95"))
@@ -168,7 +156,7 @@ def test_bad_profiles_exit_2(
 ) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(content)
-    result = run("compare", str(profiles["base"]), str(bad))
+    result = run_in_process("compare", profiles["base"], bad)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"Error: {bad}: ")
@@ -180,14 +168,15 @@ def test_no_stage_in_common_and_empty_side(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     a = tmp_path / "a.json"
     b = tmp_path / "b.json"
-    profile_from_durations({"r": {"alpha": rng.lognormal(0, 1, 500)}}).write(a)
-    profile_from_durations({"r": {"beta": rng.lognormal(0, 1, 500)}}).write(b)
-    result = run("compare", str(a), str(b))
+    alpha, beta = (lognormal_ticks(rng, 500, median_ms=1.0, sigma=1.0) for _ in range(2))
+    synthetic_profile({"r": {"alpha": alpha}}).write(a)
+    synthetic_profile({"r": {"beta": beta}}).write(b)
+    result = run_in_process("compare", a, b)
     assert result.returncode == 2
     assert "have no stage in common" in result.stderr
     empty = tmp_path / "empty.json"
-    profile_from_durations({}).write(empty)
-    result = run("compare", str(empty), str(a))
+    synthetic_profile({}).write(empty)
+    result = run_in_process("compare", empty, a)
     assert result.returncode == 2
     assert "holds no tick" in result.stderr
 
@@ -196,10 +185,10 @@ def test_missing_stage_in_current_fails(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     a = tmp_path / "a.json"
     b = tmp_path / "b.json"
-    ticks = rng.lognormal(np.log(100), 0.3, 5000)
-    profile_from_durations({"r": {"tick_total": ticks, "spread": ticks / 5}}).write(a)
-    profile_from_durations({"r": {"tick_total": ticks, "emit": ticks / 5}}).write(b)
-    result = run("compare", str(a), str(b), "--format", "json")
+    ticks = lognormal_ticks(rng, 5000)
+    synthetic_profile({"r": {"tick_total": ticks, "spread": ticks / 5}}).write(a)
+    synthetic_profile({"r": {"tick_total": ticks, "emit": ticks / 5}}).write(b)
+    result = run_in_process("compare", a, b, "--format", "json")
     assert result.returncode == 1
     metrics = json.loads(result.stdout)["metrics"]
     reasons = {(m["stage"], m["reason"]) for m in metrics}
@@ -210,10 +199,10 @@ def test_missing_stage_in_current_fails(tmp_path: Path) -> None:
 def test_format_offers_only_what_works() -> None:
     """compare and canary have no CSV: --help must not offer it, and it is a usage error."""
     for command in ("compare", "canary"):
-        help_text = run(command, "--help").stdout
+        help_text = run_in_process(command, "--help").stdout
         assert "<table|json|markdown>" in help_text
         assert "csv" not in help_text
-        refused = run(command, "a", "b", "--format", "csv")
+        refused = run_in_process(command, "a", "b", "--format", "csv")
         assert refused.returncode == 2
         assert "csv" in refused.stderr
 
@@ -222,13 +211,8 @@ def test_help_has_no_bool_metavar_and_choices_stay_whole() -> None:
     from tracekit.cli import COMMANDS
 
     for command in [*COMMANDS, "export chrome"]:
-        result = subprocess.run(
-            [sys.executable, "-m", "tracekit", *command.split(), "--help"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "COLUMNS": "60"},
-        )
+        result = run_in_process(*command.split(), "--help", env={"COLUMNS": "60"})
+        assert result.returncode == 0, result.stderr
         assert "<bool>" not in result.stdout, command
         for line in result.stdout.splitlines():
             for choices in re.findall(r"<([a-z|_\[\]]+)", line):
@@ -237,14 +221,15 @@ def test_help_has_no_bool_metavar_and_choices_stay_whole() -> None:
 
 
 def test_usage_errors_exit_2(profiles: dict[str, Path]) -> None:
-    result = run("compare", str(profiles["base"]))
+    result = run_in_process("compare", profiles["base"])
     assert result.returncode == 2
     assert result.stderr.startswith("Error: ")
 
 
+@pytest.mark.slow  # draws two full figures
 def test_plot_folder_gets_overlays_and_forest(tmp_path: Path) -> None:
-    result = run(
-        "compare", str(SAMPLES / "baseline"), str(SAMPLES / "current"), "--plot", str(tmp_path)
+    result = run_in_process(
+        "compare", SAMPLES / "baseline", SAMPLES / "current", "--plot", tmp_path
     )
     assert result.returncode == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["forest.png", "overlays.png"]
@@ -257,11 +242,11 @@ def test_plot_folder_gets_overlays_and_forest(tmp_path: Path) -> None:
 
 def test_point_estimates_are_analyzes_figures() -> None:
     """compare's baseline and current values are exactly what analyze prints."""
-    gate = run("compare", str(SAMPLES / "baseline"), str(SAMPLES / "current"), "--format", "json")
+    gate = run_in_process("compare", SAMPLES / "baseline", SAMPLES / "current", "--format", "json")
     assert gate.returncode == 1, gate.stderr
     metrics = json.loads(gate.stdout)["metrics"]
     for side, field in (("baseline", "baseline"), ("current", "current")):
-        analysis = run("analyze", str(SAMPLES / side), "--format", "json")
+        analysis = run_in_process("analyze", str(SAMPLES / side), "--format", "json")
         assert analysis.returncode == 0, analysis.stderr
         stages = {row["stage"]: row for row in json.loads(analysis.stdout)["stages"]}
         compared = 0
@@ -275,7 +260,7 @@ def test_point_estimates_are_analyzes_figures() -> None:
 def test_identical_samples_pass_with_intervals_of_the_right_width() -> None:
     """The samples against themselves: PASS, and emit p99's interval is about the
     spread of 32 independent simulated pairs ([-12.4%, +14.1%], issue 9)."""
-    result = run("compare", str(SAMPLES / "baseline"), str(SAMPLES / "baseline"), "-f", "json")
+    result = run_in_process("compare", SAMPLES / "baseline", SAMPLES / "baseline", "-f", "json")
     assert result.returncode == 0, result.stdout
     emit = next(
         m

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from cli_helpers import ROOT, run_in_process
 
 from tracekit.store import schema
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_schema_doc_lists_the_columns_of_the_code() -> None:
@@ -51,12 +47,7 @@ def commands() -> list[str]:
 
 @pytest.mark.parametrize("command", commands())
 def test_every_command_has_help_and_is_documented(command: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "tracekit", command, "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_in_process(command, "--help")
     assert result.returncode == 0
     assert "Usage" in result.stdout
     assert f"`tracekit {command}" in (ROOT / "docs" / "cli.md").read_text()

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import typer
+from cli_helpers import SAMPLES, run_in_process
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -46,8 +47,7 @@ from tracekit.present.export import (
 )
 from tracekit.sim.simulator import SimulationSpec, simulate
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples" / "baseline"
+BASELINE = SAMPLES / "baseline"
 MS = 1_000_000
 PHASES = {"X", "i", "M"}
 METADATA_NAMES = {"process_name", "process_sort_index", "thread_name", "thread_sort_index"}
@@ -82,7 +82,8 @@ def sim_trace(sim_root: Path) -> dict[str, Any]:
 def rows_of(root: Path) -> list[dict[str, Any]]:
     """Every row under ``root``, read with pyarrow alone."""
     tables = [pq.read_table(path) for path in sorted(root.rglob("*.parquet"))]
-    return pa.concat_tables(tables).to_pylist()
+    rows: list[dict[str, Any]] = pa.concat_tables(tables).to_pylist()
+    return rows
 
 
 class Task:
@@ -502,7 +503,7 @@ def test_text_is_utf8_json_one_event_per_line(overlap_root: Path, tmp_path: Path
 
 def test_wall_clock_time_is_where_the_viewer_shows_it() -> None:
     """The timeline starts at 0: process names and every tick's args give UTC times."""
-    traces = tracekit.load(SAMPLES).select(runs=["baseline-2"])
+    traces = tracekit.load(BASELINE).select(runs=["baseline-2"])
     trace = chrome_trace(traces, ticks=(5, 9))
     (name,) = [e["args"]["name"] for e in trace["traceEvents"] if e.get("name") == "process_name"]
     origin_ns = trace["otherData"]["origin_unix_ns"]
@@ -527,7 +528,7 @@ def test_extra_lanes_are_named_with_letters(lane: int, name: str) -> None:
 
 
 def test_samples_slice_exports_and_nests() -> None:
-    traces = tracekit.load(SAMPLES).select(runs=["baseline-2"])
+    traces = tracekit.load(BASELINE).select(runs=["baseline-2"])
     trace = chrome_trace(traces, ticks=(1, 400))
     check_format(trace)
     ticks = timed_events(trace, cat="tick")
@@ -539,7 +540,7 @@ def test_samples_slice_exports_and_nests() -> None:
 
 
 def test_size_estimate_is_close_to_the_written_size(tmp_path: Path) -> None:
-    traces = tracekit.load(SAMPLES)
+    traces = tracekit.load(BASELINE)
     estimate = estimate_chrome_trace(traces, ticks=(1, 1000))
     written = write_chrome_trace(traces, tmp_path / "t.json", ticks=(1, 1000))
     assert estimate.events == written.events
@@ -700,39 +701,22 @@ def test_importing_the_command_does_not_load_polars() -> None:
     assert result.stdout.strip() == "False"
 
 
-# -- the real entry point (once the lead has registered the command) ------------------------
+# -- the entry point (tracekit.cli.main, the registered command) ------------------------------
 
 
-@pytest.fixture(scope="module")
-def entry_point() -> None:
-    help_text = subprocess.run(
-        [sys.executable, "-m", "tracekit", "--help"], capture_output=True, text=True, check=False
-    ).stdout
-    if not re.search(r"\bexport\b", help_text):
-        pytest.skip("the export command is not registered in tracekit.cli yet")
+def test_entry_point_lists_export() -> None:
+    help_text = run_in_process("--help").stdout
+    assert re.search(r"\bexport\b", help_text), help_text
 
 
-def tracekit_run(*args: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tracekit", *(str(arg) for arg in args)],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
-
-
-@pytest.mark.usefixtures("entry_point")
 def test_entry_point_exports(sim_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "trace.json"
-    result = tracekit_run("export", "chrome", sim_root, "-o", out, "--ticks", "1-20")
+    result = run_in_process("export", "chrome", sim_root, "-o", out, "--ticks", "1-20")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Wrote {out}: 2 runs, 40 ticks")
     check_format(json.loads(out.read_text(encoding="utf-8")))
 
 
-@pytest.mark.usefixtures("entry_point")
 @pytest.mark.parametrize(
     ("args", "start"),
     [
@@ -746,7 +730,7 @@ def test_entry_point_bad_input_exits_2_with_one_error_line(
     sim_root: Path, tmp_path: Path, args: list[str], start: str
 ) -> None:
     args = [str(sim_root) if arg == "SIM" else arg for arg in args]
-    result = tracekit_run("export", "chrome", *args, "-o", tmp_path / "t.json")
+    result = run_in_process("export", "chrome", *args, "-o", tmp_path / "t.json")
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()

@@ -16,31 +16,25 @@ replays the same :data:`EXAMPLES` examples every time.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
-import signal
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import hostile
 import pyarrow.parquet as pq
 import pytest
+from cli_helpers import HANG_S, run_in_process
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import tracekit.cli
 from tracekit.store import schema
 
 EXAMPLES = int(os.environ.get("TRACEKIT_FUZZ_EXAMPLES", "50"))
 """Examples per fuzz test (each is one command on one damaged dataset); set
 ``TRACEKIT_FUZZ_EXAMPLES`` for a longer local run (``TRACEKIT_FUZZ_RANDOM=1`` draws
 new examples instead of the derandomized ones)."""
-HANG_S = 60
-"""Seconds after which a command counts as hung."""
 
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -49,7 +43,7 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
-_BASE: dict[str, bytes] = {}
+_BASE: dict[int, bytes] = {}
 
 
 def base_window(window: int) -> bytes:
@@ -71,7 +65,7 @@ def damaged(draw: Any, data: bytes) -> bytes:
     how = draw(st.sampled_from(["overwrite", "overwrite", "cut", "insert", "replace", "footer"]))
     raw = bytearray(data)
     if how == "replace":
-        return draw(st.binary(max_size=2048))
+        return bytes(draw(st.binary(max_size=2048)))
     if how == "cut":
         return bytes(raw[: draw(st.integers(0, len(raw) - 1))])
     if how == "insert":
@@ -83,39 +77,6 @@ def damaged(draw: Any, data: bytes) -> bytes:
         at = draw(st.integers(low, len(raw) - 1))
         raw[at] = draw(st.integers(0, 255))
     return bytes(raw)
-
-
-@contextlib.contextmanager
-def alarm(seconds: int) -> Iterator[None]:
-    """Fail with TimeoutError if the block takes longer than ``seconds``."""
-
-    def hung(signum: int, frame: object) -> None:
-        raise TimeoutError(f"the command took more than {seconds} s: it hangs")
-
-    previous = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def run_in_process(*args: str) -> tuple[int, str, str]:
-    """``tracekit ARGS`` through :func:`tracekit.cli.main`: exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["tracekit", *args]
-    code: int | str | None = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), alarm(HANG_S):
-            try:
-                tracekit.cli.main()
-            except SystemExit as exit_:
-                code = exit_.code
-    finally:
-        sys.argv = argv
-    return int(code or 0), out.getvalue(), err.getvalue()
 
 
 def assert_kept_the_promise(code: int, stderr: str) -> None:
@@ -164,6 +125,7 @@ READ_COMMANDS = [
 ]
 
 
+@pytest.mark.slow  # 50 fuzzed datasets; the compact fuzz test stays fast
 @FUZZ_SETTINGS
 @given(data=st.data())
 def test_fuzzed_readers_exit_0_or_2_and_change_nothing(fuzz_root: Path, data: Any) -> None:
@@ -173,7 +135,8 @@ def test_fuzzed_readers_exit_0_or_2_and_change_nothing(fuzz_root: Path, data: An
     before = digest(dataset)
     out = fuzz_root / f"{dataset.name}-export" / "trace.json"
     args = [part.format(data=dataset, out=out) for part in command]
-    code, _, stderr = run_in_process(*args)
+    result = run_in_process(*args, timeout=HANG_S)
+    code, stderr = result.returncode, result.stderr
     event(f"{command[0]} exit {code}")
     assert_kept_the_promise(code, stderr)
     assert digest(dataset) == before
@@ -206,7 +169,8 @@ def test_fuzzed_compact_exits_0_or_2_and_loses_no_good_window(fuzz_root: Path, d
     folder = damaged_path.parent
     good_ticks = set(range(1, 11)) | set(range(21, 41))
     before = digest(dataset)
-    code, _, stderr = run_in_process("compact", str(dataset), *(["--skip-bad"] * skip_bad))
+    result = run_in_process("compact", dataset, *(["--skip-bad"] * skip_bad), timeout=HANG_S)
+    code, stderr = result.returncode, result.stderr
     event(f"compact{' --skip-bad' * skip_bad} exit {code}")
     assert_kept_the_promise(code, stderr)
     assert good_ticks <= ticks_readable(folder)  # every good window's ticks are still there

@@ -19,6 +19,7 @@ import pytest
 
 from tracekit import TraceConfig, Tracer, VirtualClock, __version__
 from tracekit.store.schema import arrow_schema
+from tracekit.trace.records import GuardRecord, SpanRecord
 from tracekit.trace.sinks import golden
 from tracekit.trace.sinks.golden import GoldenWriter
 
@@ -341,10 +342,12 @@ def test_sigkill_during_a_write_leaves_only_readable_parquet_files(tmp_path: Pat
         assert table.num_rows == 20
     pattern = f"{root.as_posix()}/**/*.parquet"
     with duckdb.connect() as con:
-        (count,) = con.execute(
+        found = con.execute(
             "SELECT count(*) FROM read_parquet(?, hive_partitioning = true) WHERE kind = 'tick'",
             [pattern],
         ).fetchone()
+    assert found is not None
+    (count,) = found
     assert count == 10
 
     # a writer resuming the run continues after the last complete file
@@ -490,14 +493,14 @@ def test_window_table_in_slices_matches_the_rows_and_pauses_between_slices() -> 
     from tracekit.trace.sinks.golden import SLICE_ROWS, window_table
 
     window = []
-    expected = []
+    expected: list[tuple[int, str, str, str | None, int]] = []
     for tick_id in (3, 1, 2):  # out of order: rows come back in tick order
-        spans = [
+        spans: list[SpanRecord] = [
             ("stage", f"s{k % 3}", None if k % 2 else "BTC", None, None, 10 * k, k)
             for k in range(SLICE_ROWS + 7 if tick_id == 2 else 3)
         ]
         attributes = {index: {"k": index} for index in range(0, len(spans), 97)}
-        guards = [("limit", "BTC", 5)] if tick_id != 1 else []
+        guards: list[GuardRecord] = [("limit", "BTC", 5)] if tick_id != 1 else []
         window.append(
             FinishedTick(
                 tick_id,

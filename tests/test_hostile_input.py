@@ -12,6 +12,7 @@ from pathlib import Path
 
 import hostile
 import pytest
+from cli_helpers import assert_one_error_line, run_in_process, run_subprocess
 
 import tracekit
 from tracekit.errors import InputError, SchemaError
@@ -113,10 +114,12 @@ BAD_FILES = {
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_a_bad_file_is_one_error_line(case: str, tmp_path: Path) -> None:
     path = hostile.corpus()[case](tmp_path / "data" / "run_id=r")
-    result = hostile.run_cli("analyze", str(tmp_path / "data"), timeout=60)
-    hostile.assert_one_error_line(result, str(path), BAD_FILES[case])
+    run = run_subprocess if case == "fifo" else run_in_process  # a FIFO could hang: a process
+    result = run("analyze", tmp_path / "data", timeout=60)
+    assert_one_error_line(result, str(path), BAD_FILES[case])
 
 
+@pytest.mark.slow  # a fresh interpreter per command (the profile FIFO test stays fast)
 @pytest.mark.parametrize(
     "command",
     [
@@ -135,8 +138,8 @@ def test_a_fifo_in_a_dataset_never_hangs(command: tuple[str, ...], tmp_path: Pat
     hostile.write_window(data / "run_id=r", 2)
     fifo = hostile.fifo(data / "run_id=r" / "golden-000001.parquet")
     args = [part.format(data=data, out=out) for part in command]
-    result = hostile.run_cli(*args, timeout=60)
-    hostile.assert_one_error_line(result, str(fifo), "FIFO")
+    result = run_subprocess(*args, timeout=60)
+    assert_one_error_line(result, str(fifo), "FIFO")
 
 
 def test_a_decompression_bomb_is_refused_by_export_chrome(tmp_path: Path) -> None:
@@ -144,16 +147,16 @@ def test_a_decompression_bomb_is_refused_by_export_chrome(tmp_path: Path) -> Non
     data.mkdir(parents=True)
     bomb = hostile.decompression_bomb(data / "golden-000001.parquet")
     assert bomb.stat().st_size < 40_000  # 5 GB once decoded
-    result = hostile.run_cli(
+    result = run_in_process(
         "export", "chrome", str(tmp_path / "data"), "-o", str(tmp_path / "t.json")
     )
-    hostile.assert_one_error_line(result, "over the 100 MB limit")
+    assert_one_error_line(result, "over the 100 MB limit")
     assert not (tmp_path / "t.json").exists()
 
 
 def test_the_json_of_a_glob_named_run_counts_every_run(tmp_path: Path) -> None:
     _two_runs(tmp_path)
-    result = hostile.run_cli("analyze", str(tmp_path), "--by", "run", "-f", "json")
+    result = run_in_process("analyze", str(tmp_path), "--by", "run", "-f", "json")
     assert result.returncode == 0, result.stderr
     ticks = {row["run_id"]: row["ticks"] for row in json.loads(result.stdout)["deadline"]}
     assert ticks == {"c2": 10, "canary[1]": 10}
@@ -172,5 +175,5 @@ def test_a_merged_file_covers_windows_only_once_it_passes_its_check(tmp_path: Pa
 def test_a_fifo_named_like_a_profile_never_hangs(tmp_path: Path) -> None:
     hostile.write_window(tmp_path / "data" / "run_id=r", 1)
     fifo = hostile.fifo(tmp_path / "baseline.json")
-    result = hostile.run_cli("compare", str(fifo), str(tmp_path / "data"), timeout=60)
-    hostile.assert_one_error_line(result, str(fifo), "FIFO")
+    result = run_subprocess("compare", str(fifo), str(tmp_path / "data"), timeout=60)
+    assert_one_error_line(result, str(fifo), "FIFO")

@@ -15,6 +15,7 @@ from pathlib import Path
 import hostile
 import polars as pl
 import pytest
+from cli_helpers import SAMPLES, assert_one_error_line, run_in_process, run_subprocess
 from rich.console import Console
 
 import tracekit
@@ -23,8 +24,6 @@ from tracekit.errors import ConfigError, InputError
 from tracekit.present.render import sections
 from tracekit.present.render.sections import Column, Section, integer, printable, to_rich
 from tracekit.yamlfile import MAX_CONFIG_BYTES, load_yaml_section
-
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 def plain(renderable: object, width: int = 140) -> str:
@@ -53,7 +52,7 @@ def test_a_stage_name_is_shown_as_text(name: str, tmp_path: Path) -> None:
 
 def test_the_cli_table_shows_markup_as_text(tmp_path: Path) -> None:
     hostile.write_window(tmp_path / "run_id=r", 1, hostile.named("[/bold]\x1b]0;owned\x07"))
-    result = hostile.run_cli("analyze", str(tmp_path))
+    result = run_in_process("analyze", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "[/bold]\\x1b]0;owned\\x07" in result.stdout
     assert "\x1b" not in result.stdout
@@ -70,8 +69,8 @@ def test_an_error_naming_a_file_with_an_escape_is_one_safe_line(tmp_path: Path) 
     bad = tmp_path / "evil\x1b[2J" / "run_id=r"
     bad.mkdir(parents=True)
     (bad / "golden-000001.parquet").write_bytes(b"")
-    result = hostile.run_cli("analyze", str(tmp_path))
-    line = hostile.assert_one_error_line(result, "evil\\x1b[2J")
+    result = run_in_process("analyze", str(tmp_path))
+    line = assert_one_error_line(result, "evil\\x1b[2J")
     assert "\x1b" not in line
 
 
@@ -132,8 +131,8 @@ def test_billion_laughs_is_refused_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="once its aliases are expanded"):
         load_yaml_section(config, "trace")
     assert time.perf_counter() - started < 2.0
-    result = hostile.run_cli("simulate", "-o", str(tmp_path / "t"), "--config", str(config))
-    line = hostile.assert_one_error_line(result, "laughs.yaml")
+    result = run_in_process("simulate", "-o", str(tmp_path / "t"), "--config", str(config))
+    line = assert_one_error_line(result, "laughs.yaml")
     assert len(line) < 300
 
 
@@ -151,6 +150,7 @@ def test_deep_nesting_in_a_config_is_refused(tmp_path: Path) -> None:
         load_yaml_section(config, "trace")
 
 
+@pytest.mark.slow  # a fresh interpreter per command
 @pytest.mark.parametrize(
     "command",
     [
@@ -163,17 +163,18 @@ def test_deep_nesting_in_a_config_is_refused(tmp_path: Path) -> None:
 def test_a_fifo_as_config_never_hangs(command: tuple[str, ...], tmp_path: Path) -> None:
     fifo = hostile.fifo(tmp_path / "config.yaml")
     args = [part.format(tmp=tmp_path, samples=SAMPLES / "baseline") for part in command]
-    result = hostile.run_cli(*args, "--config", str(fifo), timeout=60)
-    hostile.assert_one_error_line(result, str(fifo), "FIFO")
+    result = run_subprocess(*args, "--config", str(fifo), timeout=60)
+    assert_one_error_line(result, str(fifo), "FIFO")
 
 
 def test_a_look_with_30_digits_is_a_usage_error() -> None:
-    result = hostile.run_cli(
+    result = run_in_process(
         "canary", str(SAMPLES / "baseline"), str(SAMPLES / "canary"), "--look", "9" * 30
     )
-    hostile.assert_one_error_line(result, "--look")
+    assert_one_error_line(result, "--look")
 
 
+@pytest.mark.slow  # a fresh interpreter per command
 @pytest.mark.parametrize(
     "command",
     [
@@ -189,18 +190,18 @@ def test_an_output_that_is_not_a_regular_file_is_refused(
 ) -> None:
     target = hostile.fifo(tmp_path / "out.json")
     args = [part.format(samples=SAMPLES / "baseline", target=target) for part in command]
-    result = hostile.run_cli(*args, timeout=60)
-    hostile.assert_one_error_line(result, str(target), "not a regular file")
+    result = run_subprocess(*args, timeout=60)
+    assert_one_error_line(result, str(target), "not a regular file")
     assert target.is_fifo()
 
 
 def test_a_plot_over_a_folder_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "plot.png"
     target.mkdir()
-    result = hostile.run_cli(
+    result = run_in_process(
         "plot", str(SAMPLES / "baseline"), "--kind", "stages", "-o", str(target)
     )
-    hostile.assert_one_error_line(result, str(target), "a folder")
+    assert_one_error_line(result, str(target), "a folder")
 
 
 def test_atomic_write_refuses_a_device(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ANALYSIS_ONLY = {"polars", "typer", "rich", "matplotlib", "numpy", "scipy"}
 
 

@@ -15,6 +15,9 @@ import pytest
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "explore.ipynb"
 
 
+pytestmark = pytest.mark.slow  # a Jupyter kernel runs the whole notebook
+
+
 def run_notebook(path: Path) -> Any:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

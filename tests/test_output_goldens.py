@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import SAMPLES
 from typer.testing import CliRunner
 
 from tracekit.cli import app
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("TRACEKIT_UPDATE_GOLDEN") == "1"
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 VERSION_PLACEHOLDER = "<tracekit_version>"
 TMP_PLACEHOLDER = "<tmp>"
 SIM_ARGS = ("--ticks", "300", "--symbols", "4", "--seed", "7", "--run-id", "golden-sim")

@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pytest
 import typer
+from cli_helpers import SAMPLES
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 from typer.testing import CliRunner
@@ -49,7 +50,6 @@ from tracekit.present.plots._style import VERDICT_COLORS
 from tracekit.sim.simulator import SimulationSpec, simulate
 from tracekit.trace.config import TraceConfig
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 CURRENT = SAMPLES / "current"
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "svg": b"<?xml", "pdf": b"%PDF-"}
 DEADLINE_MS = 200.0
@@ -191,8 +191,8 @@ def test_guards_stacks_each_reason_and_counts_every_trip(
     assert axes.get_xlabel() == "wall-clock time (UTC)"
     assert len(axes.containers) == guards.height == 4
     for container, row in zip(axes.containers, guards.iter_rows(named=True), strict=True):
-        assert container.get_label().startswith(f"{row['reason']}: {row['trips']:,} (")
-        heights = sum(patch.get_height() for patch in container)  # type: ignore[attr-defined]
+        assert str(container.get_label()).startswith(f"{row['reason']}: {row['trips']:,} (")
+        heights = sum(patch.get_height() for patch in container)
         assert heights == row["trips"]
     assert legend_texts(axes.get_legend())[0] == "vol_soft: 694 (115.7)"
 
@@ -381,6 +381,7 @@ def test_forest_of_nothing_is_an_input_error() -> None:
         plot_forest([])
 
 
+@pytest.mark.slow  # renders whole figures
 def test_save_figures_names_files_after_the_figures(
     comparison_figures: dict[str, Figure], tmp_path: Path
 ) -> None:
@@ -395,6 +396,7 @@ def test_save_figures_names_files_after_the_figures(
 # -- images --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # renders whole figures
 @pytest.mark.parametrize(
     "name", [*TRACE_KINDS, "overlays", "forest"], ids=[*TRACE_KINDS, "overlays", "forest"]
 )
@@ -431,6 +433,7 @@ def test_each_format_has_its_magic_bytes(
         assert b"<svg" in data[:2000]
 
 
+@pytest.mark.slow  # renders whole figures
 def test_svg_and_pdf_carry_no_creation_date(figures: dict[str, Figure], tmp_path: Path) -> None:
     """No timestamp in the files, so regenerated docs images do not differ by date alone."""
     for image_format in ("svg", "pdf"):
@@ -459,6 +462,7 @@ def test_plotting_leaves_pyplot_state_alone(current: TraceSet, tmp_path: Path) -
     assert type(figure.canvas).__name__ == "FigureCanvasAgg"
 
 
+@pytest.mark.slow  # renders whole figures
 def test_no_pyplot_and_a_lazy_matplotlib(tmp_path: Path) -> None:
     """In a fresh interpreter: the CLI module does not load matplotlib, plots never pyplot."""
     code = (
@@ -492,6 +496,7 @@ def test_command_kinds_match_the_library() -> None:
     assert tuple(ImageFormat) == PLOT_FORMATS
 
 
+@pytest.mark.slow  # renders whole figures
 @pytest.mark.parametrize(
     ("kind", "suffix"),
     [("stages", "svg"), ("timeline", "pdf"), ("guards", "png"), ("requests", "png")],
@@ -704,9 +709,10 @@ def test_microsecond_stages_are_labelled_in_microseconds(micro: TraceSet) -> Non
     assert titles["spread"].endswith(" ms")
 
 
+@pytest.mark.slow  # renders whole figures
 def test_log_axis_labels_below_one_ms_do_not_run_together(micro: TraceSet) -> None:
     figure = plot_stages(micro)
-    figure.canvas.draw()  # type: ignore[no-untyped-call]
+    figure.canvas.draw()
     bottom = figure.axes[-1]
     labels = [t for t in bottom.get_xticklabels() if t.get_text() and t.get_visible()]
     boxes = sorted((t.get_window_extent() for t in labels), key=lambda box: box.x0)
@@ -720,12 +726,16 @@ def test_timeline_colours_many_misses_instead_of_circling_them(tmp_path: Path) -
     # A 110 ms deadline: about 38% of the simulated ticks miss it.
     simulate(SimulationSpec(ticks=600, seed=3), TraceConfig(output_dir=str(root), deadline_ms=110))
     (top, *_rest) = plot_timeline(tracekit.load(root)).axes
-    (misses,) = [line for line in top.get_lines() if line.get_label().startswith("deadline miss")]
+    (misses,) = [
+        line for line in top.get_lines() if str(line.get_label()).startswith("deadline miss")
+    ]
     assert misses.get_marker() == "."
     assert misses.get_markerfacecolor() != "none"
     # A few misses are still circled: in the samples, 89 of 6,000 ticks.
     (top, *_rest) = plot_timeline(tracekit.load(SAMPLES / "current")).axes
-    (misses,) = [line for line in top.get_lines() if line.get_label().startswith("deadline miss")]
+    (misses,) = [
+        line for line in top.get_lines() if str(line.get_label()).startswith("deadline miss")
+    ]
     assert misses.get_marker() == "o"
 
 
@@ -751,6 +761,7 @@ def test_forest_of_ordinary_changes_is_not_cut(comparison_figures: dict[str, Fig
     assert not relative.texts
 
 
+@pytest.mark.slow  # renders whole figures
 def test_figures_display_in_jupyter_without_pyplot(
     figures: dict[str, Figure], tmp_path: Path
 ) -> None:

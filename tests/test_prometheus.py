@@ -248,6 +248,7 @@ def panel(key: str, units: str = "ms") -> str:
     return next(p.expr for p in panels(units) if p.key == key)
 
 
+@pytest.mark.slow  # a real Prometheus server scraping for seconds
 def test_every_documented_query_answers_plausibly(prometheus: str, units: str) -> None:
     ms = 1.0 if units == "ms" else 1000.0  # answers in the unit, compared in ms
     tick_p95 = values(poll(prometheus, panel("tick_p95", units), minimum=2), "deployment")
@@ -288,6 +289,7 @@ def grafana(expr: str, **variables: str) -> str:
     return expr
 
 
+@pytest.mark.slow  # a real Prometheus server scraping for seconds
 def test_the_dashboard_queries_answer_with_its_variables(prometheus: str, units: str) -> None:
     model = dashboard(units=units)
     exprs = {p["title"]: p["targets"][0]["expr"] for p in model["panels"]}
@@ -308,12 +310,14 @@ def test_the_dashboard_queries_answer_with_its_variables(prometheus: str, units:
     assert {r["metric"]["deployment"] for r in deployments} == {"canary", "control"}
 
 
+@pytest.mark.slow  # a real Prometheus server scraping for seconds
 def test_no_created_series_reach_prometheus(prometheus: str) -> None:
     poll(prometheus, "mm_ticks_total", minimum=2)
     created = query(prometheus, 'count by (__name__) ({__name__=~".+_created"})')
     assert created == []  # Prometheus negotiates OpenMetrics; it stored 23 such series
 
 
+@pytest.mark.slow  # a real Prometheus server scraping for seconds
 def test_recording_rules_and_alerts_evaluate(prometheus: str, units: str) -> None:
     for rule in recording_rules(units):
         expected = 1 if rule["record"].startswith("mm:canary") else 2
@@ -386,6 +390,7 @@ def lab(units: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             tracer.close()
 
 
+@pytest.mark.slow  # a real Prometheus server scraping for seconds
 def test_six_guard_trips_read_six(lab: Lab) -> None:
     tracer, clock = lab.tracers["trips"], lab.clocks["trips"]
     series = 'mm_guard_trips_total{reason="vol_hard", deployment="trips"}'
@@ -405,6 +410,7 @@ def test_six_guard_trips_read_six(lab: Lab) -> None:
     assert float(increase["value"][1]) == 6.0
 
 
+@pytest.mark.slow  # a real Prometheus server scraping for seconds
 def test_an_alert_at_p95_180_ms_is_exact(lab: Lab) -> None:
     u = lab.units
     scale = 1.0 if u == "ms" else 1000.0
@@ -418,6 +424,7 @@ def test_an_alert_at_p95_180_ms_is_exact(lab: Lab) -> None:
     assert "inexact" not in values(query(lab.base, firing), "deployment")
 
 
+@pytest.mark.slow  # a real Prometheus server scraping for seconds
 def test_tail_quantiles_are_read_within_two_percent(lab: Lab) -> None:
     u = lab.units
     scale = 1.0 if u == "ms" else 1000.0
@@ -434,6 +441,7 @@ def _p99(selector: str) -> str:
     return f"histogram_quantile(0.99, sum by (le) (rate({selector}[5m])))"
 
 
+@pytest.mark.slow  # a real Prometheus server scraping for seconds
 def test_a_dead_exporter_and_a_tracer_that_never_ticks_fire_alerts(lab: Lab) -> None:
     def firing(alert: str) -> dict[str, str]:
         expr = f'ALERTS{{alertname="{alert}", alertstate="firing"}}'

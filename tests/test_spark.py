@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 import pytest
+from cli_helpers import SAMPLES
 from typer.testing import CliRunner
 
 import tracekit
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow  # a JVM starts once for the module (about 10-30 s)
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "samples"
 REQUIRED = os.environ.get("TRACEKIT_REQUIRE_SPARK") == "1"
 TOLERANCE = 1e-9
 QUICK_JVM = {

@@ -66,6 +66,7 @@ def blocks_of(indicator: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]
     return usable.sum(axis=1).astype(np.float64), np.full(usable.shape[0], size, dtype=float)
 
 
+@pytest.mark.slow  # many repeats of a long series
 @pytest.mark.parametrize("phi", [0.0, 0.9])
 def test_block_variance_matches_the_spread_across_repeats(phi: float) -> None:
     """The variance of a share of ticks above a cut-off, against 400 repeats."""

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tracekit import TraceConfig, Tracer, VirtualClock
 from tracekit.errors import ClockError, ConfigError, TracekitError
+from tracekit.store import parquet
 from tracekit.trace.sampling import Sampler
 from tracekit.trace.sinks import golden
 
@@ -274,7 +275,7 @@ def test_error_in_span_is_recorded_with_status_and_type(
             reject_order(tracer, clock, error)
         assert excinfo.value is error
         with pytest.raises(KeyError), tracer.stage("lookup", "SOL"):
-            {}["missing"]
+            dict[str, int]()["missing"]
     tracer.close()
     rows = {row["name"]: row for row in helpers.read_rows(out_dir)}
     assert rows["place_order"]["status"] == "error"
@@ -326,7 +327,7 @@ def _run_and_collect_sampled(
 ) -> set[int]:
     clock = VirtualClock()
     output = tmp_path / name
-    values = {"output_dir": str(output), "run_id": name, "golden_trace_interval": n}
+    values: dict[str, Any] = {"output_dir": str(output), "run_id": name, "golden_trace_interval": n}
     values.update(config)
     with Tracer(TraceConfig(**values), clock=clock) as tracer:
         for i in range(n):
@@ -343,7 +344,7 @@ def _run_and_collect_sampled(
 
 
 def test_same_seed_samples_the_same_ticks_and_another_seed_does_not(tmp_path: Path) -> None:
-    common = {"n": 4_000, "sample_rate": 0.2, "deadline_ms": 1.0}
+    common: dict[str, Any] = {"n": 4_000, "sample_rate": 0.2, "deadline_ms": 1.0}
     first = _run_and_collect_sampled(tmp_path, "a", sample_seed=42, **common)
     again = _run_and_collect_sampled(tmp_path, "b", sample_seed=42, **common)
     other = _run_and_collect_sampled(tmp_path, "c", sample_seed=43, **common)
@@ -355,7 +356,7 @@ def test_same_seed_samples_the_same_ticks_and_another_seed_does_not(tmp_path: Pa
 
 
 def test_sampling_does_not_depend_on_tick_outcome(tmp_path: Path) -> None:
-    common = {"n": 2_000, "sample_rate": 0.3, "sample_seed": 7, "deadline_ms": 1.0}
+    common: dict[str, Any] = {"n": 2_000, "sample_rate": 0.3, "sample_seed": 7, "deadline_ms": 1.0}
     fast = _run_and_collect_sampled(tmp_path, "fast", **common)
     slow = _run_and_collect_sampled(tmp_path, "slow", miss_every=2, **common)
     assert fast == slow
@@ -695,7 +696,7 @@ def test_full_queue_drops_windows_without_blocking_the_tick_loop(
 ) -> None:
     started = threading.Event()
     release = threading.Event()
-    real_write = golden.write_parquet
+    real_write = parquet.write_parquet  # what golden.write_parquet is, unpatched
 
     def blocked_write(table: Any, path: Path) -> None:
         started.set()

@@ -40,7 +40,7 @@ def detail_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 def test_a_program_using_every_form_is_recorded_row_by_row(
     make_tracer: Any, clock: VirtualClock, out_dir: Path, helpers: Any
 ) -> None:
-    tracer = make_tracer(clock=clock, sample_rate=1.0, golden_trace_interval=10)
+    tracer: Tracer = make_tracer(clock=clock, sample_rate=1.0, golden_trace_interval=10)
 
     @tracer.stage("fetch_md", attributes={"source": "ws"})
     def fetch(symbol: str) -> str:
@@ -96,7 +96,7 @@ def test_a_program_using_every_form_is_recorded_row_by_row(
 def test_decorated_function_called_outside_a_tick_is_an_orphan_each_call(
     make_tracer: Any,
 ) -> None:
-    tracer = make_tracer()
+    tracer: Tracer = make_tracer()
 
     @tracer.stage("s")
     def work() -> int:
@@ -109,7 +109,7 @@ def test_decorated_function_called_outside_a_tick_is_an_orphan_each_call(
 
 
 def test_executor_without_bind_is_an_orphan_and_counted(make_tracer: Any) -> None:
-    tracer = make_tracer()
+    tracer: Tracer = make_tracer()
     with tracer.tick(), concurrent.futures.ThreadPoolExecutor(1) as pool:
         assert pool.submit(lambda: tracer.current_tick_id()).result() is None
         pool.submit(lambda: tracer.stage("lost").__enter__()).result()
@@ -119,7 +119,7 @@ def test_executor_without_bind_is_an_orphan_and_counted(make_tracer: Any) -> Non
 def test_tick_decorator_and_async_with_tick_each_make_one_tick(
     make_tracer: Any, helpers: Any, out_dir: Path
 ) -> None:
-    tracer = make_tracer(sample_rate=1.0)
+    tracer: Tracer = make_tracer(sample_rate=1.0)
 
     @tracer.tick(deadline_ms=5)
     async def handler() -> int | None:
@@ -140,7 +140,7 @@ def test_tick_decorator_and_async_with_tick_each_make_one_tick(
 def test_error_in_async_with_and_decorated_spans_is_recorded_and_propagates(
     make_tracer: Any, helpers: Any, out_dir: Path
 ) -> None:
-    tracer = make_tracer(sample_rate=1.0)
+    tracer: Tracer = make_tracer(sample_rate=1.0)
 
     @tracer.stage("boom")
     async def boom() -> None:
@@ -163,7 +163,7 @@ def test_error_in_async_with_and_decorated_spans_is_recorded_and_propagates(
 def test_request_cut_off_by_asyncio_timeout_is_a_timeout_error(
     make_tracer: Any, helpers: Any, out_dir: Path
 ) -> None:
-    tracer = make_tracer(sample_rate=1.0)
+    tracer: Tracer = make_tracer(sample_rate=1.0)
 
     async def cancelled_for_real() -> None:
         async with tracer.request("GET", "book"):
@@ -211,7 +211,7 @@ def test_request_cut_off_by_asyncio_timeout_is_a_timeout_error(
 def test_invalid_names_are_refused_at_the_call_counted_and_the_window_kept(
     make_tracer: Any, helpers: Any, out_dir: Path, call: Any, name: str
 ) -> None:
-    tracer = make_tracer(sample_rate=1.0, golden_trace_interval=3)
+    tracer: Tracer = make_tracer(sample_rate=1.0, golden_trace_interval=3)
     for _ in range(3):
         with tracer.tick(), tracer.stage("good", "BTC"), call(tracer):
             pass
@@ -232,7 +232,7 @@ def test_invalid_names_are_refused_at_the_call_counted_and_the_window_kept(
 def test_symbols_that_are_not_text_are_repaired_off_the_loop_and_counted(
     make_tracer: Any, helpers: Any, out_dir: Path
 ) -> None:
-    tracer = make_tracer(sample_rate=1.0, golden_trace_interval=2)
+    tracer: Tracer = make_tracer(sample_rate=1.0, golden_trace_interval=2)
     symbols_given: list[Any] = [7, "BTC\udc80", "ETH"]
     for symbol in symbols_given:
         with tracer.tick(), tracer.stage("s", symbol):
@@ -249,7 +249,7 @@ def test_symbols_that_are_not_text_are_repaired_off_the_loop_and_counted(
 def test_bad_parallel_symbols_is_counted_and_the_window_kept(
     make_tracer: Any, helpers: Any, out_dir: Path, count: Any
 ) -> None:
-    tracer = make_tracer(golden_trace_interval=2)
+    tracer: Tracer = make_tracer(golden_trace_interval=2)
     with tracer.tick():
         tracer.set_parallel_symbols(count)
     with tracer.tick():
@@ -264,7 +264,7 @@ def test_bad_parallel_symbols_is_counted_and_the_window_kept(
 def test_bad_guard_trip_is_counted_and_the_window_kept(
     make_tracer: Any, helpers: Any, out_dir: Path, reason: Any, symbol: Any
 ) -> None:
-    tracer = make_tracer(golden_trace_interval=1)
+    tracer: Tracer = make_tracer(golden_trace_interval=1)
     with tracer.tick():
         tracer.guard_trip(reason, symbol)
         tracer.guard_trip("limit", "BTC")
@@ -281,8 +281,14 @@ def test_bad_guard_trip_is_counted_and_the_window_kept(
 def test_attribute_values_keep_their_type_in_the_json(
     make_tracer: Any, helpers: Any, out_dir: Path
 ) -> None:
-    tracer = make_tracer(sample_rate=1.0)
-    attributes = {"s": "text", "i": -3, "f": 0.25, "b": False, "e": ""}
+    tracer: Tracer = make_tracer(sample_rate=1.0)
+    attributes: dict[str, str | int | float | bool] = {
+        "s": "text",
+        "i": -3,
+        "f": 0.25,
+        "b": False,
+        "e": "",
+    }
     with tracer.tick(), tracer.stage("x", attributes=attributes):
         attributes["s"] = "changed after the call"  # the tracer keeps its own copy
     tracer.close()
@@ -319,6 +325,7 @@ def test_public_api_is_typed_without_any() -> None:
     assert "type: ignore" not in source
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_tracer_builds_without_importing_pyarrow_in_the_callers_thread(tmp_path: Path) -> None:
     code = textwrap.dedent(
         """
@@ -377,7 +384,7 @@ def test_resume_reads_the_last_tick_id_from_footers_without_pyarrow(
 
 
 def test_threads_with_their_own_ticks_and_decorators(make_tracer: Any, helpers: Any) -> None:
-    tracer = make_tracer(sample_rate=1.0)
+    tracer: Tracer = make_tracer(sample_rate=1.0)
 
     @tracer.stage("work")
     def work() -> int | None:

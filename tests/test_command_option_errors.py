@@ -1,0 +1,27 @@
+"""Option values a command cannot honour: exit 2 and an ``Error:`` line, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import run_in_process
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--for", "abc"], ["--interval", "x y"], ["--p95-ms", "-5"], ["--miss-ratio", "7"]],
+)
+def test_rules_refuse_values_prometheus_would_reject(args: list[str]) -> None:
+    result = run_in_process("rules", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: ")
+    assert result.stdout == ""
+
+
+def test_simulate_fails_when_nothing_could_be_written(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = run_in_process("simulate", "--ticks", "150", "-o", blocker / "traces")
+    assert result.returncode == 2
+    assert "could not write the golden traces" in result.stderr
