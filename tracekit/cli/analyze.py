@@ -17,11 +17,9 @@ from tracekit.cli.common import (
     SkipBadOption,
     SymbolOption,
     UntilOption,
+    emit,
     file_progress,
-    make_console,
-    render_rich_text,
     warn,
-    write_output,
 )
 from tracekit.cli.engine import (
     Engine,
@@ -90,7 +88,6 @@ def analyze_command(
     """Per-stage p50/p95/p99, deadline misses, guard trips and exchange latency."""
     from tracekit.analysis import load
     from tracekit.errors import InputError
-    from tracekit.present.render.sections import to_csv
 
     refuse_polars_only(
         engine, by=by, every=every, stage=stage, symbol=symbol, run=run, since=since, until=until
@@ -120,15 +117,4 @@ def analyze_command(
     for notice in analysis.notices():
         warn(notice)
 
-    if output_format is OutputFormat.json:
-        write_output(analysis.to_json() + "\n", output)
-    elif output_format is OutputFormat.markdown:
-        write_output(analysis.to_markdown(), output)
-    elif output_format is OutputFormat.csv:
-        sections = analysis.sections(all_sections=True)
-        section = next(s for s in sections if s.name == csv_table.value)
-        write_output(to_csv(section), output)
-    elif output is not None:
-        write_output(render_rich_text(analysis), output)
-    else:
-        make_console(no_color=no_color).print(analysis)
+    emit(analysis, output_format, output, no_color=no_color, table=csv_table.value)

@@ -18,7 +18,6 @@ once reached, stands for the rest of the phase.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +33,8 @@ from tracekit.decisions.verdicts import (
     status_against_limit,
 )
 from tracekit.errors import InputError
+from tracekit.present.render.sections import Column, Heading, Section, fixed
+from tracekit.present.report import Presentable
 from tracekit.stats.intervals import log_ratio, rate_interval, wilson_interval
 from tracekit.stats.sequential import mixture_multiplier, ticks_until_decided
 from tracekit.store.schema import TICK_TOTAL
@@ -181,7 +182,7 @@ def _bound(value: Any, missing: float) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class CanaryResult:
+class CanaryResult(Presentable):
     """The decision for one phase at one look.
 
     Attributes:
@@ -266,9 +267,13 @@ class CanaryResult:
             "checks": [check.to_dict() for check in self.checks],
         }
 
-    def to_json(self) -> str:
-        """:meth:`to_dict` as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=2)
+    def heading(self) -> Heading:
+        """The decision (and, in Jupyter, the phase)."""
+        decision = self.decision.value
+        return Heading(
+            title=f"tracekit canary: {decision}",
+            headline=f"tracekit canary, phase {self.phase}: {decision}",
+        )
 
     def note(self) -> str:
         """The words under the table: the method, the sizes and what comes next."""
@@ -292,10 +297,8 @@ class CanaryResult:
             parts.append(f"About {self.ticks_to_decide:,} canary ticks in all would decide.")
         return " ".join(parts)
 
-    def sections(self) -> list[Any]:
+    def sections(self) -> list[Section]:
         import polars as pl
-
-        from tracekit.present.render.sections import Column, Section, fixed
 
         rows = [check.to_dict() for check in self.checks]
         frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
@@ -315,22 +318,6 @@ class CanaryResult:
                 self.note(),
             )
         ]
-
-    def to_markdown(self) -> str:
-        from tracekit.present.render.sections import to_markdown
-
-        return f"# tracekit canary: {self.decision.value}\n\n" + to_markdown(self.sections())
-
-    def __rich__(self) -> Any:
-        from tracekit.present.render.sections import to_rich
-
-        return to_rich(self.sections())
-
-    def _repr_html_(self) -> str:
-        from tracekit.present.render.sections import to_html
-
-        heading = f"<h4>tracekit canary, phase {self.phase}: {self.decision.value}</h4>\n"
-        return heading + to_html(self.sections())
 
 
 def decide(checks: list[Check]) -> Decision:

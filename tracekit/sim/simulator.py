@@ -17,13 +17,12 @@ import random
 import re
 import selectors
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 from tracekit.errors import InputError
+from tracekit.sim.result import SimulationResult
 from tracekit.trace.clock import VirtualClock
 from tracekit.trace.config import TraceConfig
-from tracekit.trace.tracer import Tracer, TracerStats
+from tracekit.trace.tracer import Tracer
 
 SYMBOLS = (
     "BTC-USD",
@@ -237,32 +236,6 @@ async def _run_loop(tracer: Tracer, market: _Market, clock: VirtualClock) -> Non
             await asyncio.sleep(wait_ns / 1e9)
         else:
             next_start_ns = clock()
-
-
-@dataclasses.dataclass(frozen=True)
-class SimulationResult:
-    """What a simulation did.
-
-    Attributes:
-        run_id: The run's name.
-        output_folder: Where its golden files are, if any were written.
-        stats: The tracer's counters at the end.
-        simulated_ns: Virtual time the run covered, in ns.
-    """
-
-    run_id: str
-    output_folder: Path | None
-    stats: TracerStats
-    simulated_ns: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as JSON-able values."""
-        return {
-            "run_id": self.run_id,
-            "output_folder": None if self.output_folder is None else str(self.output_folder),
-            "simulated_s": self.simulated_ns / 1e9,
-            "stats": dataclasses.asdict(self.stats),
-        }
 
 
 def simulate(
