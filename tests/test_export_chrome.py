@@ -54,7 +54,7 @@ METADATA_NAMES = {"process_name", "process_sort_index", "thread_name", "thread_s
 CATEGORIES = {"tick", "stage", "request", "guard", "deadline"}
 TOO_LARGE = re.compile(
     r"^the export would be about [\d.,]+ MB \([\d,]+ events\), over the [\d.]+ MB limit; "
-    r"narrow the selection with --run, --since/--until or --ticks \(or raise --max-mb\)$"
+    r"narrow the selection with `runs`, `since`/`until` or `ticks` \(or raise `max_mb`\)$"
 )
 
 
@@ -578,9 +578,9 @@ def test_tick_ranges(text: str, expected: tuple[int, int]) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a-b", "--ticks 'a-b' is not a tick id range; use FIRST-LAST, for example 100-200"),
-        ("-5", "--ticks '-5' is not a tick id range; use FIRST-LAST, for example 100-200"),
-        ("9-3", "--ticks '9-3' starts after it ends; use FIRST-LAST with FIRST <= LAST"),
+        ("a-b", "`ticks` 'a-b' is not a tick id range; use FIRST-LAST, for example 100-200"),
+        ("-5", "`ticks` '-5' is not a tick id range; use FIRST-LAST, for example 100-200"),
+        ("9-3", "`ticks` '9-3' starts after it ends; use FIRST-LAST with FIRST <= LAST"),
     ],
 )
 def test_bad_tick_ranges(text: str, message: str) -> None:
@@ -591,7 +591,7 @@ def test_bad_tick_ranges(text: str, message: str) -> None:
 
 @pytest.mark.parametrize("max_mb", [0.0, -1.0, math.inf, math.nan])
 def test_bad_size_limit(sim_root: Path, max_mb: float) -> None:
-    with pytest.raises(InputError, match="--max-mb must be a positive number of MB"):
+    with pytest.raises(InputError, match="`max_mb` must be a positive number of MB"):
         chrome_trace(tracekit.load(sim_root), max_mb=max_mb)
 
 

@@ -95,9 +95,9 @@ def file_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
 
 def warn(message: str) -> None:
     """One warning line on stderr (terminal-safe, like the ``Error:`` line)."""
-    from tracekit.cli import one_line
+    from tracekit.cli import in_options, one_line
 
-    sys.stderr.write(f"Warning: {one_line(message)}\n")
+    sys.stderr.write(f"Warning: {one_line(in_options(message))}\n")
 
 
 def emit(

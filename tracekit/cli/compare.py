@@ -112,13 +112,7 @@ def compare_command(
         "stages": _stage_thresholds(stage_threshold) if stage_threshold else None,
         "ignore": list(ignore_stage) if ignore_stage else None,
     }
-    policy = (
-        GatePolicy.from_yaml(config, **overrides)
-        if config
-        else GatePolicy.from_mapping({k: v for k, v in overrides.items() if v is not None})
-    )
-    if critical:
-        policy = policy.with_critical(critical)
+    policy = GatePolicy.load(config, critical=critical or [], **overrides)
     comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad)
     emit(comparison, output_format, output, no_color=no_color, report=report)
     if plot is not None:
@@ -160,13 +154,9 @@ def profile_command(
 
         session, cache = spark_session(spark_master)
         profile = build_profile(session, paths, skip_bad=skip_bad, cache=cache)
-        profile.write(output)
     else:
         from tracekit.decisions.sides import load_side
 
         profile = load_side(paths, skip_bad=skip_bad)
-        profile.write(output)
-    typer.echo(
-        f"Wrote {output}: {profile.total_ticks:,} ticks, {len(profile.runs)} run(s), "
-        f"{len(profile.stage_names())} stages"
-    )
+    profile.write(output)
+    typer.echo(f"Wrote {output}: {profile.summary()}")

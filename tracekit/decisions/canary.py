@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from tracekit.decisions.measure import SideMeasure
-from tracekit.decisions.policy import DEFAULT_DEADLINE_MS, CanaryPolicy, Limit, PhaseCriteria
+from tracekit.decisions.policy import (
+    DEFAULT_DEADLINE_MS,
+    MAX_LOOK,
+    CanaryPolicy,
+    Limit,
+    PhaseCriteria,
+)
 from tracekit.decisions.verdicts import (
     EXIT_CODES,
     Decision,
@@ -367,8 +373,7 @@ def judge(
     previous = state.looks if state is not None else ()
     if look is None:
         look = len(previous) + 1
-    if look < 1:
-        raise InputError(f"the look number must be 1 or more, got {look}")
+    _check_look(look)
     deadline = canary.deadline_ms or control.deadline_ms
     deadline_ms = deadline or DEFAULT_DEADLINE_MS
     measured = SideMeasure(control), SideMeasure(canary)
@@ -400,6 +405,18 @@ def judge(
         control_profile=control,
         canary_profile=canary,
     )
+
+
+def _check_look(look: object) -> None:
+    """Refuse a look number that is not a whole number from 1 to :data:`MAX_LOOK`."""
+    if isinstance(look, bool) or not isinstance(look, int):
+        raise InputError(f"the look number must be a whole number, got {type(look).__name__}")
+    if look < 1:
+        shown = str(look) if look > -(10**18) else "a very negative number"
+        raise InputError(f"the look number must be 1 or more, got {shown}")
+    if look > MAX_LOOK:
+        shown = str(look) if look < 10**18 else f"a number of {look.bit_length()} bits"
+        raise InputError(f"the look number must be at most {MAX_LOOK:,}, got {shown}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,6 @@ from tracekit.errors import InputError
 from tracekit.present.render.sections import (
     Block,
     Heading,
-    Section,
     to_csv,
     to_html,
     to_markdown,
@@ -163,11 +162,11 @@ class Presentable:
 
     A subclass defines ``heading()``, ``sections()`` and ``to_dict()`` (the
     :class:`Report` protocol; mypy checks it where a rendering is called);
-    ``tables()`` defaults to the tables of ``sections()``.
+    ``tables()`` defaults to the blocks of ``sections()``.
     """
 
     def tables(self: Report) -> Sequence[Block]:
-        return [block for block in self.sections() if isinstance(block, Section)]
+        return list(self.sections())
 
     def to_json(self: Report) -> str:
         """The JSON document (``to_dict()``) as indented text."""

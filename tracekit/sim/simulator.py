@@ -106,10 +106,10 @@ class SimulationSpec:
         for name, factor in self.slow.items():
             if name not in known:
                 raise InputError(
-                    f"--slow names unknown stage or API {name!r}; known: {', '.join(sorted(known))}"
+                    f"`slow` names unknown stage or API {name!r}; known: {', '.join(sorted(known))}"
                 )
             if not factor > 0:
-                raise InputError(f"--slow factor for {name} must be > 0, got {factor}")
+                raise InputError(f"`slow` factor for {name} must be > 0, got {factor}")
 
 
 _SLOW_PATTERN = re.compile(r"^\s*([A-Za-z_][\w]*)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -124,12 +124,12 @@ def parse_slow(text: str) -> tuple[str, float]:
     match = _SLOW_PATTERN.match(text)
     if match is None:
         raise InputError(
-            f"--slow {text!r} is not NAME=+N% or NAME=FACTOR (for example spread=+10%)"
+            f"`slow` {text!r} is not NAME=+N% or NAME=FACTOR (for example spread=+10%)"
         )
     name, number, percent = match.groups()
     factor = 1 + float(number) / 100 if percent else float(number)
     if factor <= 0:
-        raise InputError(f"--slow {text!r} makes latencies zero or negative")
+        raise InputError(f"`slow` {text!r} makes latencies zero or negative")
     return name, factor
 
 
