@@ -321,3 +321,12 @@ def test_a_stage_name_with_dollars_is_drawn_literally(name: str, tmp_path: Path)
     texts = [text for text in figure.findobj(Text) if text.get_text()]
     assert any(name in text.get_text() for text in texts)
     assert all(not text.get_parse_math() for text in texts)
+
+
+def test_a_wrote_line_escapes_the_user_s_path(tmp_path: Path) -> None:
+    out = tmp_path / "evil\x1b[2J.json"
+    result = CliRunner().invoke(app, ["profile", str(SAMPLES / "baseline"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+    assert "\x1b" not in result.stdout
+    assert "evil\\x1b[2J.json" in result.stdout

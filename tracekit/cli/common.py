@@ -93,6 +93,14 @@ def file_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         yield advance
 
 
+def say(text: str) -> None:
+    """One line of the command's own on stdout (``Wrote …``), terminal-safe: the
+    paths in it are the user's (control characters escaped, as in tables)."""
+    from tracekit.present.render.sections import printable
+
+    typer.echo(printable(text))
+
+
 def warn(message: str) -> None:
     """One warning line on stderr (terminal-safe, like the ``Error:`` line)."""
     from tracekit.cli import in_options, one_line
@@ -208,4 +216,6 @@ def write_plots(figures: dict[str, Any], folder: Path) -> None:
     from tracekit.present.plots import save_figures
 
     for path in save_figures(figures, folder):
-        sys.stderr.write(f"Wrote {path}\n")
+        from tracekit.present.render.sections import printable
+
+        sys.stderr.write(f"Wrote {printable(str(path))}\n")

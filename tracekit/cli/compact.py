@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tracekit.cli.common import warn
+from tracekit.cli.common import say, warn
 
 
 def compact_command(
@@ -21,4 +21,4 @@ def compact_command(
     """Merge consecutive golden files of each run (safe to interrupt and re-run)."""
     from tracekit.store.compact import compact
 
-    typer.echo(compact(root, target_rows, skip_bad=skip_bad, warn=warn).summary())
+    say(compact(root, target_rows, skip_bad=skip_bad, warn=warn).summary())

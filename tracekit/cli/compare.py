@@ -15,6 +15,7 @@ from tracekit.cli.common import (
     OutputOption,
     ReportOption,
     emit,
+    say,
     write_plots,
 )
 from tracekit.cli.engine import Engine, EngineOption, SparkMasterOption, spark_session
@@ -159,4 +160,4 @@ def profile_command(
 
         profile = load_side(paths, skip_bad=skip_bad)
     profile.write(output)
-    typer.echo(f"Wrote {output}: {profile.summary()}")
+    say(f"Wrote {output}: {profile.summary()}")
