@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -129,7 +130,7 @@ class S3Server:
             return False
         return True
 
-    def filesystem(self, *, create: bool = False) -> object:
+    def filesystem(self, *, create: bool = False) -> Any:
         import pyarrow.fs as pafs
 
         return pafs.S3FileSystem(
@@ -190,7 +191,7 @@ def objects(server: S3Server, prefix: str) -> dict[str, int]:
     import pyarrow.fs as pafs
 
     filesystem = server.filesystem()
-    infos = filesystem.get_file_info(  # type: ignore[attr-defined]
+    infos = filesystem.get_file_info(
         pafs.FileSelector(f"{BUCKET}/{prefix}", recursive=True, allow_not_found=True)
     )
     return {info.path: info.size for info in infos if info.type == pafs.FileType.File}
@@ -242,7 +243,7 @@ def test_tracer_writes_windows_and_analyze_on_s3_equals_a_local_copy(
     for path in stored:
         target = local / path.removeprefix(f"{BUCKET}/equal/fleet/")
         target.parent.mkdir(parents=True, exist_ok=True)
-        with filesystem.open_input_stream(path) as source:  # type: ignore[attr-defined]
+        with filesystem.open_input_stream(path) as source:
             target.write_bytes(source.read())
 
     remote_doc = json.loads(invoke("analyze", f"s3://{BUCKET}/equal/fleet", "--format", "json"))
@@ -257,10 +258,10 @@ def test_tracer_writes_windows_and_analyze_on_s3_equals_a_local_copy(
     remote_profile = json.loads(profile.read_text(encoding="utf-8"))
     copied_profile = json.loads(local_profile.read_text(encoding="utf-8"))
     assert remote_profile == copied_profile  # histograms, blocks, runs: all equal
-    result = CliRunner().invoke(
+    compared = CliRunner().invoke(
         app, ["compare", f"s3://{BUCKET}/equal/fleet", str(local), "--format", "json"]
     )
-    assert result.exit_code in (0, 3), result.output  # the same data: no regression
+    assert compared.exit_code in (0, 3), compared.output  # the same data: no regression
     exported = tmp_path / "trace.json"
     invoke("export", "chrome", f"s3://{BUCKET}/equal/fleet", "-o", str(exported))
     assert json.loads(exported.read_text(encoding="utf-8"))

@@ -666,9 +666,9 @@ def test_output_without_a_known_suffix_is_refused_before_reading(
 def test_library_errors_are_tracekit_errors(current: TraceSet) -> None:
     with pytest.raises(EmptyDataError, match="no tick"):
         plot_traces(current.select(runs=["current-1"], since=_datetime("2030-01-01")), "stages")
-    with pytest.raises(InputError, match="--kind 'pie'"):
+    with pytest.raises(InputError, match="`kind` 'pie'"):
         plot_traces(current, "pie")
-    with pytest.raises(InputError, match="--every"):
+    with pytest.raises(InputError, match="`every`"):
         plot_traces(current, "timeline", every="1m")
     with pytest.raises(EmptyDataError, match="stage nope"):
         plot_traces(current.select(stages=["nope"]), "stages")

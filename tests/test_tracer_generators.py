@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tracekit import VirtualClock
+from tracekit import Tracer, VirtualClock
 
 MS = 1_000_000
 
@@ -27,7 +27,7 @@ def spans(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 def test_a_decorated_generator_is_one_span_from_first_item_to_the_end(
     make_tracer: Any, clock: VirtualClock, out_dir: Path, helpers: Any
 ) -> None:
-    tracer = make_tracer(clock=clock, sample_rate=1.0, golden_trace_interval=10)
+    tracer: Tracer = make_tracer(clock=clock, sample_rate=1.0, golden_trace_interval=10)
 
     @tracer.stage("read_book")
     def levels(count: int) -> Iterator[int]:
@@ -55,10 +55,10 @@ def test_a_decorated_generator_is_one_span_from_first_item_to_the_end(
 
 
 def test_a_generator_send_and_return_value_pass_through(make_tracer: Any) -> None:
-    tracer = make_tracer(sample_rate=1.0, export_golden=False)
+    tracer: Tracer = make_tracer(sample_rate=1.0, export_golden=False)
 
     @tracer.stage("echo")
-    def echo() -> Iterator[Any]:
+    def echo() -> Generator[Any, Any, str]:
         received = yield "ready"
         yield f"got {received}"
         return "done"
@@ -75,7 +75,7 @@ def test_a_generator_send_and_return_value_pass_through(make_tracer: Any) -> Non
 def test_a_decorated_async_generator_is_one_span_and_errors_are_recorded(
     make_tracer: Any, clock: VirtualClock, out_dir: Path, helpers: Any
 ) -> None:
-    tracer = make_tracer(clock=clock, sample_rate=1.0, golden_trace_interval=10)
+    tracer: Tracer = make_tracer(clock=clock, sample_rate=1.0, golden_trace_interval=10)
 
     @tracer.request("GET", "trades")
     async def trades(fail_at: int | None = None) -> AsyncIterator[int]:
@@ -112,10 +112,10 @@ def test_a_decorated_async_generator_is_one_span_and_errors_are_recorded(
 def test_a_decorated_generator_tick_closed_early_is_not_an_error(
     make_tracer: Any, clock: VirtualClock, out_dir: Path, helpers: Any
 ) -> None:
-    tracer = make_tracer(clock=clock, sample_rate=1.0, golden_trace_interval=10)
+    tracer: Tracer = make_tracer(clock=clock, sample_rate=1.0, golden_trace_interval=10)
 
     @tracer.tick()
-    def ticks() -> Iterator[int | None]:
+    def ticks() -> Generator[int | None, None, None]:
         while True:
             clock.advance(1 * MS)
             yield tracer.current_tick_id()

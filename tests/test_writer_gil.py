@@ -40,7 +40,7 @@ def big_window(rows: int = ROWS, first_tick: int = 1) -> list[FinishedTick]:
     window = []
     for tick_id in range(first_tick, first_tick + TICKS):
         start = tick_id * 200_000_000
-        spans = [
+        spans: list[tuple[str, str, str | None, str | None, str | None, int, int]] = [
             ("stage", f"stage{k % 8}", f"SYM{k}", None, None, start + k * 1_000, 900)
             for k in range(per_tick)
         ]

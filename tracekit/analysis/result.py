@@ -1,6 +1,7 @@
 """The result of ``tracekit analyze``: DataFrames plus what they were computed from.
 
-One object renders everywhere: a rich table in the terminal (``__rich__``), HTML in
+One object renders everywhere through the Report protocol of
+:mod:`tracekit.present.report`: a rich table in the terminal (``__rich__``), HTML in
 Jupyter (``_repr_html_``), Markdown, CSV and the versioned JSON of
 ``docs/analysis.md`` (:meth:`Analysis.to_dict`).
 """
@@ -8,8 +9,6 @@ Jupyter (``_repr_html_``), Markdown, CSV and the versioned JSON of
 from __future__ import annotations
 
 import dataclasses
-import html
-import json
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
@@ -20,21 +19,18 @@ from tracekit.analysis.selection import iso_ns
 from tracekit.analysis.sources import SkippedFile
 from tracekit.present.render.sections import (
     Column,
+    Heading,
     Section,
     fixed,
     integer,
     json_rows,
     percent,
     significant,
-    to_html,
-    to_markdown,
-    to_rich,
 )
+from tracekit.present.report import Presentable
 from tracekit.stats.intervals import QUANTILE_METHOD, min_n_for_quantile
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-
     from tracekit.analysis.selection import Selection
 
 ANALYSIS_FORMAT: Final = "tracekit.analysis"
@@ -56,7 +52,7 @@ shows as 0.00512, not 0.00)."""
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
-class Analysis:
+class Analysis(Presentable):
     """Everything ``tracekit analyze`` reports, as polars DataFrames.
 
     Attributes:
@@ -146,9 +142,19 @@ class Analysis:
             "parallel_symbols": json_rows(_iso_times(self.parallel)),
         }
 
-    def to_json(self) -> str:
-        """:meth:`to_dict` as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=2)
+    def heading(self) -> Heading:
+        """What was read (files, runs) and the notices about the inputs."""
+        title = "tracekit analysis (approximate)" if self.approximate else "tracekit analysis"
+        return Heading(
+            title=title,
+            headline=f"{title}: {self.summary()}",
+            lines=(f"{len(self.files)} files, runs: {', '.join(self.runs)}",),
+            notices=tuple(self.notices()),
+        )
+
+    def tables(self) -> list[Section]:
+        """Every table, the empty ones too (the CSV of any table)."""
+        return self.sections(all_sections=True)
 
     def sections(self, *, all_sections: bool = False) -> list[Section]:
         """The tables of the report, in order.
@@ -297,16 +303,6 @@ class Analysis:
             ),
         ]
 
-    def to_markdown(self) -> str:
-        """The report as Markdown."""
-        title = "tracekit analysis (approximate)" if self.approximate else "tracekit analysis"
-        header = f"# {title}\n\n{len(self.files)} files, runs: {', '.join(self.runs)}\n\n"
-        notices = "".join(f"- {line}\n" for line in self.notices())
-        return header + (notices + "\n" if notices else "") + to_markdown(self.sections())
-
-    def __rich__(self) -> RenderableType:
-        return to_rich(self.sections())
-
     def summary(self) -> str:
         """One line: what was read and the headline numbers (the ``repr``)."""
         parts = [f"{len(self.files):,} files", f"runs {', '.join(self.runs) or '—'}"]
@@ -328,10 +324,6 @@ class Analysis:
     def __repr__(self) -> str:
         # The dataclass repr would print every file path and every DataFrame.
         return f"<Analysis: {self.summary()}>"
-
-    def _repr_html_(self) -> str:
-        heading = f"<h4>tracekit analysis: {html.escape(self.summary())}</h4>"
-        return heading + "\n" + to_html(self.sections())
 
 
 def _iso_times(frame: pl.DataFrame) -> pl.DataFrame:

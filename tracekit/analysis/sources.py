@@ -213,7 +213,7 @@ def find_sources(
         del metadata[path]
         reason = (
             f"{path}: its {schema.META_WINDOW} metadata does not match its name; "
-            "it is not a merged file tracekit wrote: remove it or pass --skip-bad"
+            "it is not a merged file tracekit wrote: remove it or pass `skip_bad=True`"
         )
         if not skip_bad:
             raise SchemaError(reason)

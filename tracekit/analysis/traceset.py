@@ -63,7 +63,7 @@ SELF_TIME_BATCH_BYTES = 8 * 2**20
 """Bytes on disk of the files whose spans are read together to find self time."""
 
 
-def _time_ns(value: datetime | int | str, option: str) -> int:
+def _time_ns(value: datetime | int | str, parameter: str) -> int:
     if isinstance(value, datetime):
         return unix_ns(value)
     if isinstance(value, int):
@@ -72,7 +72,7 @@ def _time_ns(value: datetime | int | str, option: str) -> int:
         return parse_time_ns(value)
     except ValueError:
         raise InputError(
-            f"{option} {value!r} is not an ISO 8601 time, for example 2026-01-01T00:05:00Z"
+            f"`{parameter}` {value!r} is not an ISO 8601 time, for example 2026-01-01T00:05:00Z"
         ) from None
 
 
@@ -297,8 +297,8 @@ class TraceSet:
             stages=tuple(stages),
             symbols=tuple(symbols),
             runs=tuple(runs),
-            since_ns=None if since is None else _time_ns(since, "--since"),
-            until_ns=None if until is None else _time_ns(until, "--until"),
+            since_ns=None if since is None else _time_ns(since, "since"),
+            until_ns=None if until is None else _time_ns(until, "until"),
         )
         return self._replace(selection)
 
@@ -336,7 +336,7 @@ class TraceSet:
             raise EmptyDataError(
                 f"{_describe(self.files)}: no record to take the last {duration} of"
             )
-        since_ns = int(newest) - parse_duration_ns(duration, "--last")
+        since_ns = int(newest) - parse_duration_ns(duration, "last")
         if self.selection.since_ns is not None:  # keep the later of the two starts
             since_ns = max(since_ns, self.selection.since_ns)
         selection = dataclasses.replace(self.selection, since_ns=since_ns)
@@ -431,7 +431,7 @@ class TraceSet:
                 SkippedFile(
                     row["file"],
                     f"{row['file']}: a {row['kind']} row has a {what} duration; the file is "
-                    "corrupt or was not written by tracekit: remove it or pass --skip-bad",
+                    "corrupt or was not written by tracekit: remove it or pass `skip_bad=True`",
                 )
             )
         return result
@@ -557,7 +557,7 @@ class TraceSet:
         if deadline.height == 0 or int(deadline["ticks"].sum()) == 0:
             raise EmptyDataError(
                 f"{_describe(self.files)}: no tick in the selection; "
-                "widen --run, --since or --until"
+                "widen `runs`, `since` or `until`"
             )
         if self_time:
             stages = _with_self_figures(stages, self._self_time_table(by, every))
@@ -968,7 +968,7 @@ _DURATION_UNITS = {
 }
 
 
-def parse_duration_ns(text: str, option: str = "--every") -> int:
+def parse_duration_ns(text: str, parameter: str = "every") -> int:
     """Parse ``90s``, ``1m``, ``2h``, ``500ms`` into nanoseconds.
 
     Raises:
@@ -979,12 +979,12 @@ def parse_duration_ns(text: str, option: str = "--every") -> int:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|ms|s|m|h|d)\s*", text)
     if match is None or float(match.group(1)) <= 0:
         raise InputError(
-            f"{option} {text!r} is not a positive number with a unit (ns, us, ms, s, m, h, d), "
-            "for example 1m"
+            f"`{parameter}` {text!r} is not a positive number with a unit "
+            "(ns, us, ms, s, m, h, d), for example 1m"
         )
     value = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if not math.isfinite(value) or value < 1:
-        raise InputError(f"{option} {text!r} is too small; use at least 1ns")
+        raise InputError(f"`{parameter}` {text!r} is too small; use at least 1ns")
     return int(value)
 
 

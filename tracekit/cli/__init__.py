@@ -20,6 +20,7 @@ the commands.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,7 @@ def main() -> None:
     try:
         code = application(standalone_mode=False)
     except TracekitError as error:
-        _fail(str(error), error.exit_code)
+        _fail(in_options(str(error)), error.exit_code)
     except typer.Abort:
         _fail("interrupted", 130)
     except KeyboardInterrupt:
@@ -98,6 +99,34 @@ def main() -> None:
             EXIT_INTERNAL,
         )
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+OPTIONS: dict[str, str] = {
+    "runs": "--run",
+    "symbols": "--symbol",
+    "stages": "--stage",
+}
+"""The parameters of library calls whose option is not ``--`` and the name with dashes
+(``skip_bad`` is ``--skip-bad``)."""
+
+
+def option_of(parameter: str) -> str:
+    """The command-line option of a library parameter: ``skip_bad`` -> ``--skip-bad``."""
+    return OPTIONS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def in_options(message: str) -> str:
+    """A library message in the command line's words: each parameter it quotes
+    (`` `skip_bad=True` ``, `` `since` ``, :func:`tracekit.errors.parameter`) becomes
+    its option (``--skip-bad``, ``--since``)."""
+    from tracekit.errors import PARAMETER
+
+    def replace(match: re.Match[str]) -> str:
+        name, value = match[1], match[2]
+        flag = option_of(name)
+        return flag if value in (None, "True") else f"{flag} {value}"
+
+    return PARAMETER.sub(replace, message)
 
 
 MAX_MESSAGE_CHARS = 2000

@@ -17,11 +17,9 @@ from tracekit.cli.common import (
     SkipBadOption,
     SymbolOption,
     UntilOption,
+    emit,
     file_progress,
-    make_console,
-    render_rich_text,
     warn,
-    write_output,
 )
 from tracekit.cli.engine import (
     Engine,
@@ -98,7 +96,7 @@ def analyze_command(
 ) -> None:
     """Per-stage p50/p95/p99, deadline misses, guard trips and exchange latency."""
     from tracekit.analysis import load
-    from tracekit.present.render.sections import to_csv
+    from tracekit.errors import InputError
 
     refuse_polars_only(
         engine, by=by, every=every, stage=stage, symbol=symbol, run=run, since=since, until=until
@@ -148,15 +146,4 @@ def analyze_command(
     for notice in analysis.notices():
         warn(notice)
 
-    if output_format is OutputFormat.json:
-        write_output(analysis.to_json() + "\n", output)
-    elif output_format is OutputFormat.markdown:
-        write_output(analysis.to_markdown(), output)
-    elif output_format is OutputFormat.csv:
-        sections = analysis.sections(all_sections=True)
-        section = next(s for s in sections if s.name == csv_table.value)
-        write_output(to_csv(section), output)
-    elif output is not None:
-        write_output(render_rich_text(analysis), output)
-    else:
-        make_console(no_color=no_color).print(analysis)
+    emit(analysis, output_format, output, no_color=no_color, table=csv_table.value)

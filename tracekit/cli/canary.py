@@ -16,10 +16,7 @@ from tracekit.cli.common import (
     emit,
     write_plots,
 )
-
-MAX_LOOK = 1000
-"""The last look number ``--look`` accepts (a label only: a phase judged every minute
-for 16 hours has 1,000 looks); a 30-digit number is a typo, not a look."""
+from tracekit.decisions.policy import MAX_LOOK
 
 
 def canary_command(

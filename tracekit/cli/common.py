@@ -17,9 +17,10 @@ from tracekit.errors import InputError
 from tracekit.fileio import check_output_target
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import Console
 
     from tracekit.analysis import TraceSet
+    from tracekit.present.report import Report
 
 
 class OutputFormat(enum.StrEnum):
@@ -62,16 +63,6 @@ def write_output(text: str, output: Path | None) -> None:
         raise InputError(f"{output}: cannot write the output ({exc.strerror})") from None
 
 
-def render_rich_text(renderable: RenderableType, width: int = 140) -> str:
-    """A rich renderable as plain text (for --output FILE)."""
-    from rich.console import Console
-
-    with open(os.devnull, "w") as sink:
-        console = Console(width=width, no_color=True, highlight=False, record=True, file=sink)
-        console.print(renderable)
-        return console.export_text()
-
-
 def parse_time(text: str | None, option: str) -> datetime | None:
     """Parse an ISO 8601 time (UTC when no zone is given) for --since/--until."""
     if text is None:
@@ -102,43 +93,49 @@ def file_progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         yield advance
 
 
+def say(text: str) -> None:
+    """One line of the command's own on stdout (``Wrote …``), terminal-safe: the
+    paths in it are the user's (control characters escaped, as in tables)."""
+    from tracekit.present.render.sections import printable
+
+    typer.echo(printable(text))
+
+
 def warn(message: str) -> None:
     """One warning line on stderr (terminal-safe, like the ``Error:`` line)."""
-    from tracekit.cli import one_line
+    from tracekit.cli import in_options, one_line
 
-    sys.stderr.write(f"Warning: {one_line(message)}\n")
+    sys.stderr.write(f"Warning: {one_line(in_options(message))}\n")
 
 
 def emit(
-    result: Any,
-    output_format: OutputFormat | DecisionFormat,
-    output: Path | None,
+    result: Report,
+    output_format: str,
+    output: Path | None = None,
     *,
     no_color: bool = False,
     report: Path | None = None,
+    table: str | None = None,
 ) -> None:
-    """Render a decision result (``to_json``, ``to_markdown``, ``__rich__``) where asked.
+    """Render a result where asked: the one format switch of every command.
 
     Args:
-        result: A result object with ``to_json()``, ``to_markdown()`` and ``__rich__``.
-        output_format: table, json or markdown (csv is refused), compared by value.
+        result: A result of the Report protocol (:mod:`tracekit.present.report`).
+        output_format: table, json, markdown, csv or html, compared by value (each
+            command's ``--format`` offers the ones that make sense for it).
         output: A file to write instead of stdout.
         no_color: No colour on the terminal.
         report: Also write the Markdown report here.
+        table: The table ``csv`` writes (by name).
     """
-    chosen = str(output_format)
-    if chosen == "csv":
-        raise InputError("this command has no CSV output; use --format json for machine use")
+    from tracekit.present.report import ReportFormat, render
+
     if report is not None:
-        write_output(result.to_markdown(), report)
-    if chosen == "json":
-        write_output(result.to_json() + "\n", output)
-    elif chosen == "markdown":
-        write_output(result.to_markdown(), output)
-    elif output is not None:
-        write_output(render_rich_text(result), output)
+        write_output(render(result, ReportFormat.markdown), report)
+    if str(output_format) == ReportFormat.table and output is None:
+        make_console(no_color=no_color).print(result)  # its __rich__, drawn for this terminal
     else:
-        make_console(no_color=no_color).print(result)
+        write_output(render(result, str(output_format), table=table), output)
 
 
 # -- selecting golden traces: the options analyze, plot and export share --------------
@@ -219,4 +216,6 @@ def write_plots(figures: dict[str, Any], folder: Path) -> None:
     from tracekit.present.plots import save_figures
 
     for path in save_figures(figures, folder):
-        sys.stderr.write(f"Wrote {path}\n")
+        from tracekit.present.render.sections import printable
+
+        sys.stderr.write(f"Wrote {printable(str(path))}\n")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tracekit.cli.common import warn
+from tracekit.cli.common import say, warn
 
 
 def compact_command(
@@ -28,4 +28,4 @@ def compact_command(
             f"{root}: tracekit compact works on local folders only (it renames and removes "
             "files); compact a copy and upload it, see docs/object-store.md"
         )
-    typer.echo(compact(Path(root), target_rows, skip_bad=skip_bad, warn=warn).summary())
+    say(compact(Path(root), target_rows, skip_bad=skip_bad, warn=warn).summary())

@@ -15,6 +15,7 @@ from tracekit.cli.common import (
     OutputOption,
     ReportOption,
     emit,
+    say,
     warn,
     write_plots,
 )
@@ -121,13 +122,7 @@ def compare_command(
         "stages": _stage_thresholds(stage_threshold) if stage_threshold else None,
         "ignore": list(ignore_stage) if ignore_stage else None,
     }
-    policy = (
-        GatePolicy.from_yaml(config, **overrides)
-        if config
-        else GatePolicy.from_mapping({k: v for k, v in overrides.items() if v is not None})
-    )
-    if critical:
-        policy = policy.with_critical(critical)
+    policy = GatePolicy.load(config, critical=critical or [], **overrides)
     comparison = compare(baseline_paths, current_paths, policy, skip_bad=skip_bad, exact=exact)
     for side in (comparison.baseline_profile, comparison.current_profile):
         for line in side.warnings if side is not None else ():
@@ -180,14 +175,13 @@ def profile_command(
 
         session, cache = spark_session(spark_master)
         profile = build_profile(session, paths, skip_bad=skip_bad, cache=cache)
-        profile.write(output)
     else:
         from tracekit.decisions.sides import load_side
 
         profile = load_side(paths, skip_bad=skip_bad, exact=exact)
         for line in profile.warnings:
             warn(line)
-        profile.write(output)
+    profile.write(output)
     source = (
         f"; from {profile.inputs.get('files_from_summaries', 0):,} file summaries and "
         f"{profile.inputs.get('files_from_rows', 0):,} files' rows (percentiles from "
@@ -195,7 +189,4 @@ def profile_command(
         if profile.point_estimates == "histograms" and profile.inputs
         else ""
     )
-    typer.echo(
-        f"Wrote {output}: {profile.total_ticks:,} ticks, {len(profile.runs)} run(s), "
-        f"{len(profile.stage_names())} stages{source}"
-    )
+    say(f"Wrote {output}: {profile.summary()}{source}")

@@ -21,6 +21,7 @@ from tracekit.cli.common import (
     UntilOption,
     load_selection,
     parse_time,
+    say,
 )
 
 DEFAULT_OUTPUT = Path("trace.json")
@@ -84,4 +85,4 @@ def chrome_command(
         until=until,
     )
     written = write_chrome_trace(traces, output, ticks=tick_range, max_mb=max_mb)
-    typer.echo(written.summary())
+    say(written.summary())

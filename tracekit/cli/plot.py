@@ -23,6 +23,7 @@ from tracekit.cli.common import (
     UntilOption,
     load_selection,
     parse_time,
+    say,
 )
 
 
@@ -118,4 +119,4 @@ def plot_command(
         traces, kind.value, title=title, width=width, height=height, dpi=dpi, every=every
     )
     written = save_figure(figure, output, image_format)
-    typer.echo(f"Wrote {written} ({kind.value}, {image_format})")
+    say(f"Wrote {written} ({kind.value}, {image_format})")

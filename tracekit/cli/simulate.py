@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -45,11 +43,7 @@ def simulate_command(
     no_color: NoColorOption = False,
 ) -> None:
     """Simulate a market-making loop on a virtual clock and write its golden traces."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from tracekit.cli.common import make_console
-    from tracekit.present.render.sections import printable
+    from tracekit.cli.common import emit
     from tracekit.sim.simulator import SimulationSpec, parse_slow, simulate
     from tracekit.trace.config import TraceConfig
 
@@ -77,24 +71,4 @@ def simulate_command(
             f"{output}: could not write the golden traces ({result.stats.writer.last_error}); "
             "choose a writable --output folder"
         )
-    console = make_console(no_color=no_color)
-    if as_json:
-        console.out(json.dumps(result.to_dict(), indent=2, sort_keys=True), highlight=False)
-        return
-    stats = result.stats
-    # User text (the run id, the folder) is plain Text, never rich markup.
-    table = Table(title=Text(printable(f"Simulated run {result.run_id}")), show_header=False)
-    table.add_row("ticks", str(stats.ticks))
-    table.add_row("simulated time", f"{result.simulated_ns / 1e9:.1f} s")
-    table.add_row(
-        "deadline misses", f"{stats.deadline_misses} ({stats.deadline_misses / stats.ticks:.2%})"
-    )
-    table.add_row("ticks sampled", str(stats.ticks_sampled))
-    table.add_row("kept for a miss", str(stats.ticks_kept_for_miss))
-    table.add_row("golden files", str(stats.writer.files_written))
-    table.add_row("rows written", str(stats.writer.rows_written))
-    table.add_row("written to", Text(printable(str(result.output_folder))))
-    for name, value in dataclasses.asdict(stats.writer).items():
-        if name in ("windows_dropped", "write_errors") and value:
-            table.add_row(name.replace("_", " "), str(value))
-    console.print(table)
+    emit(result, "json" if as_json else "table", no_color=no_color)

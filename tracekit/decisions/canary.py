@@ -18,14 +18,19 @@ once reached, stands for the rest of the phase.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from tracekit.decisions.measure import SideMeasure
-from tracekit.decisions.policy import DEFAULT_DEADLINE_MS, CanaryPolicy, Limit, PhaseCriteria
+from tracekit.decisions.policy import (
+    DEFAULT_DEADLINE_MS,
+    MAX_LOOK,
+    CanaryPolicy,
+    Limit,
+    PhaseCriteria,
+)
 from tracekit.decisions.verdicts import (
     EXIT_CODES,
     Decision,
@@ -34,6 +39,8 @@ from tracekit.decisions.verdicts import (
     status_against_limit,
 )
 from tracekit.errors import InputError
+from tracekit.present.render.sections import Column, Heading, Section, fixed
+from tracekit.present.report import Presentable
 from tracekit.stats.intervals import log_ratio, rate_interval, wilson_interval
 from tracekit.stats.sequential import mixture_multiplier, ticks_until_decided
 from tracekit.store.schema import TICK_TOTAL
@@ -181,7 +188,7 @@ def _bound(value: Any, missing: float) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class CanaryResult:
+class CanaryResult(Presentable):
     """The decision for one phase at one look.
 
     Attributes:
@@ -266,9 +273,13 @@ class CanaryResult:
             "checks": [check.to_dict() for check in self.checks],
         }
 
-    def to_json(self) -> str:
-        """:meth:`to_dict` as indented JSON text."""
-        return json.dumps(self.to_dict(), indent=2)
+    def heading(self) -> Heading:
+        """The decision (and, in Jupyter, the phase)."""
+        decision = self.decision.value
+        return Heading(
+            title=f"tracekit canary: {decision}",
+            headline=f"tracekit canary, phase {self.phase}: {decision}",
+        )
 
     def note(self) -> str:
         """The words under the table: the method, the sizes and what comes next."""
@@ -292,10 +303,8 @@ class CanaryResult:
             parts.append(f"About {self.ticks_to_decide:,} canary ticks in all would decide.")
         return " ".join(parts)
 
-    def sections(self) -> list[Any]:
+    def sections(self) -> list[Section]:
         import polars as pl
-
-        from tracekit.present.render.sections import Column, Section, fixed
 
         rows = [check.to_dict() for check in self.checks]
         frame = pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
@@ -315,22 +324,6 @@ class CanaryResult:
                 self.note(),
             )
         ]
-
-    def to_markdown(self) -> str:
-        from tracekit.present.render.sections import to_markdown
-
-        return f"# tracekit canary: {self.decision.value}\n\n" + to_markdown(self.sections())
-
-    def __rich__(self) -> Any:
-        from tracekit.present.render.sections import to_rich
-
-        return to_rich(self.sections())
-
-    def _repr_html_(self) -> str:
-        from tracekit.present.render.sections import to_html
-
-        heading = f"<h4>tracekit canary, phase {self.phase}: {self.decision.value}</h4>\n"
-        return heading + to_html(self.sections())
 
 
 def decide(checks: list[Check]) -> Decision:
@@ -380,8 +373,7 @@ def judge(
     previous = state.looks if state is not None else ()
     if look is None:
         look = len(previous) + 1
-    if look < 1:
-        raise InputError(f"the look number must be 1 or more, got {look}")
+    _check_look(look)
     deadline = canary.deadline_ms or control.deadline_ms
     deadline_ms = deadline or DEFAULT_DEADLINE_MS
     measured = SideMeasure(control), SideMeasure(canary)
@@ -413,6 +405,18 @@ def judge(
         control_profile=control,
         canary_profile=canary,
     )
+
+
+def _check_look(look: object) -> None:
+    """Refuse a look number that is not a whole number from 1 to :data:`MAX_LOOK`."""
+    if isinstance(look, bool) or not isinstance(look, int):
+        raise InputError(f"the look number must be a whole number, got {type(look).__name__}")
+    if look < 1:
+        shown = str(look) if look > -(10**18) else "a very negative number"
+        raise InputError(f"the look number must be 1 or more, got {shown}")
+    if look > MAX_LOOK:
+        shown = str(look) if look < 10**18 else f"a number of {look.bit_length()} bits"
+        raise InputError(f"the look number must be at most {MAX_LOOK:,}, got {shown}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -223,6 +223,27 @@ class GatePolicy:
         return cls(**items)
 
     @classmethod
+    def load(
+        cls, path: str | Path | None = None, *, critical: Iterable[str] = (), **overrides: Any
+    ) -> GatePolicy:
+        """The policy a gate applies: a YAML file's ``gate:`` section (the defaults
+        without one), then ``overrides`` that are not None, then ``critical`` added.
+
+        Args:
+            path: A YAML file with a ``gate:`` section, or None for the defaults.
+            critical: More critical metrics, ``STAGE:METRIC`` (see :meth:`with_critical`).
+            overrides: Policy keys (``p95``, ``strict``, ``stages``, ...); None leaves a
+                key as the file or the defaults set it.
+
+        Raises:
+            ConfigError: An unknown key or a bad value (naming the file, with one).
+        """
+        values = {key: value for key, value in overrides.items() if value is not None}
+        policy = cls.from_yaml(path, **values) if path is not None else cls.from_mapping(values)
+        critical = list(critical)
+        return policy.with_critical(critical) if critical else policy
+
+    @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> GatePolicy:
         """The ``gate:`` section of a YAML file; ``overrides`` that are not None win.
 
@@ -249,6 +270,10 @@ def _check_keys(values: Mapping[str, Any], known: set[str], where: str) -> None:
 
 
 # -- the canary -------------------------------------------------------------------------
+
+MAX_LOOK: Final = 1000
+"""The last look number of a phase (a label only: a phase judged every minute for 16
+hours has 1,000 looks); a 30-digit number is a typo, not a look."""
 
 _DEADLINE_MULTIPLE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*[x*\u00d7]\s*)?deadline\s*$")
 

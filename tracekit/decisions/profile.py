@@ -217,6 +217,12 @@ class Profile:
             ],
         }
 
+    def summary(self) -> str:
+        """One line: ticks, runs and stages (``12,000 ticks, 2 run(s), 5 stages``)."""
+        return (
+            f"{self.total_ticks:,} ticks, {len(self.runs)} run(s), {len(self.stage_names())} stages"
+        )
+
     def write(self, path: Path) -> None:
         """Write the profile as JSON, atomically.
 

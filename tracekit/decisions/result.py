@@ -1,14 +1,13 @@
 """The result of ``tracekit compare``: verdicts as data, rendered anywhere.
 
-The verdict is decided in :mod:`tracekit.decisions.gate`; this module only shows it
-(rich, Markdown for a pull-request comment, versioned JSON) and maps it to an exit
-code.
+The verdict is decided in :mod:`tracekit.decisions.gate`; this module only describes
+it (the Report protocol of :mod:`tracekit.present.report`: rich, Markdown for a
+pull-request comment, versioned JSON, HTML) and maps it to an exit code.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
@@ -18,11 +17,10 @@ from tracekit._version import __version__
 from tracekit.decisions.gate import GateResult
 from tracekit.decisions.policy import MISS_RATE
 from tracekit.decisions.verdicts import EXIT_CODES, Verdict
-from tracekit.present.render.sections import Column, Section, format_ms, to_markdown, to_rich
+from tracekit.present.render.sections import Column, Heading, Section, format_ms
+from tracekit.present.report import Presentable
 
 if TYPE_CHECKING:
-    from rich.console import RenderableType
-
     from tracekit.decisions.profile import Profile
 
 COMPARISON_FORMAT: Final = "tracekit.comparison"
@@ -83,8 +81,12 @@ def _interval(row: dict[str, Any]) -> str:
     return f"[{_change(row, row['low'])}, {_change(row, row['high'])}]"
 
 
+_ICONS: Final = {Verdict.PASS: "✅", Verdict.REGRESSION: "❌", Verdict.INCONCLUSIVE: "⚠️"}
+"""The verdict's mark in the title of the Markdown report (a pull-request comment)."""
+
+
 @dataclasses.dataclass(frozen=True)
-class Comparison:
+class Comparison(Presentable):
     """A gate result with where its sides came from.
 
     Attributes:
@@ -167,8 +169,13 @@ class Comparison:
             "advice": result.advice(),
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+    def heading(self) -> Heading:
+        """The verdict: with its mark in Markdown, plain in Jupyter."""
+        verdict = self.verdict.value
+        return Heading(
+            title=f"{_ICONS[self.verdict]} tracekit perf gate: {verdict}",
+            headline=f"tracekit compare: {verdict}",
+        )
 
     def sections(self) -> list[Section]:
         metrics = self.metrics_frame()
@@ -238,20 +245,6 @@ class Comparison:
         if advice:
             parts.append(advice)
         return " ".join(parts)
-
-    def to_markdown(self) -> str:
-        icon = {"PASS": "✅", "REGRESSION": "❌", "INCONCLUSIVE": "⚠️"}[self.verdict.value]
-        return f"# {icon} tracekit perf gate: {self.verdict.value}\n\n" + to_markdown(
-            self.sections()
-        )
-
-    def __rich__(self) -> RenderableType:
-        return to_rich(self.sections())
-
-    def _repr_html_(self) -> str:
-        from tracekit.present.render.sections import to_html
-
-        return f"<h4>tracekit compare: {self.verdict.value}</h4>\n" + to_html(self.sections())
 
 
 def _share(value: Any) -> str:

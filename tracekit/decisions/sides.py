@@ -46,7 +46,7 @@ def load_side(
     if len(paths) == 1 and is_profile_path(paths[0]):
         if since_last is not None:
             raise InputError(
-                f"{paths[0]}: --last needs golden traces, not a profile (a profile has no times)"
+                f"{paths[0]}: `last` needs golden traces, not a profile (a profile has no times)"
             )
         return read_profile(Path(paths[0]))
     if not exact and since_last is None:

@@ -5,6 +5,7 @@
 >>> simulate(SimulationSpec(ticks=500, seed=1), TraceConfig(output_dir="traces"))
 """
 
-from tracekit.sim.simulator import SimulationResult, SimulationSpec, parse_slow, simulate
+from tracekit.sim.result import SimulationResult
+from tracekit.sim.simulator import SimulationSpec, parse_slow, simulate
 
 __all__ = ["SimulationResult", "SimulationSpec", "parse_slow", "simulate"]

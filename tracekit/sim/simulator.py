@@ -17,13 +17,12 @@ import random
 import re
 import selectors
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 from tracekit.errors import InputError
+from tracekit.sim.result import SimulationResult
 from tracekit.trace.clock import VirtualClock
 from tracekit.trace.config import TraceConfig
-from tracekit.trace.tracer import Tracer, TracerStats
+from tracekit.trace.tracer import Tracer
 
 SYMBOLS = (
     "BTC-USD",
@@ -107,10 +106,10 @@ class SimulationSpec:
         for name, factor in self.slow.items():
             if name not in known:
                 raise InputError(
-                    f"--slow names unknown stage or API {name!r}; known: {', '.join(sorted(known))}"
+                    f"`slow` names unknown stage or API {name!r}; known: {', '.join(sorted(known))}"
                 )
             if not factor > 0:
-                raise InputError(f"--slow factor for {name} must be > 0, got {factor}")
+                raise InputError(f"`slow` factor for {name} must be > 0, got {factor}")
 
 
 _SLOW_PATTERN = re.compile(r"^\s*([A-Za-z_][\w]*)\s*=\s*([+-]?\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -125,12 +124,12 @@ def parse_slow(text: str) -> tuple[str, float]:
     match = _SLOW_PATTERN.match(text)
     if match is None:
         raise InputError(
-            f"--slow {text!r} is not NAME=+N% or NAME=FACTOR (for example spread=+10%)"
+            f"`slow` {text!r} is not NAME=+N% or NAME=FACTOR (for example spread=+10%)"
         )
     name, number, percent = match.groups()
     factor = 1 + float(number) / 100 if percent else float(number)
     if factor <= 0:
-        raise InputError(f"--slow {text!r} makes latencies zero or negative")
+        raise InputError(f"`slow` {text!r} makes latencies zero or negative")
     return name, factor
 
 
@@ -237,32 +236,6 @@ async def _run_loop(tracer: Tracer, market: _Market, clock: VirtualClock) -> Non
             await asyncio.sleep(wait_ns / 1e9)
         else:
             next_start_ns = clock()
-
-
-@dataclasses.dataclass(frozen=True)
-class SimulationResult:
-    """What a simulation did.
-
-    Attributes:
-        run_id: The run's name.
-        output_folder: Where its golden files are, if any were written.
-        stats: The tracer's counters at the end.
-        simulated_ns: Virtual time the run covered, in ns.
-    """
-
-    run_id: str
-    output_folder: Path | None
-    stats: TracerStats
-    simulated_ns: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as JSON-able values."""
-        return {
-            "run_id": self.run_id,
-            "output_folder": None if self.output_folder is None else str(self.output_folder),
-            "simulated_s": self.simulated_ns / 1e9,
-            "stats": dataclasses.asdict(self.stats),
-        }
 
 
 def simulate(

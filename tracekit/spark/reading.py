@@ -278,7 +278,7 @@ def _without_bad_values(traces: SparkTraces, *, skip_bad: bool) -> SparkTraces:
     what = "null" if row["duration_ns"] is None else f"negative ({row['duration_ns']} ns)"
     reason = (
         f"{row['file']}: a {row['kind']} row has a {what} duration; the file is corrupt or "
-        "was not written by tracekit: remove it or pass --skip-bad"
+        "was not written by tracekit: remove it or pass `skip_bad=True`"
     )
     if not skip_bad:
         raise InputError(reason)

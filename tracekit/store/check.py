@@ -27,7 +27,7 @@ MAX_UNCOMPRESSED_BYTES: Final = 4 * 2**30
 MAX_SHOWN: Final = 60
 """Characters of a value from the file shown in an error message."""
 
-_SKIP_HINT = "remove it or pass --skip-bad"
+_SKIP_HINT = "remove it or pass `skip_bad=True`"
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() accepts '²'
 
 
@@ -116,7 +116,7 @@ def _check(path: str, footer: Any, arrow_schema: Any) -> Footer:
     if version is None:
         raise SchemaError(
             f"{path}: a Parquet file without tracekit metadata, not a golden trace; "
-            "remove it from the selection or pass --skip-bad"
+            "remove it from the selection or pass `skip_bad=True`"
         )
     if not _DIGITS.fullmatch(version) or int(version) not in SUPPORTED_SCHEMA_VERSIONS:
         supported = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))

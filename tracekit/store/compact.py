@@ -49,7 +49,7 @@ TEMPORARY_FILE: Final = re.compile(r"^\.golden-\d+(?:-\d+)?\.parquet\.(\d+)\.\d+
 RUN_KEYS: Final = (schema.META_RUN_ID, schema.META_SAMPLE_RATE, schema.META_SAMPLE_SEED)
 """Metadata that must agree for windows to be merged into one file."""
 
-_SKIP_HINT = "remove it or pass --skip-bad"
+_SKIP_HINT = "remove it or pass `skip_bad=True`"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,7 +162,7 @@ def compact(
     if not base.is_dir():
         raise InputError(f"{root}: not a folder; pass a dataset root written by the tracer")
     if target_rows < 1:
-        raise InputError(f"--target-rows must be at least 1, got {target_rows}")
+        raise InputError(f"`target_rows` must be at least 1, got {target_rows}")
     skipped: list[LeftAlone] = []
 
     def bad(path: Path, reason: str) -> None:

@@ -166,13 +166,13 @@ def parse_tick_range(text: str) -> TickRange:
     match = _TICK_RANGE.fullmatch(text)
     if match is None:
         raise InputError(
-            f"--ticks {text!r} is not a tick id range; use FIRST-LAST, for example 100-200"
+            f"`ticks` {text!r} is not a tick id range; use FIRST-LAST, for example 100-200"
         )
     first = int(match.group(1))
     last = int(match.group(2)) if match.group(2) is not None else first
     if first > last:
         raise InputError(
-            f"--ticks {text!r} starts after it ends; use FIRST-LAST with FIRST <= LAST"
+            f"`ticks` {text!r} starts after it ends; use FIRST-LAST with FIRST <= LAST"
         )
     return first, last
 
@@ -186,7 +186,7 @@ def _selected(traces: TraceSet, ticks: TickRange | None) -> pl.LazyFrame:
 
 def _check_max_mb(max_mb: float) -> None:
     if not (math.isfinite(max_mb) and max_mb > 0):
-        raise InputError(f"--max-mb must be a positive number of MB, got {max_mb:g}")
+        raise InputError(f"`max_mb` must be a positive number of MB, got {max_mb:g}")
 
 
 _TEXT_BYTES = (
@@ -417,13 +417,13 @@ def _chrome_trace(traces: TraceSet, ticks: TickRange | None, max_mb: float) -> d
     estimate = estimate_chrome_trace(traces, ticks=ticks)
     if estimate.events == 0:
         raise EmptyDataError(
-            "no record in the selection; widen --run, --since/--until, --ticks or --symbol"
+            "no record in the selection; widen `runs`, `since`/`until`, `ticks` or `symbols`"
         )
     if estimate.size_bytes > max_mb * _BYTES_PER_MB:
         raise ExportTooLargeError(
             f"the export would be about {_format_mb(estimate.size_bytes)} "
             f"({estimate.events:,} events), over the {max_mb:g} MB limit; narrow the "
-            "selection with --run, --since/--until or --ticks (or raise --max-mb)"
+            "selection with `runs`, `since`/`until` or `ticks` (or raise `max_mb`)"
         )
     data = (
         _selected(traces, ticks)

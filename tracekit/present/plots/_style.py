@@ -90,15 +90,15 @@ def check_size(width_in: float | None, height_in: float | None, dpi: float) -> N
         dpi: Dots per inch.
 
     Raises:
-        InputError: Naming the option at fault (``--width``, ``--height``, ``--dpi``).
+        InputError: Naming the parameter at fault (``width``, ``height``, ``dpi``).
     """
-    for name, value in (("--width", width_in), ("--height", height_in), ("--dpi", dpi)):
+    for name, value in (("`width`", width_in), ("`height`", height_in), ("`dpi`", dpi)):
         if value is not None and (not math.isfinite(value) or value <= 0):
             raise InputError(f"{name} must be a positive number, got {value:g}")
-    for name, value in (("--width", width_in), ("--height", height_in)):
+    for name, value in (("`width`", width_in), ("`height`", height_in)):
         if value is not None and value * dpi > MAX_PIXELS_PER_SIDE:
             raise InputError(
-                f"{name} {value:g} at --dpi {dpi:g} is {value * dpi:,.0f} pixels; "
+                f"{name} {value:g} at `dpi` {dpi:g} is {value * dpi:,.0f} pixels; "
                 f"the limit is {MAX_PIXELS_PER_SIDE:,}: lower the size or the dpi"
             )
 

@@ -37,12 +37,12 @@ def format_for_path(path: str | Path, format: str | None = None) -> str:
     if format is not None:
         chosen = format.lower().lstrip(".")
         if chosen not in PLOT_FORMATS:
-            raise InputError(f"--format {format!r} is not one of {', '.join(PLOT_FORMATS)}")
+            raise InputError(f"`format` {format!r} is not one of {', '.join(PLOT_FORMATS)}")
         return chosen
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in PLOT_FORMATS:
         problem = f"unknown image format '.{suffix}'" if suffix else "no suffix to tell the format"
-        raise InputError(f"{path}: {problem}; name the file .png, .svg or .pdf, or pass --format")
+        raise InputError(f"{path}: {problem}; name the file .png, .svg or .pdf, or pass `format`")
     return suffix
 
 

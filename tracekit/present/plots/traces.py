@@ -131,9 +131,9 @@ def plot_traces(
     """
     options: dict[str, Any] = {"title": title, "width": width, "height": height, "dpi": dpi}
     if kind not in TRACE_KINDS:
-        raise InputError(f"--kind {kind!r} is not one of {', '.join(TRACE_KINDS)}")
+        raise InputError(f"`kind` {kind!r} is not one of {', '.join(TRACE_KINDS)}")
     if every is not None and kind != "guards":
-        raise InputError(f"--every sets the guards figure's windows; it does not apply to {kind}")
+        raise InputError(f"`every` sets the guards figure's windows; it does not apply to {kind}")
     check_size(width, height, dpi)
     from tracekit.analysis.sources import reading
 
@@ -546,7 +546,7 @@ def plot_guards(
     count = (last - first) // window_ns + 1
     if count > MAX_GUARD_WINDOWS:
         raise InputError(
-            f"--every {every} cuts the selection into {count:,} windows; the limit is "
+            f"`every` {every} cuts the selection into {count:,} windows; the limit is "
             f"{MAX_GUARD_WINDOWS:,}: use a wider window"
         )
     starts = pl.Series([first + window_ns * number for number in range(count)], dtype=pl.Int64)
@@ -658,7 +658,7 @@ def plot_requests(
     if summary.height == 0:
         raise EmptyDataError(
             f"{describe_files(traces.files)}: no sampled exchange request in the selection; "
-            "widen --symbol, --run, --since or --until"
+            "widen `symbols`, `runs`, `since` or `until`"
         )
     key = (pl.col("verb").fill_null("") + pl.lit(" ") + pl.col("name")).alias("key")
     query = (
@@ -735,7 +735,8 @@ def _require_ticks(traces: TraceSet) -> int:
 
 def _no_tick(traces: TraceSet) -> EmptyDataError:
     return EmptyDataError(
-        f"{describe_files(traces.files)}: no tick in the selection; widen --run, --since or --until"
+        f"{describe_files(traces.files)}: no tick in the selection; "
+        "widen `runs`, `since` or `until`"
     )
 
 

@@ -1,7 +1,11 @@
-"""Tables as data: a result object describes itself as :class:`Section`s, and one
-renderer per output format draws any section the same way.
+"""Tables as data: a result object describes itself as blocks (:class:`Section`, a
+table of rows; :class:`Facts`, label and value pairs) under a :class:`Heading`, and
+one renderer per output format draws any block the same way.
 
-Renderers return strings or rich renderables; they never print.
+Standard library only at import: the result objects of ``analysis``, ``decisions``
+and ``sim`` build these. Renderers return strings or rich renderables; they never
+print. A whole report (heading, blocks, JSON document) is rendered by
+:mod:`tracekit.present.report`.
 """
 
 from __future__ import annotations
@@ -159,10 +163,50 @@ class Section:
         ]
 
 
-def to_rich(sections: Sequence[Section]) -> RenderableType:
-    """Sections as rich tables, one under the other.
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    """A titled list of label and value pairs: a summary, not a table of rows.
 
-    Every cell, title and note is plain text (no markup), with control characters
+    Attributes:
+        name: What the block is (like :attr:`Section.name`).
+        title: Its title.
+        items: ``(label, value)`` pairs, values already formatted as text.
+        note: Words under it.
+    """
+
+    name: str
+    title: str
+    items: tuple[tuple[str, str], ...]
+    note: str = ""
+
+
+Block = Section | Facts
+"""What a report is made of: tables of rows, and label and value summaries."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Heading:
+    """What a report says above its blocks.
+
+    Attributes:
+        title: The title of the Markdown document (``# title``).
+        headline: One line heading the report in Jupyter (HTML).
+        lines: Paragraphs under the Markdown title.
+        notices: Things about the inputs a reader should know (a bulleted list).
+    """
+
+    title: str
+    headline: str
+    lines: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()
+
+
+def to_rich(sections: Sequence[Block]) -> RenderableType:
+    """Blocks as rich tables, one under the other.
+
+    A :class:`Section` is a table with a header, followed by its note and an empty
+    line; :class:`Facts` are a boxed table without header (and its note). Every
+    cell, title and note is plain text (no markup), with control characters
     escaped (:func:`printable`).
     """
     from rich import box
@@ -172,6 +216,14 @@ def to_rich(sections: Sequence[Section]) -> RenderableType:
 
     parts: list[RenderableType] = []
     for section in sections:
+        if isinstance(section, Facts):
+            panel = Table(title=Text(printable(section.title)), show_header=False)
+            for label, value in section.items:
+                panel.add_row(Text(printable(label)), Text(printable(value)))
+            parts.append(panel)
+            if section.note:
+                parts.append(Text(printable(section.note), style="dim"))
+            continue
         columns = section.present_columns()
         rows = [[printable(cell) for cell in row] for row in section.rows()]
         if len(rows) >= FAST_TABLE_ROWS:
@@ -197,12 +249,22 @@ def to_rich(sections: Sequence[Section]) -> RenderableType:
     return Group(*parts)
 
 
-def to_html(sections: Sequence[Section]) -> str:
-    """Sections as HTML tables for Jupyter: every row (nothing elided), text escaped."""
+def to_html(sections: Sequence[Block]) -> str:
+    """Blocks as HTML tables for Jupyter: every row (nothing elided), text escaped."""
     from html import escape
 
     out: list[str] = []
     for section in sections:
+        if isinstance(section, Facts):
+            out.append(f"<h5>{escape(section.title)}</h5>")
+            rows = "".join(
+                f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>"
+                for label, value in section.items
+            )
+            out.append(f"<table><tbody>{rows}</tbody></table>")
+            if section.note:
+                out.append(f"<p><small>{escape(section.note)}</small></p>")
+            continue
         columns = section.present_columns()
         out.append(f"<h5>{escape(section.title)}</h5>")
         if section.frame.height == 0:
@@ -308,11 +370,18 @@ class PlainTable:
         return Measurement(width, width)
 
 
-def to_markdown(sections: Sequence[Section], heading_level: int = 2) -> str:
-    """Sections as GitHub-flavoured Markdown tables."""
+def to_markdown(sections: Sequence[Block], heading_level: int = 2) -> str:
+    """Blocks as GitHub-flavoured Markdown: tables, and facts as a bulleted list."""
     out: list[str] = []
     hashes = "#" * heading_level
     for section in sections:
+        if isinstance(section, Facts):
+            out.append(f"{hashes} {section.title}\n")
+            out.extend(f"- {label}: {value}" for label, value in section.items)
+            out.append("")
+            if section.note:
+                out.append(f"{section.note}\n")
+            continue
         columns = section.present_columns()
         out.append(f"{hashes} {section.title}\n")
         if section.frame.height == 0:
@@ -330,10 +399,17 @@ def to_markdown(sections: Sequence[Section], heading_level: int = 2) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def to_csv(section: Section) -> str:
-    """One section as CSV with raw (unformatted) values; null is an empty field."""
+def to_csv(section: Block) -> str:
+    """One section as CSV with raw (unformatted) values; null is an empty field.
+
+    Facts are two columns, ``field`` and ``value``.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    if isinstance(section, Facts):
+        writer.writerow(["field", "value"])
+        writer.writerows(section.items)
+        return buffer.getvalue()
     writer.writerow(section.frame.columns)
     for row in section.frame.iter_rows():
         writer.writerow(["" if value is None else _csv_value(value) for value in row])

@@ -438,6 +438,8 @@ def _summarized(table: pa.Table) -> pa.Table:
     except Exception as exc:  # the writer must never die or raise into the loop
         logger.warning("tracekit: golden window written without its summary: %s", exc)
         return table
+
+
 _EXIT_CLOSERS: list[Callable[[], object]] = []
 _EXIT_LOCK = threading.Lock()
 _EXIT_HOOK_RAN = threading.Event()
