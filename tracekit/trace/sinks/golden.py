@@ -360,7 +360,6 @@ class GoldenWriter:
             repaired=self._count_repaired,
             clock=steps,
         )
-        table = _summarized(table)
         if self._remote is not None:
             self._put_window(table, self._remote.child(schema.window_file_name(seq)))
             return int(table.num_rows)
@@ -426,18 +425,6 @@ class GoldenWriter:
         if self._temp_folder is not None:
             with contextlib.suppress(OSError):
                 self._temp_folder.rmdir()  # only when empty: another writer may use it
-
-
-def _summarized(table: pa.Table) -> pa.Table:
-    """The table with its summary (``tracekit.summary``); without one if it fails:
-    readers then read the file's rows, so a summary is never worth a lost window."""
-    from tracekit.store.summary import with_summary
-
-    try:
-        return with_summary(table)
-    except Exception as exc:  # the writer must never die or raise into the loop
-        logger.warning("tracekit: golden window written without its summary: %s", exc)
-        return table
 
 
 _EXIT_CLOSERS: list[Callable[[], object]] = []
