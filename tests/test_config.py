@@ -27,7 +27,8 @@ ALL_KEYS = (
     "close_timeout_s, deadline_ms, deployment, enabled, export_golden, golden_trace_interval, "
     "keep_missed_detail, max_queue_windows, max_records_per_tick, metrics, metrics_addr, "
     "metrics_alert_limits_ms, metrics_guard_reasons, metrics_max_label_values, metrics_port, "
-    "metrics_units, output_dir, run_id, s3_endpoint_url, s3_region, sample_rate, sample_seed"
+    "metrics_units, output_dir, record_parents, run_id, s3_endpoint_url, s3_region, "
+    "sample_rate, sample_seed"
 )
 
 # (key, bad value as Python, the same value as YAML text, words of the allowed values)
@@ -48,6 +49,9 @@ BAD_VALUES = [
     ("enabled", 1, "1", "true or false"),
     ("export_golden", "no", '"no"', "true or false"),
     ("keep_missed_detail", 0, "0", "true or false"),
+    ("record_parents", "yes", '"yes"', "true or false"),
+    ("record_parents", 1, "1", "true or false"),
+    ("record_parents", None, "null", "true or false"),
     ("output_dir", "", '""', "a non-empty folder path"),
     ("output_dir", 7, "7", "a non-empty folder path"),
     ("sample_seed", 1.0, "1.0", "a whole number or null"),

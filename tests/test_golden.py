@@ -534,7 +534,8 @@ def test_window_table_in_slices_matches_the_rows_and_pauses_between_slices() -> 
     ]
     assert got == expected
     assert len(pauses) >= len(rows) // SLICE_ROWS
-    assert table.schema.names[-1] == "attributes"
+    assert table.schema.names[-3:] == ["attributes", "span_id", "parent_span_id"]
+    assert {(row["span_id"], row["parent_span_id"]) for row in rows} == {(None, None)}
 
 
 def test_schema_doc_lists_the_added_columns_of_the_code() -> None:

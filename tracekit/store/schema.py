@@ -143,10 +143,28 @@ ADDED_COLUMNS: Final[tuple[Column, ...]] = (
         True,
         "stage/request: the span's attributes as a JSON object (sorted keys); else null.",
     ),
+    Column(
+        "span_id",
+        "int32",
+        True,
+        "stage/request: the span's number within its tick, from 1, with record_parents; else null.",
+    ),
+    Column(
+        "parent_span_id",
+        "int32",
+        True,
+        "stage/request: span_id of the span it ran inside; null inside the tick itself "
+        "or without record_parents.",
+    ),
 )
 """Nullable columns added at the end after version 1 was defined (``docs/schema.md``,
 "Versioning"): the tracer writes them, files written before lack them, and readers
 need not read them."""
+
+SPAN_ID: Final = "span_id"
+PARENT_SPAN_ID: Final = "parent_span_id"
+NESTING_COLUMNS: Final = (SPAN_ID, PARENT_SPAN_ID)
+"""The added columns that say which span ran inside which (``record_parents``)."""
 
 DICTIONARY_COLUMNS: Final = tuple(
     column.name for column in COLUMNS if column.arrow_type == "string"

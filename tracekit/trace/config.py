@@ -112,6 +112,10 @@ class TraceConfig:
         s3_region: The object store's region; None takes ``AWS_REGION`` (or us-east-1).
         close_timeout_s: Longest :meth:`tracekit.Tracer.close` (and interpreter exit)
             waits for the sinks, in seconds; what is not written by then is counted.
+        record_parents: Record each stage and request span's id and its parent
+            span's id (``span_id``, ``parent_span_id``), so analysis knows exactly
+            which spans are nested in which; costs a few hundred ns per measured span
+            (``docs/tracer.md``, "Nesting").
     """
 
     enabled: bool = True
@@ -136,6 +140,7 @@ class TraceConfig:
     close_timeout_s: float = 2.0
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    record_parents: bool = False
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -295,6 +300,7 @@ _RULES: dict[str, tuple[str, Any, str]] = {
     ),
     "sample_seed": ("int?", _always, "a whole number or null"),
     "keep_missed_detail": ("bool", _always, "true or false"),
+    "record_parents": ("bool", _always, "true or false"),
     "max_queue_windows": ("int", lambda v: v >= 1, "a whole number >= 1"),
     "max_records_per_tick": ("int", lambda v: v >= 1, "a whole number >= 1"),
     "run_id": (

@@ -10,8 +10,13 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
-SpanRecord = tuple[str, str, str | None, str | None, str | None, int, int]
-"""A stage or request span: (kind, name, symbol, verb, error_type, start_ns, duration_ns)."""
+SpanRecord = (
+    tuple[str, str, str | None, str | None, str | None, int, int]
+    | tuple[str, str, str | None, str | None, str | None, int, int, int, int | None]
+)
+"""A stage or request span: (kind, name, symbol, verb, error_type, start_ns,
+duration_ns), followed by (span_id, parent_span_id) when the tracer records parents
+(``record_parents``); a tracer's records all have the same length."""
 
 GuardRecord = tuple[str, str | None, int]
 """A guard trip: (reason, symbol, at_ns)."""
@@ -36,7 +41,7 @@ class FinishedTick(NamedTuple):
     guard_trips: int
     request_count: int
     detail: str
-    spans: list[SpanRecord]
+    spans: Sequence[SpanRecord]
     guards: list[GuardRecord]
     span_attributes: Mapping[int, Attributes] | None = None
     """Attributes of the spans that have any, keyed by the span's index in ``spans``."""

@@ -234,6 +234,18 @@ class _TickState:
         self.cancelled: list[tuple[int, object, int]] | None = None
 
 
+class _NestingTickState(_TickState):
+    """A tick's state when the tracer records parents: also numbers its spans."""
+
+    __slots__ = ("span_ids",)
+
+    def __init__(self, tick_id: int, sampled: bool, measuring: bool, late: list[int]) -> None:
+        super().__init__(tick_id, sampled, measuring, late)
+        # next() of a count is one C call, atomic under the GIL: threads of one tick
+        # (to_thread, bind) never get the same id.
+        self.span_ids = itertools.count(1)
+
+
 def _error_name(state: _TickState, exc_type: type[BaseException], index: int) -> str | None:
     """The error type recorded for a span; remembers a cancellation, which
     :func:`_resolve_cancelled` may later find was a timeout."""
@@ -283,12 +295,19 @@ class _SpanFactory:
         self.with_attributes = with_attributes
 
 
-def _span_type(tracer: Tracer, clock: ClockNs, max_records: int) -> _SpanFactory:
+def _span_type(
+    tracer: Tracer,
+    clock: ClockNs,
+    max_records: int,
+    current_span: contextvars.ContextVar[int | None] | None = None,
+) -> _SpanFactory:
     """Build the span classes of one tracer.
 
     The clock and the record cap are closure variables rather than attributes, as
     this is the hottest code in tracekit: a closure read is the cheapest lookup
-    CPython has.
+    CPython has. With ``current_span`` (``record_parents``) the classes returned are
+    subclasses that also number each span and record its parent's number; the
+    classes of a tracer without it are untouched, so they cost nothing more.
     """
 
     class _Span(Span):
@@ -459,7 +478,190 @@ def _span_type(tracer: Tracer, clock: ClockNs, max_records: int) -> _SpanFactory
                 tracer, self._kind, self._name, self._symbol, self._verb, self._attributes
             )
 
-    return _SpanFactory(_Span, _StageSpan, _RequestSpan, _AttributeSpan)
+    if current_span is None:
+        return _SpanFactory(_Span, _StageSpan, _RequestSpan, _AttributeSpan)
+
+    get_parent = current_span.get
+    set_parent = current_span.set
+    reset_parent = current_span.reset
+
+    class _NestedSpan(_Span):
+        """A span that takes a number in its tick and becomes the current span of its
+        context until it ends, so spans opened inside it (also in tasks and threads
+        that copy the context) record it as their parent."""
+
+        __slots__ = ("_id", "_parent", "_token")
+        _state: _NestingTickState
+
+        def __enter__(self) -> Self:
+            self._id = span_id = next(self._state.span_ids)
+            self._parent = get_parent()
+            self._token = set_parent(span_id)
+            self._start_ns = clock()
+            return self
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            end_ns = clock()
+            try:
+                reset_parent(self._token)
+            except (ValueError, RuntimeError):  # exited in another context, or twice
+                set_parent(self._parent)
+            state = self._state
+            spans = state.spans
+            if not state.open:
+                state.late[0] += 1
+            elif len(spans) < max_records:
+                spans.append(
+                    (
+                        self._kind,
+                        self._name,
+                        self._symbol,
+                        self._verb,
+                        None if exc_type is None else _error_name(state, exc_type, len(spans)),
+                        self._start_ns,
+                        end_ns - self._start_ns,
+                        self._id,
+                        self._parent,
+                    )
+                )
+            else:
+                state.dropped += 1
+
+    class _NestedStageSpan(_NestedSpan):
+        """:class:`_StageSpan`, numbered."""
+
+        __slots__ = ()
+
+        def __init__(self, state: _NestingTickState, name: str, symbol: str | None) -> None:
+            self._state = state
+            self._name = name
+            self._symbol = symbol
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            end_ns = clock()
+            try:
+                reset_parent(self._token)
+            except (ValueError, RuntimeError):
+                set_parent(self._parent)
+            state = self._state
+            spans = state.spans
+            if not state.open:
+                state.late[0] += 1
+            elif len(spans) < max_records:
+                spans.append(
+                    (
+                        kind_stage,
+                        self._name,
+                        self._symbol,
+                        None,
+                        None if exc_type is None else _error_name(state, exc_type, len(spans)),
+                        self._start_ns,
+                        end_ns - self._start_ns,
+                        self._id,
+                        self._parent,
+                    )
+                )
+            else:
+                state.dropped += 1
+
+        def _opener(self) -> Callable[[], Span]:
+            return _opener_of(tracer, kind_stage, self._name, self._symbol, None, None)
+
+    class _NestedRequestSpan(_NestedSpan):
+        """:class:`_RequestSpan`, numbered."""
+
+        __slots__ = ()
+
+        def __init__(
+            self, state: _NestingTickState, name: str, symbol: str | None, verb: str
+        ) -> None:
+            self._state = state
+            self._name = name
+            self._symbol = symbol
+            self._verb = verb
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            end_ns = clock()
+            try:
+                reset_parent(self._token)
+            except (ValueError, RuntimeError):
+                set_parent(self._parent)
+            state = self._state
+            spans = state.spans
+            if not state.open:
+                state.late[0] += 1
+            elif len(spans) < max_records:
+                spans.append(
+                    (
+                        kind_request,
+                        self._name,
+                        self._symbol,
+                        self._verb,
+                        None if exc_type is None else _error_name(state, exc_type, len(spans)),
+                        self._start_ns,
+                        end_ns - self._start_ns,
+                        self._id,
+                        self._parent,
+                    )
+                )
+            else:
+                state.dropped += 1
+
+        def _opener(self) -> Callable[[], Span]:
+            return _opener_of(tracer, kind_request, self._name, self._symbol, self._verb, None)
+
+    class _NestedAttributeSpan(_NestedSpan):
+        """:class:`_AttributeSpan`, numbered."""
+
+        __slots__ = ("_attributes",)
+
+        def __init__(
+            self,
+            state: _NestingTickState,
+            kind: str,
+            name: str,
+            symbol: str | None,
+            verb: str | None,
+            attributes: Attributes,
+        ) -> None:
+            super().__init__(state, kind, name, symbol, verb)
+            self._attributes = attributes
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            state = self._state
+            index = len(state.spans)
+            super().__exit__(exc_type, exc, traceback)
+            if len(state.spans) > index:  # kept: remember its attributes
+                if state.attributes is None:
+                    state.attributes = {}
+                state.attributes[index] = self._attributes
+
+        def _opener(self) -> Callable[[], Span]:
+            return _opener_of(
+                tracer, self._kind, self._name, self._symbol, self._verb, self._attributes
+            )
+
+    return _SpanFactory(_NestedSpan, _NestedStageSpan, _NestedRequestSpan, _NestedAttributeSpan)
 
 
 def _opener_of(
@@ -558,6 +760,45 @@ class _TickSpan(Span):
         return functools.partial(_TickSpan, self._tracer, self._deadline_ns)
 
 
+class _NestingTickSpan(_TickSpan):
+    """:class:`_TickSpan` of a tracer that records parents: its state numbers the
+    spans, and spans opened directly inside the tick have no parent (null)."""
+
+    __slots__ = ("_span_token",)
+
+    def __enter__(self) -> Self:
+        tracer = self._tracer
+        tick_id = next(tracer._tick_ids)
+        sampled = tracer._decide(tick_id)
+        state = self._state = _NestingTickState(
+            tick_id, sampled, sampled or tracer._keep_missed, tracer._late_spans
+        )
+        self._token = tracer._current.set(state)
+        current_span = tracer._current_span
+        # A tick opened inside a span (of another tick): its own spans start afresh.
+        # Usually no span is current, and a read is cheaper than a set and a reset.
+        self._span_token = None if current_span.get() is None else current_span.set(None)
+        self._start_ns = tracer._clock()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc, traceback)
+        token = self._span_token
+        if token is not None:
+            try:
+                self._tracer._current_span.reset(token)
+            except (ValueError, RuntimeError):  # exited in another context
+                self._tracer._current_span.set(None)
+
+    def _opener(self) -> Callable[[], Span]:
+        return functools.partial(_NestingTickSpan, self._tracer, self._deadline_ns)
+
+
 @dataclasses.dataclass(frozen=True)
 class TracerStats:
     """Counters of a tracer: what it recorded, kept, dropped and wrote.
@@ -647,6 +888,7 @@ class Tracer:
         "_closed",
         "_current",
         "_current_get",
+        "_current_span",
         "_deadline_misses",
         "_deadline_ns",
         "_decide",
@@ -667,6 +909,7 @@ class Tracer:
         "_stage_span_cls",
         "_tick_ids",
         "_tick_sinks",
+        "_tick_span_cls",
         "_ticks",
         "_ticks_after_close",
         "_ticks_after_fork",
@@ -752,7 +995,19 @@ class Tracer:
         self._decide = self._sampler.decide
         self._keep_missed = self.config.keep_missed_detail
         self._deadline_ns = round(self.config.deadline_ms * 1_000_000)
-        spans = _span_type(self, self._clock, self.config.max_records_per_tick)
+        # Ids and parents (record_parents) come from other span and tick classes,
+        # chosen once here: the default classes have no branch for them.
+        self._current_span: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+            f"tracekit_span_{id(self)}", default=None
+        )
+        nesting = self.config.record_parents
+        self._tick_span_cls: type[_TickSpan] = _NestingTickSpan if nesting else _TickSpan
+        spans = _span_type(
+            self,
+            self._clock,
+            self.config.max_records_per_tick,
+            self._current_span if nesting else None,
+        )
         self._span_cls = spans.plain
         self._stage_span_cls = spans.stage
         self._request_span_cls = spans.request
@@ -820,15 +1075,15 @@ class Tracer:
             deadline_ms: This tick's deadline; ``config.deadline_ms`` when omitted.
         """
         if deadline_ms is None:
-            return _TickSpan(self, self._deadline_ns)
+            return self._tick_span_cls(self, self._deadline_ns)
         if (
             not isinstance(deadline_ms, int | float)
             or isinstance(deadline_ms, bool)
             or not 0 < deadline_ms < 1e12
         ):
             self._invalid_calls += 1  # never raise into the loop: use the configured deadline
-            return _TickSpan(self, self._deadline_ns)
-        return _TickSpan(self, round(deadline_ms * 1_000_000))
+            return self._tick_span_cls(self, self._deadline_ns)
+        return self._tick_span_cls(self, round(deadline_ms * 1_000_000))
 
     def stage(
         self, name: str, symbol: str | None = None, attributes: Attributes | None = None

@@ -662,8 +662,8 @@ class _CompactReader:
 
 # -- the window's table -------------------------------------------------------------------
 
-_COLUMNS_AFTER_RUN_ID: Final = 16
-"""tick_id ... attributes: the written columns after ``run_id``, in schema order."""
+_COLUMNS_AFTER_RUN_ID: Final = 18
+"""tick_id ... parent_span_id: the written columns after ``run_id``, in schema order."""
 
 
 class StepClock:
@@ -720,6 +720,9 @@ class StepClock:
             self.restart()
 
 
+_NESTED_RECORD_ITEMS: Final = 9
+"""Items of a span record that carries its span id and parent (``record_parents``)."""
+
 BLOCK_SLICES: Final = 32
 """Slices joined into one block (one Arrow array per column) before the next slice,
 so the finished table holds one chunk per column, not one per slice: freeing thousands
@@ -775,8 +778,11 @@ def window_table(
         request_counts,
         details,
         attribute_texts,
+        span_ids,
+        parent_ids,
     ) = columns
     tick_only = (deadlines, missed, parallel, guard_trips, request_counts)
+    not_spans = (*tick_only, span_ids, parent_ids)
     ok = schema.STATUS_OK
     error = schema.STATUS_ERROR
 
@@ -816,21 +822,40 @@ def window_table(
         request_counts.append(tick.request_count)
         details.append(detail)
         attribute_texts.append(None)
+        span_ids.append(None)
+        parent_ids.append(None)
         spans = tick.spans
         attributes = tick.span_attributes
         first = 0
         while first < len(spans):
             chunk = spans[first : first + max(1, SLICE_ROWS - len(tick_ids))]
             count = len(chunk)
-            (
-                chunk_kinds,
-                chunk_names,
-                chunk_symbols,
-                chunk_verbs,
-                chunk_errors,
-                chunk_starts,
-                chunk_durations,
-            ) = zip(*chunk, strict=True)
+            if len(chunk[0]) == _NESTED_RECORD_ITEMS:  # record_parents: ids at the end
+                (
+                    chunk_kinds,
+                    chunk_names,
+                    chunk_symbols,
+                    chunk_verbs,
+                    chunk_errors,
+                    chunk_starts,
+                    chunk_durations,
+                    chunk_ids,
+                    chunk_parents,
+                ) = zip(*chunk, strict=True)
+                span_ids.extend(chunk_ids)
+                parent_ids.extend(chunk_parents)
+            else:
+                (
+                    chunk_kinds,
+                    chunk_names,
+                    chunk_symbols,
+                    chunk_verbs,
+                    chunk_errors,
+                    chunk_starts,
+                    chunk_durations,
+                ) = zip(*chunk, strict=True)
+                span_ids.extend(itertools.repeat(None, count))
+                parent_ids.extend(itertools.repeat(None, count))
             tick_ids.extend(itertools.repeat(tick_id, count))
             kinds.extend(chunk_kinds)
             names.extend(chunk_names)
@@ -862,7 +887,7 @@ def window_table(
             error_types.append(None)
             starts.append(at_ns + wall_offset_ns)
             durations.append(None)
-            for column in tick_only:
+            for column in not_spans:
                 column.append(None)
             details.append(detail)
             attribute_texts.append(None)

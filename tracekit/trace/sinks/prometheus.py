@@ -314,7 +314,8 @@ class PrometheusMetrics:
         if tick.detail != schema.DETAIL_SAMPLED:
             return
         ns_per_unit = self._ns_per_unit
-        for kind, name, _symbol, verb, _error, _start, duration_ns in tick.spans:
+        for record in tick.spans:  # 7 items, or 9 with record_parents
+            kind, name, verb, duration_ns = record[0], record[1], record[3], record[6]
             if kind == schema.KIND_STAGE:
                 child = self._stage_children.get(name) if isinstance(name, str) else None
                 if child is None:
