@@ -13,6 +13,12 @@ self time is its duration less the length of the union of its children's
 intervals, so children running concurrently are not subtracted twice. A request
 with exactly a stage's interval is its child; of two stages with the same
 interval neither is the other's. :func:`covered_ns` computes it in one sorted pass.
+
+A tick written with ``record_parents`` says its nesting itself: every span has a
+``span_id`` and the ``parent_span_id`` of the span it ran in. For such a tick a
+span's children are exactly the spans naming it as their parent, whatever their
+symbol or kind (:func:`parent_covered_ns`); the intervals decide only for ticks
+without the ids (older files, or a tracer without the option).
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ SELF: Final = "self_ns"
 LANE: Final = ("run_id", "tick_id", "symbol")
 """A span's children share these columns with it."""
 COVERED: Final = "_covered"
+NESTING: Final = schema.NESTING_COLUMNS
+"""``span_id`` and ``parent_span_id``: a span's children name it (``record_parents``)."""
 
 
 def is_sampled(kind: str) -> pl.Expr:
@@ -136,9 +144,90 @@ def covered_ns(spans: pl.DataFrame) -> npt.NDArray[np.int64]:
     return covered
 
 
+def nesting_columns(frame: pl.LazyFrame | pl.DataFrame) -> list[str]:
+    """The columns of :data:`NESTING` that ``frame`` has (none in older files)."""
+    names = frame.collect_schema().names()
+    return [column for column in NESTING if column in names]
+
+
+def parent_covered_ns(spans: pl.DataFrame) -> npt.NDArray[np.int64]:
+    """Per row of ``spans``, the ns of its interval covered by its direct children:
+    the rows of the same run and tick whose ``parent_span_id`` is its ``span_id``.
+
+    ``spans`` holds the columns of :func:`covered_ns` and :data:`NESTING`. The
+    length of the union of the children's intervals, each clipped to the parent's
+    own (a task may outlive the span it was created in), so children running
+    concurrently are not counted twice. A child whose parent row is absent counts
+    for nothing.
+    """
+    import numpy as np
+
+    covered = np.zeros(spans.height, dtype=np.int64)
+    tick = ["run_id", "tick_id"]
+    rows = spans.select(
+        *tick,
+        schema.SPAN_ID,
+        schema.PARENT_SPAN_ID,
+        pl.col("start_unix_ns").alias("_s"),
+        (pl.col("start_unix_ns") + pl.col("duration_ns")).alias("_e"),
+    ).with_row_index("_row")
+    parents = rows.select(
+        *tick,
+        pl.col(schema.SPAN_ID).alias(schema.PARENT_SPAN_ID),
+        "_row",
+        pl.col("_s").alias("_ps"),
+        pl.col("_e").alias("_pe"),
+    )
+    start = pl.max_horizontal("_s", "_ps")
+    end = pl.min_horizontal("_e", "_pe")
+    reach = pl.col("_e").cum_max().shift(1).over("_row")
+    gained = (
+        rows.filter(pl.col(schema.PARENT_SPAN_ID).is_not_null())
+        .select(*tick, schema.PARENT_SPAN_ID, "_s", "_e")
+        .join(parents, on=[*tick, schema.PARENT_SPAN_ID], how="inner")
+        .select("_row", start.alias("_s"), end.alias("_e"))
+        .filter(pl.col("_e") > pl.col("_s"))
+        .sort("_row", "_s")
+        .with_columns(reach.alias("_reach"))
+        .group_by("_row")
+        .agg(
+            (pl.col("_e") - pl.max_horizontal("_s", pl.col("_reach").fill_null(pl.col("_s"))))
+            .clip(lower_bound=0)
+            .sum()
+            .alias(COVERED)
+        )
+    )
+    covered[gained["_row"].to_numpy()] = gained[COVERED].to_numpy()
+    return covered
+
+
+def self_covered_ns(spans: pl.DataFrame) -> npt.NDArray[np.int64]:
+    """Per row of ``spans``, the ns its children cover: by parent ids
+    (:func:`parent_covered_ns`) in the ticks whose every span has one, from the
+    intervals (:func:`covered_ns`) in the others."""
+    if len(nesting_columns(spans)) < len(NESTING) or spans[schema.SPAN_ID].null_count() == len(
+        spans
+    ):
+        return covered_ns(spans)
+    import numpy as np
+
+    if spans[schema.SPAN_ID].null_count() == 0:
+        return parent_covered_ns(spans)
+    recorded = (
+        spans.select(pl.col(schema.SPAN_ID).is_not_null().all().over(["run_id", "tick_id"]))
+        .to_series()
+        .to_numpy()
+    )
+    covered = np.zeros(spans.height, dtype=np.int64)
+    covered[recorded] = parent_covered_ns(spans.filter(pl.Series(recorded)))
+    covered[~recorded] = covered_ns(spans.filter(pl.Series(~recorded)))
+    return covered
+
+
 def with_self_time(spans: pl.DataFrame) -> pl.DataFrame:
-    """``spans`` (see :func:`covered_ns`) with ``self_ns``: duration less covered."""
-    covered = pl.Series(COVERED, covered_ns(spans))
+    """``spans`` (see :func:`covered_ns`, and :data:`NESTING` if present) with
+    ``self_ns``: duration less what its children cover (:func:`self_covered_ns`)."""
+    covered = pl.Series(COVERED, self_covered_ns(spans))
     return spans.with_columns((pl.col("duration_ns") - covered).alias(SELF))
 
 

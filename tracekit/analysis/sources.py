@@ -14,6 +14,7 @@ import glob
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from tracekit.errors import EmptyDataError, InputError, SchemaError
 from tracekit.store import schema
@@ -147,6 +148,21 @@ def reading(files: Sequence[str]) -> Iterator[None]:
             f"{culprit}: the data cannot be read ({first}); the file is corrupt: "
             "remove it from the selection"
         ) from None
+
+
+def scan_options() -> dict[str, Any]:
+    """Options of ``pl.scan_parquet`` over golden files: schema v1 and its added
+    columns, whichever file comes first. An added column a file lacks (a file
+    written before it) reads as nulls; a column tracekit does not know is left out."""
+    import polars as pl
+
+    types = {"string": pl.String, "int64": pl.Int64, "int32": pl.Int32, "bool": pl.Boolean}
+    columns = (*schema.COLUMNS, *schema.ADDED_COLUMNS)
+    return {
+        "schema": {column.name: types[column.arrow_type] for column in columns},
+        "missing_columns": "insert",
+        "extra_columns": "ignore",
+    }
 
 
 def _find_unreadable(files: Sequence[str]) -> str | None:

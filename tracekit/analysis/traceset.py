@@ -45,7 +45,7 @@ from tracekit.analysis.identity import (
 )
 from tracekit.analysis.result import Analysis
 from tracekit.analysis.selection import Selection, parse_time_ns, unix_ns
-from tracekit.analysis.sources import SkippedFile, Sources, find_sources, reading
+from tracekit.analysis.sources import SkippedFile, Sources, find_sources, reading, scan_options
 from tracekit.errors import EmptyDataError, InputError
 from tracekit.present.render.sketch import SKETCH_BINS_PER_OCTAVE, sparkline_from_bins
 from tracekit.stats.intervals import PERCENTILES, min_n_for_quantile, wilson_interval
@@ -162,6 +162,7 @@ def _read_in_memory(files: Sequence[str]) -> pl.DataFrame:
             include_file_paths="file",
             glob=False,
             storage_options=storage_options(files),
+            **scan_options(),
         ).collect()
 
 
@@ -374,9 +375,9 @@ class TraceSet:
                 paths,
                 hive_partitioning=False,
                 glob=False,  # the paths are literal file names: run_id=canary[1] is no pattern
-                extra_columns="ignore",
                 include_file_paths="file" if with_paths else None,
                 storage_options=storage_options(paths),
+                **scan_options(),  # files written before an added column read it as nulls
             )
             if run is not None:
                 part = part.with_columns(pl.lit(run).alias("run_id"))
@@ -643,8 +644,9 @@ class TraceSet:
         with reading(self.files):  # one batch at a time: polars sorts on every core
             for batch in batches:
                 frame, keys = self._keyed(self._selected(batch), by, every)
+                nesting = queries.nesting_columns(frame)
                 columns = dict.fromkeys(
-                    [*queries.LANE, "kind", "name", "start_unix_ns", "duration_ns", *keys]
+                    [*queries.LANE, "kind", "name", "start_unix_ns", "duration_ns", *nesting, *keys]
                 )
                 weight = [_WEIGHT] if self.weighted else []
                 spans = queries.sampled_spans(frame).select(*columns, *weight).collect()
@@ -731,7 +733,14 @@ class TraceSet:
         if window:  # a span belongs to its tick's window, not to the one it starts in
             spans = spans.drop(WINDOW_COLUMN).join(missed.lazy(), on=tick_key, how="left")
         return spans.select(
-            *tick_key, *window, "kind", "name", "symbol", "start_unix_ns", "duration_ns"
+            *tick_key,
+            *window,
+            "kind",
+            "name",
+            "symbol",
+            "start_unix_ns",
+            "duration_ns",
+            *queries.nesting_columns(spans),
         )
 
     def _attribution_from(self, spans: pl.DataFrame, by: Sequence[GroupKey]) -> pl.DataFrame:
@@ -864,7 +873,8 @@ def attribution_from_spans(spans: pl.DataFrame, by: Sequence[GroupKey] = ()) -> 
     """The attribution table of missed ticks from their stage and request rows.
 
     ``spans`` holds ``run_id, tick_id, kind, name, symbol, start_unix_ns,
-    duration_ns`` (and the window column with ``every``) of the missed ticks with
+    duration_ns`` (and the window column with ``every``; ``span_id`` and
+    ``parent_span_id`` when read, for exact self time) of the missed ticks with
     detail: a small frame, in memory. The Spark engine computes it the same way.
     """
     window = [WINDOW_COLUMN] if WINDOW_COLUMN in spans.columns else []

@@ -136,10 +136,13 @@ def _check(path: str, footer: Any, arrow_schema: Any) -> Footer:
             f"{path}: a column name appears twice; "
             f"the file was not written by tracekit's tracer: {_SKIP_HINT}"
         )
+    # The added columns a file has (files written before them lack them) are checked
+    # too: readers take their types from the schema, whichever file comes first.
     wrong = [
         f"{field.name} is {arrow_schema.field(field.name).type}, not {field.type}"
         for field in _expected_schema()
-        if not arrow_schema.field(field.name).type.equals(field.type)
+        if field.name in arrow_schema.names
+        and not arrow_schema.field(field.name).type.equals(field.type)
     ]
     if wrong:
         raise SchemaError(
@@ -208,5 +211,6 @@ def _null_error(path: str, column: str) -> None:
 
 @functools.cache
 def _expected_schema() -> Any:
-    """Schema v1 as pyarrow, built once (the footer check runs once per file)."""
-    return schema.arrow_schema()
+    """Schema v1 and its added columns as pyarrow, built once (the footer check runs
+    once per file)."""
+    return schema.arrow_schema(added=True)
