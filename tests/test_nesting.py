@@ -338,8 +338,14 @@ def test_chrome_export_reads_files_with_parents(program: Any, out_dir: Path) -> 
     program(record_parents=True)
     events = chrome_trace(tracekit.load(out_dir))["traceEvents"]
     assert nesting_violations(events) == []
-    names = {event.get("name") for event in events}
-    assert {"emit", "leg", "price"} <= names
+    spans = {
+        (event["name"], event["args"].get("symbol")): event["args"]
+        for event in events
+        if event.get("ph") == "X" and event["args"].get("tick_id") == 1
+    }
+    assert spans["POST place_order", "BTC"]["parent_span_id"] == 12
+    assert spans["emit", None]["span_id"] == 12
+    assert "parent_span_id" not in spans["emit", None]
 
 
 # -- parent_covered_ns on its own -----------------------------------------------------

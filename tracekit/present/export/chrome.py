@@ -425,9 +425,10 @@ def _chrome_trace(traces: TraceSet, ticks: TickRange | None, max_mb: float) -> d
             f"({estimate.events:,} events), over the {max_mb:g} MB limit; narrow the "
             "selection with `runs`, `since`/`until` or `ticks` (or raise `max_mb`)"
         )
+    selected = _selected(traces, ticks)
+    nesting = [c for c in schema.NESTING_COLUMNS if c in selected.collect_schema().names()]
     data = (
-        _selected(traces, ticks)
-        .select(schema.COLUMN_NAMES)
+        selected.select(*schema.COLUMN_NAMES, *nesting)
         .sort(["run_id", "start_unix_ns", "tick_id", "kind", "name", "symbol"], nulls_last=True)
         .collect(engine="streaming")
     )
@@ -471,6 +472,8 @@ def _build(
                     status=row["status"],
                     error_type=row["error_type"],
                     detail=row["detail"],
+                    span_id=row.get(schema.SPAN_ID),  # record_parents: the span's number
+                    parent_span_id=row.get(schema.PARENT_SPAN_ID),
                 ),
             }
             if row["status"] == schema.STATUS_ERROR:
