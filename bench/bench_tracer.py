@@ -396,9 +396,12 @@ class Tracers:
     tick_no_export: Tracer
     tick_metrics: Tracer
     disabled: Tracer
+    sampled_parents: Tracer | None = None
+    """``record_parents: true`` (None when the tracekit measured has no such key)."""
+    tick_parents: Tracer | None = None
 
     def all(self) -> dict[str, Tracer]:
-        return dict(vars(self))
+        return {name: tracer for name, tracer in vars(self).items() if tracer is not None}
 
 
 @contextlib.contextmanager
@@ -441,6 +444,15 @@ def make_tracers(
         ),
         disabled=tracer_type(config_type(enabled=False)),
     )
+    if hasattr(config_type(), "record_parents"):  # tracekit with span ids and parents
+        tracers.sampled_parents = tracer_type(
+            config_type(sample_rate=1.0, export_golden=False, sample_seed=1, record_parents=True),
+            run_id="bench-sampled-parents",
+        )
+        tracers.tick_parents = tracer_type(
+            config_type(export_golden=False, sample_seed=1, record_parents=True),
+            run_id="bench-tick-parents",
+        )
     try:
         yield tracers
     finally:
@@ -454,6 +466,13 @@ def check_setup(tracers: Tracers, null_span: object = NULL_SPAN) -> None:
     with tracers.sampled.tick():
         assert tracers.sampled.stage("check") is not null_span, "sampled span is a null span"
         assert tracers.sampled.request("GET", "check") is not null_span
+    nested = tracers.sampled_parents
+    if nested is not None:
+        with nested.tick(), nested.stage("outer"):
+            assert nested.stage("check") is not null_span, "record_parents: not measured"
+            assert type(nested.stage("check")) is not type(tracers.sampled.stage("x")), (
+                "record_parents: the default span class"
+            )
     with tracers.unsampled_keep.tick():
         assert tracers.unsampled_keep.stage("check") is not null_span, "keep_missed: not measured"
     with tracers.unsampled_head.tick():
@@ -517,6 +536,26 @@ def build_cases(
             tick_batch(tracers.tick_metrics),
             after_batch=drain_metrics(tracers.tick_metrics),
         ),
+    ]
+    if tracers.sampled_parents is not None and tracers.tick_parents is not None:
+        cases += [
+            Case(
+                "tracekit.stage.sampled_parents",
+                "stage span, sampled tick, record_parents=True",
+                stage_batch(tracers.sampled_parents),
+            ),
+            Case(
+                "tracekit.request.sampled_parents",
+                "request span, sampled tick, record_parents=True",
+                request_batch(tracers.sampled_parents),
+            ),
+            Case(
+                "tracekit.tick.no_export_parents",
+                "tick, golden export off (rate 0.2), record_parents=True",
+                tick_batch(tracers.tick_parents),
+            ),
+        ]
+    cases += [
         Case(
             "tracekit.disabled.stage",
             "disabled tracer: stage span",
@@ -659,6 +698,74 @@ def summarise(cases: list[Case]) -> list[Row]:
     return rows
 
 
+PARENT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("tracekit.stage.sampled_parents", "tracekit.stage.sampled"),
+    ("tracekit.request.sampled_parents", "tracekit.request.sampled"),
+    ("tracekit.tick.no_export_parents", "tracekit.tick.no_export"),
+)
+"""The rows with ``record_parents: true`` and the default rows they are compared with."""
+PAIR_RESAMPLES = 2000
+
+
+@dataclass
+class ParentCost:
+    """What ``record_parents`` adds to a row, from the batches of the same rounds."""
+
+    key: str
+    of: str
+    extra_ns: float
+    """Median over rounds of (with - without), ns per operation."""
+    ratio: float
+    """Median over rounds of with / without (loop cost subtracted from both)."""
+    ratio_low: float
+    ratio_high: float
+    """A 95 % percentile-bootstrap interval of ``ratio``."""
+    min_extra_ns: float
+    """Minimum with less minimum without: the least loaded batches of each."""
+
+
+def parent_costs(cases: list[Case], seed: int) -> list[ParentCost]:
+    """Pair each ``record_parents`` row with its default row round by round (each round
+    runs one batch of both, in a shuffled order), so the machine's load hits both."""
+    by_key = {case.key: case for case in cases}
+    loop = statistics.median(by_key[LOOP_KEY].per_op_raw)
+    rng = random.Random(seed)
+    costs = []
+    for key, of in PARENT_PAIRS:
+        if key not in by_key or of not in by_key:
+            continue
+        pairs = list(zip(by_key[key].per_op_raw, by_key[of].per_op_raw, strict=True))
+        ratios = [(a - loop) / (b - loop) for a, b in pairs if b > loop]
+        medians = sorted(
+            statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(PAIR_RESAMPLES)
+        )
+        costs.append(
+            ParentCost(
+                key=key,
+                of=of,
+                extra_ns=statistics.median(a - b for a, b in pairs),
+                ratio=statistics.median(ratios),
+                ratio_low=medians[int(0.025 * PAIR_RESAMPLES)],
+                ratio_high=medians[int(0.975 * PAIR_RESAMPLES) - 1],
+                min_extra_ns=min(by_key[key].per_op_raw) - min(by_key[of].per_op_raw),
+            )
+        )
+    return costs
+
+
+def format_parent_costs(costs: list[ParentCost]) -> str:
+    lines = [
+        "record_parents=True against the default, paired by round:",
+        f"{'case':<34}  {'extra ns (median)':>17}  {'ratio [95% CI]':>22}  {'extra ns (mins)':>15}",
+    ]
+    for cost in costs:
+        interval = f"{cost.ratio:.3f} [{cost.ratio_low:.3f}, {cost.ratio_high:.3f}]"
+        lines.append(
+            f"{cost.key:<34}  {cost.extra_ns:>17,.1f}  {interval:>22}  {cost.min_extra_ns:>15,.1f}"
+        )
+    return "\n".join(lines)
+
+
 def format_table(rows: list[Row]) -> str:
     header = ("case", "median ns/op", "p90 ns/op", "target", "median/target", "OTel/tracekit")
     lines: list[tuple[str, ...]] = [header]
@@ -715,9 +822,12 @@ def stats_dict(stats: TracerStats) -> dict[str, Any]:
 def check_after(tracers: Tracers) -> list[str]:
     """Problems that would make a row measure something else than it claims."""
     problems = []
-    sampled = tracers.sampled.stats()
-    if sampled.ticks_sampled != sampled.ticks or sampled.records_dropped:
-        problems.append(f"sampled tracer: {sampled}")
+    for tracer in (tracers.sampled, tracers.sampled_parents):
+        if tracer is None:
+            continue
+        sampled = tracer.stats()
+        if sampled.ticks_sampled != sampled.ticks or sampled.records_dropped:
+            problems.append(f"sampled tracer {tracer.run_id}: {sampled}")
     for name in ("unsampled_keep", "unsampled_head"):
         stats = getattr(tracers, name).stats()
         if stats.ticks_sampled or stats.ticks_kept_for_miss:
@@ -788,6 +898,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(format_table(rows))
     print()
+    costs = parent_costs(cases, args.seed)
+    if costs:
+        print(format_parent_costs(costs))
+        print()
     if otel is None:
         print("opentelemetry-sdk is not installed: OTel rows skipped")
     else:
@@ -822,6 +936,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "opentelemetry_sdk": None if otel is None else otel.version,
             "results": [dict(vars(row)) for row in rows],
+            "record_parents_costs": [dict(vars(cost)) for cost in costs],
             "tracer_stats": {name: stats_dict(s) for name, s in tracer_stats.items()},
             "problems": problems,
             "threads_left": leftover,
