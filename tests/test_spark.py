@@ -252,7 +252,42 @@ def test_dataset_helpers_keep_run_id_a_string(spark: SparkSession) -> None:
     from tracekit.spark.reading import spark_schema
 
     assert spark_schema()["run_id"].dataType.simpleString() == "string"
-    assert [field.name for field in spark_schema().fields] == list(schema.COLUMN_NAMES)
+    names = [*schema.COLUMN_NAMES, *schema.NESTING_COLUMNS]
+    assert [field.name for field in spark_schema().fields] == names
+
+
+def test_attribution_uses_recorded_parents_and_reads_old_files(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Spark's attribution is analyze's: exact from span_id/parent_span_id, and the
+    same inferred figures for files written before those columns."""
+    from test_nesting import TICKS, run_program, strip_added_columns
+
+    from tracekit import TraceConfig, Tracer, VirtualClock
+    from tracekit.spark import read_traces
+    from tracekit.spark.tables import attribution_table
+
+    dominant = {}
+    for name, old in (("new", False), ("old", True)):
+        root = tmp_path / name
+        clock = VirtualClock()
+        config = TraceConfig(
+            output_dir=str(root),
+            run_id=f"{name}-run",
+            sample_rate=1.0,
+            deadline_ms=20.0,
+            golden_trace_interval=2,
+            record_parents=True,
+        )
+        tracer = Tracer(config, clock=clock)
+        run_program(tracer, clock)
+        tracer.close()
+        if old:
+            strip_added_columns(root)
+        ours = attribution_table(read_traces(spark, root).frame)
+        assert_frames_close(f"{name}:attribution", ours, tracekit.load(root).attribution())
+        dominant[name] = ours.filter(pl.col("ticks_dominated") == TICKS)["component"].item()
+    assert dominant == {"new": "request:book", "old": "emit"}
 
 
 def test_spark_own_configuration_decides_the_master_when_none_is_given(

@@ -30,7 +30,8 @@ query on one machine's worth of data."""
 
 
 def spark_schema() -> StructType:
-    """The golden-trace schema as a Spark ``StructType`` (``run_id`` stays a string)."""
+    """The golden-trace schema as a Spark ``StructType`` (``run_id`` stays a string),
+    with the added ``span_id`` and ``parent_span_id`` (null in files without them)."""
     from pyspark.sql import types as T
 
     spark_types = {
@@ -42,7 +43,10 @@ def spark_schema() -> StructType:
     return T.StructType(
         [
             T.StructField(column.name, spark_types[column.arrow_type], column.nullable)
-            for column in schema.COLUMNS
+            for column in (
+                *schema.COLUMNS,
+                *(c for c in schema.ADDED_COLUMNS if c.name in schema.NESTING_COLUMNS),
+            )
         ]
     )
 

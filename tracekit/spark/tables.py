@@ -318,7 +318,15 @@ def attribution_table(frame: DataFrame) -> pl.DataFrame:
         .select(*tick_key)
         .distinct()
     )
-    columns = [*tick_key, "kind", "name", "symbol", "start_unix_ns", "duration_ns"]
+    columns = [
+        *tick_key,
+        "kind",
+        "name",
+        "symbol",
+        "start_unix_ns",
+        "duration_ns",
+        *schema.NESTING_COLUMNS,  # exact self time where the tracer recorded parents
+    ]
     rows = (
         frame.filter(F.col("kind").isin(schema.KIND_STAGE, schema.KIND_REQUEST))
         .join(missed, on=tick_key, how="left_semi")
@@ -335,6 +343,8 @@ def attribution_table(frame: DataFrame) -> pl.DataFrame:
             "symbol": pl.String,
             "start_unix_ns": pl.Int64,
             "duration_ns": pl.Int64,
+            schema.SPAN_ID: pl.Int32,
+            schema.PARENT_SPAN_ID: pl.Int32,
         },
         orient="row",
     )
