@@ -386,6 +386,51 @@ def test_children_are_clipped_to_the_parent_and_joined_by_tick() -> None:
     assert queries.with_self_time(frame)[queries.SELF].to_list() == [3, 3, 4, 4, 1, 10, 2, 2, 1]
 
 
+def brute_covered(rows: list[tuple[Any, ...]]) -> list[int]:
+    """parent_covered_ns by definition: per row, the union of its children's clipped
+    intervals, counted ns by ns."""
+    covered = []
+    for run, tick, _symbol, _kind, start, duration, span_id, _parent in rows:
+        points: set[int] = set()
+        for other in rows:
+            if (other[0], other[1], other[7]) == (run, tick, span_id) and span_id is not None:
+                low, high = max(other[4], start), min(other[4] + other[5], start + duration)
+                points.update(range(low, high))
+        covered.append(len(points))
+    return covered
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_parent_covered_ns_is_the_union_of_the_children(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    rows: list[tuple[Any, ...]] = []
+    for run in ("a", "b"):
+        for tick in range(1, rng.randint(2, 5)):
+            count = rng.randint(1, 12)
+            for span_id in range(1, count + 1):
+                parent = rng.choice([None, *range(1, count + 2)])  # count + 1: not present
+                start, duration = rng.randint(0, 40), rng.randint(0, 25)
+                symbol = rng.choice([None, "BTC"])
+                rows.append((run, tick, symbol, "stage", start, duration, span_id, parent))
+    rng.shuffle(rows)
+    assert queries.parent_covered_ns(spans_frame(rows)).tolist() == brute_covered(rows)
+
+
+def test_parent_covered_ns_with_durations_too_long_to_lay_side_by_side() -> None:
+    huge = 2**61
+    rows = [
+        ("r", 1, None, "stage", 0, huge, 1, None),
+        ("r", 1, None, "stage", 5, 10, 2, 1),
+        ("r", 1, None, "stage", 8, 10, 3, 1),
+        ("r", 2, None, "stage", 0, huge, 1, None),
+        ("r", 2, None, "stage", huge - 4, 10, 2, 1),
+        ("r", 3, None, "stage", 0, huge, 1, None),
+    ]
+    assert queries.parent_covered_ns(spans_frame(rows)).tolist() == [13, 0, 0, 4, 0, 0]
+
+
 def test_ticks_with_and_without_ids_in_one_frame() -> None:
     frame = spans_frame(
         [

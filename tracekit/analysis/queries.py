@@ -158,47 +158,81 @@ def parent_covered_ns(spans: pl.DataFrame) -> npt.NDArray[np.int64]:
     length of the union of the children's intervals, each clipped to the parent's
     own (a task may outlive the span it was created in), so children running
     concurrently are not counted twice. A child whose parent row is absent counts
-    for nothing.
+    for nothing. Each child finds its parent by a binary search of the sorted
+    (tick, span id) keys; the children are sorted by parent and start and swept
+    with one running maximum of their ends: each parent's children are placed,
+    relative to the parent's start, in a range of their own above the previous
+    parent's, so the maximum never carries an end from one parent into the next.
     """
     import numpy as np
 
-    covered = np.zeros(spans.height, dtype=np.int64)
-    tick = ["run_id", "tick_id"]
-    rows = spans.select(
-        *tick,
-        schema.SPAN_ID,
-        schema.PARENT_SPAN_ID,
+    height = spans.height
+    covered = np.zeros(height, dtype=np.int64)
+    if height == 0:
+        return covered
+    columns = spans.select(
+        pl.col("run_id").cast(pl.Categorical).to_physical().alias("_run"),
+        pl.col("tick_id").alias("_tick"),
+        pl.col(schema.SPAN_ID).cast(pl.Int64).alias("_id"),
+        pl.col(schema.PARENT_SPAN_ID).cast(pl.Int64).alias("_parent"),
         pl.col("start_unix_ns").alias("_s"),
         (pl.col("start_unix_ns") + pl.col("duration_ns")).alias("_e"),
-    ).with_row_index("_row")
-    parents = rows.select(
-        *tick,
-        pl.col(schema.SPAN_ID).alias(schema.PARENT_SPAN_ID),
-        "_row",
-        pl.col("_s").alias("_ps"),
-        pl.col("_e").alias("_pe"),
     )
-    start = pl.max_horizontal("_s", "_ps")
-    end = pl.min_horizontal("_e", "_pe")
-    reach = pl.col("_e").cum_max().shift(1).over("_row")
-    gained = (
-        rows.filter(pl.col(schema.PARENT_SPAN_ID).is_not_null())
-        .select(*tick, schema.PARENT_SPAN_ID, "_s", "_e")
-        .join(parents, on=[*tick, schema.PARENT_SPAN_ID], how="inner")
-        .select("_row", start.alias("_s"), end.alias("_e"))
-        .filter(pl.col("_e") > pl.col("_s"))
-        .sort("_row", "_s")
-        .with_columns(reach.alias("_reach"))
-        .group_by("_row")
-        .agg(
-            (pl.col("_e") - pl.max_horizontal("_s", pl.col("_reach").fill_null(pl.col("_s"))))
-            .clip(lower_bound=0)
-            .sum()
-            .alias(COVERED)
-        )
-    )
-    covered[gained["_row"].to_numpy()] = gained[COVERED].to_numpy()
+    timed = columns["_e"].is_not_null().to_numpy()
+    has_id = columns["_id"].is_not_null().to_numpy() & timed
+    is_child = columns["_parent"].is_not_null().to_numpy() & timed
+    if not (has_id.any() and is_child.any()):
+        return covered
+    start = columns["_s"].fill_null(0).to_numpy()
+    end = columns["_e"].fill_null(0).to_numpy()
+    # One number per (run, tick), so that (tick, span id) is one int64 key: ids are
+    # int32, so a tick's keys never reach the next tick's.
+    ticks = columns.select(
+        pl.struct("_run", "_tick").rank("dense").cast(pl.Int64) * 2**32
+    ).to_series()
+    base = ticks.to_numpy()
+    owners = np.flatnonzero(has_id)
+    keys = base[owners] + columns["_id"].fill_null(0).to_numpy()[owners]
+    by_key = np.argsort(keys, kind="stable")
+    keys = keys[by_key]
+    child = np.flatnonzero(is_child)
+    wanted = base[child] + columns["_parent"].fill_null(0).to_numpy()[child]
+    found = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+    matched = keys[found] == wanted
+    child = child[matched]
+    parent = owners[by_key[found[matched]]]
+    parent_start, parent_end = start[parent], end[parent]
+    child_start = np.maximum(start[child], parent_start) - parent_start
+    child_end = np.minimum(end[child], parent_end) - parent_start
+    inside = child_end > child_start
+    parent, child_start, child_end = parent[inside], child_start[inside], child_end[inside]
+    if parent.size == 0:
+        return covered
+    order = np.lexsort((child_start, parent))
+    parent, child_start, child_end = parent[order], child_start[order], child_end[order]
+    first = np.flatnonzero(np.r_[True, parent[1:] != parent[:-1]])
+    width = end[parent[first]] - start[parent[first]] + 1
+    if float(width.astype(np.float64).sum()) >= 2.0**62:  # absurd durations: no room
+        for low, high in zip(first, np.r_[first[1:], parent.size], strict=True):
+            covered[parent[low]] = _union_ns(child_start[low:high], child_end[low:high])
+        return covered
+    shift = np.repeat(np.cumsum(width) - width, np.diff(np.r_[first, parent.size]))
+    child_start += shift
+    child_end += shift
+    reach = np.r_[np.iinfo(np.int64).min, np.maximum.accumulate(child_end)[:-1]]
+    gain = np.maximum(child_end - np.maximum(child_start, reach), 0)
+    covered[parent[first]] = np.add.reduceat(gain, first)
     return covered
+
+
+def _union_ns(starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> int:
+    """The length of the union of intervals sorted by start."""
+    total, reach = 0, None
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        low = start if reach is None else max(start, reach)
+        total += max(end - low, 0)
+        reach = end if reach is None else max(reach, end)
+    return total
 
 
 def self_covered_ns(spans: pl.DataFrame) -> npt.NDArray[np.int64]:
