@@ -5,7 +5,8 @@ The hot path uses only the standard library: a monotonic nanosecond clock and a
 tick (``asyncio.gather``, ``create_task``, ``asyncio.to_thread``) copy the context,
 so their spans land in that tick whatever the interleaving. Each thread running
 its own ticks has its own context; :meth:`Tracer.bind` carries a tick into a thread
-pool.
+pool. With ``record_parents`` a second context variable holds the current span, so
+each span also records the span it ran inside, through the same copies.
 
 Every tick's own row is recorded. Stage and request spans are measured for
 sampled ticks and, with ``keep_missed_detail``, for every tick, then kept only if
@@ -1216,7 +1217,8 @@ class Tracer:
         ``loop.run_in_executor(None, tracer.bind(work), x)``: ``work`` then runs in a
         copy of the caller's context, so its spans belong to the caller's tick (without
         it they are orphans, counted in ``stats().orphan_calls``). ``asyncio.to_thread``
-        does this by itself.
+        does this by itself. With ``record_parents``, the span current where ``bind``
+        is called is the parent of the spans ``work`` opens.
         """
         context = contextvars.copy_context()
 
