@@ -612,3 +612,28 @@ def test_an_added_column_of_another_type_is_refused(program: Any, out_dir: Path)
     pq.write_table(wider.replace_schema_metadata(table.schema.metadata), path)
     with pytest.raises(SchemaError, match="span_id is int64, not int32"):
         check_file(str(path))
+
+
+def test_window_table_pads_ids_in_a_slice_that_mixes_records() -> None:
+    """A slice whose first rows have no ids (ticks of a sink fed by hand, say) and
+    later rows do: the rows before get nulls, the rows after keep theirs."""
+    from tracekit.trace.sinks.golden import SLICE_ROWS, window_table
+
+    def tick(tick_id: int, spans: list[SpanRecord]) -> FinishedTick:
+        return FinishedTick(tick_id, 0, 10, 20, False, None, None, 0, 0, "sampled", spans, [])
+
+    plain: list[SpanRecord] = [("stage", "p", None, None, None, 1, 1)] * 3
+    nested: list[SpanRecord] = [
+        ("stage", "n", None, None, None, 1, 1, k + 1, None) for k in range(SLICE_ROWS + 5)
+    ]
+    table = window_table("r", [tick(1, plain), tick(2, nested), tick(3, plain)], 0, {})
+    got = [(row["name"], row["span_id"]) for row in table.to_pylist()]
+    expected = [
+        ("tick_total", None),
+        *[("p", None)] * 3,
+        ("tick_total", None),
+        *[("n", k + 1) for k in range(SLICE_ROWS + 5)],
+        ("tick_total", None),
+        *[("p", None)] * 3,
+    ]
+    assert got == expected
