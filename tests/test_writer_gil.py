@@ -36,15 +36,18 @@ TICKS = 100
 WINDOWS = 3
 STEP_P99_MS = 1.0
 """The goal: a writer step holds the GIL for at most 1 ms of CPU. Steps end once they
-have run STEP_BUDGET_NS (0.25 ms); on the loaded 2-core CI machine their p99 is
-0.40 ms and their p99.9 0.65-0.75 ms, so the 99th percentile is held to the goal
-itself (2.5 times the slack)."""
-LONG_STEP_MS = 2.0
-"""Steps above this are counted: the same code takes 0.26 ms otherwise, and a fixed
-piece of pure-Python work of that length exceeds 1 ms 1-4 times in 5,000 on that
-machine (its per-thread CPU clock counts time the hypervisor takes away), so a few
-are allowed; a writer step that is long in every window (joining, writing or freeing
-a window in one go: 15-40 ms) is long WINDOWS times and fails."""
+have run STEP_BUDGET_NS (0.25 ms); on the 2-core CI machine, under a load average of
+5-7, their p99 is 0.39-0.49 ms, so the 99th percentile is held to the goal itself
+(twice that)."""
+LONG_SHARE = 0.003
+"""Steps above 1 ms may be at most 0.3 % of the steps: the same code takes 0.26 ms
+otherwise, but on that shared VM 0.02-0.1 % of the steps exceed 1 ms of thread CPU
+time, as often as a fixed piece of pure-Python work the length of a step does
+(``bench/bench_loop_stall.py``'s control), so a few must be allowed (3 times the most
+seen); the writer before the step budget had 0.75-1 % of its steps above 1 ms."""
+LONG_STEP_MS = 5.0
+"""At most one step above this: a writer step that is long in every window (joining,
+writing or freeing a window in one go: 15-40 ms) is long WINDOWS times."""
 MAX_STEP_MS = 50.0
 """A single step may still be stretched by the machine (14.5 ms seen once under a
 load of 4): the maximum only catches a writer that builds a whole window's table in
@@ -158,8 +161,8 @@ def test_no_writer_step_holds_the_gil_long_while_it_writes_200k_row_windows(
     assert len(steps) >= sum(steps) // (2 * STEP_BUDGET_NS)
     assert ordered_steps[len(steps) // 2] <= 2 * STEP_BUDGET_NS, ordered_steps[-5:]
     assert ordered_steps[len(steps) * 99 // 100] / 1e6 <= STEP_P99_MS, ordered_steps[-5:]
-    long_steps = [step for step in steps if step > LONG_STEP_MS * 1e6]
-    assert len(long_steps) < WINDOWS, ordered_steps[-5:]
+    assert sum(step > STEP_P99_MS * 1e6 for step in steps) <= LONG_SHARE * len(steps)
+    assert sum(step > LONG_STEP_MS * 1e6 for step in steps) <= 1, ordered_steps[-5:]
     assert ordered_steps[-1] / 1e6 <= MAX_STEP_MS, ordered_steps[-5:]
     assert writer.longest_step_ns == max(steps)
     # A coarse second check that needs no cooperation from the writer: the probe ran

@@ -685,7 +685,7 @@ _COLUMNS_AFTER_RUN_ID: Final = 16
 STEP_BUDGET_NS: Final = 250_000
 """CPU a step may run before the writer pauses at its next check (``StepClock.due``).
 The checks come after every unit of work, each well under 0.1 ms: gathering at most
-:data:`SLICE_ROWS` rows, converting one column of a slice, freeing one block or
+:data:`GATHER_ROWS` records, converting one column of a slice, freeing one batch or
 :data:`SLICE_ROWS` records, so a step ends soon after the budget (at most about
 0.35 ms of the writer's own CPU); the 1 ms goal leaves room for a slow CPU."""
 
@@ -767,6 +767,9 @@ class StepClock:
             self.restart()
 
 
+GATHER_ROWS: Final = 128
+"""Span records gathered into the slice's columns per unit of work (about 40 µs)."""
+
 BLOCK_SLICES: Final = 32
 """Slices joined into one block (one record batch) before the next slice, so the
 finished table holds one chunk per column, not one per slice: freeing thousands of
@@ -791,7 +794,7 @@ def window_table(
     slices of at most :data:`SLICE_ROWS` rows, and within a slice whenever the step
     has run its CPU budget (``clock``'s, :data:`STEP_BUDGET_NS`; ``pause`` is called
     at each pause when no ``clock`` is given). Columns are gathered as plain lists,
-    column-wise from the span records (``zip`` over at most :data:`SLICE_ROWS` records
+    column-wise from the span records (``zip`` over at most :data:`GATHER_ROWS` records
     at a time), turned into Arrow arrays one column per unit and into one record batch
     per slice (one object the garbage collector tracks per slice, not one per column);
     every :data:`BLOCK_SLICES` slices pyarrow joins the batches into one, and at the end
@@ -835,8 +838,8 @@ def window_table(
         with steps.gil_released():
             joined = pa.concat_batches(parts)
         into.append(joined)
-        while parts:  # the parts' arrays are freed holding the GIL: a few at a time
-            del parts[-BLOCK_SLICES:]
+        while parts:  # the parts' buffers are freed holding the GIL: one part per unit
+            parts.pop()
             steps.pause_if_due()
 
     def flush() -> None:
@@ -873,7 +876,8 @@ def window_table(
         attributes = tick.span_attributes
         first = 0
         while first < len(spans):
-            chunk = spans[first : first + max(1, SLICE_ROWS - len(tick_ids))]
+            room = max(1, min(GATHER_ROWS, SLICE_ROWS - len(tick_ids)))
+            chunk = spans[first : first + room]
             count = len(chunk)
             (
                 chunk_kinds,
