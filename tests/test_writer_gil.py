@@ -217,15 +217,17 @@ def test_a_tick_of_many_spans_the_writer_owns_is_freed_in_steps() -> None:
     owned = big_window(rows=100 * (40 * SLICE_ROWS + 1))[0]
     shared = big_window(rows=1_000)[0]
     shared_spans = shared.spans
+    kept_spans = list(shared_spans)  # a tick the writer alone holds, whose list is not
     steps: list[int] = []
     # A budget of 0 ends a step at every unit: the freeing is cut into units.
     clock = StepClock(on_step=lambda cpu_ns, _wall_ns: steps.append(cpu_ns), budget_ns=0)
-    ticks = [shared, owned, owned._replace(spans=spans)]
+    ticks = [shared, shared._replace(spans=kept_spans), owned, owned._replace(spans=spans)]
     del owned, spans
     release_ticks(ticks, clock)
     assert ticks == []
     assert len(steps) >= 2 * 40  # two ticks of 40 slices' spans, each freed in units
     assert len(shared_spans) == 1_000 // TICKS - 1  # still referred to: left alone
+    assert kept_spans == shared_spans
 
 
 def test_a_window_the_writer_shares_with_another_sink_is_left_intact(tmp_path: Path) -> None:

@@ -5,9 +5,10 @@ The traced loop hands each finished window (a list of :class:`FinishedTick`) to
 blocks: when the bounded queue is full the window is dropped and counted. A daemon
 thread imports pyarrow and turns windows into Parquet files.
 
-The writer never holds the GIL for long: its work is cut into units of well under
-0.1 ms of CPU (gathering or converting one column of a slice of at most
-:data:`SLICE_ROWS` rows, freeing a few hundred records or one column), and the thread
+The writer never holds the GIL for long: its work is cut into units of tens of
+microseconds of CPU (gathering a few hundred span records, converting one column of a
+slice of at most :data:`SLICE_ROWS` rows, freeing a few hundred records or one
+column), and the thread
 lets the traced loop run once a step has used :data:`STEP_BUDGET_NS` of CPU
 (:class:`StepClock` cuts and times the steps, ``bench/bench_loop_stall.py`` measures
 the loop's stalls). Slices are joined, the file written and synced, by pyarrow and the
@@ -686,8 +687,10 @@ STEP_BUDGET_NS: Final = 250_000
 """CPU a step may run before the writer pauses at its next check (``StepClock.due``).
 The checks come after every unit of work, each well under 0.1 ms: gathering at most
 :data:`GATHER_ROWS` records, converting one column of a slice, freeing one batch or
-:data:`SLICE_ROWS` records, so a step ends soon after the budget (at most about
-0.35 ms of the writer's own CPU); the 1 ms goal leaves room for a slow CPU."""
+:data:`SLICE_ROWS` records, so a step ends soon after the budget (0.26 ms at the
+median, 0.41 ms at p99 on the shared 2-CPU VM); the 1 ms goal leaves room for a
+slower CPU. A smaller budget does not make steps above 1 ms rarer there (they are
+units the machine stretches) and costs CPU: 0.1 ms took 17 % more."""
 
 
 class StepClock:
@@ -963,16 +966,25 @@ def release_ticks(ticks: list[FinishedTick], steps: StepClock) -> None:
     milliseconds. A tick's span list that nothing else refers to any more is emptied
     :data:`SLICE_ROWS` records at a time, so one tick of many spans is not freed in
     one step either. Empties ``ticks`` (the writer's own list, never the caller's)."""
+    alone = _references_of_a_local()
     while ticks:
         spans = ticks.pop().spans
-        # Two references (this name and getrefcount's argument): the tick was the
+        # As many references as a list only a local name refers to: the tick was the
         # writer's alone and is gone, so no one else can see the list change.
-        if sys.getrefcount(spans) == 2:
+        if sys.getrefcount(spans) == alone:
             while spans:
                 del spans[-SLICE_ROWS:]
                 steps.pause_if_due()
         del spans
         steps.pause_if_due()
+
+
+def _references_of_a_local() -> int:
+    """What ``sys.getrefcount`` tells of a list that only a local name refers to,
+    asked the same way :func:`release_ticks` asks it (2 on CPython 3.11: the name and
+    the call's argument; an interpreter that borrows references may tell fewer)."""
+    alone: list[object] = []
+    return sys.getrefcount(alone)
 
 
 def release_columns(columns: list[pa.ChunkedArray], steps: StepClock) -> None:
