@@ -43,8 +43,9 @@ LONG_SHARE = 0.003
 """Steps above 1 ms may be at most 0.3 % of the steps: the same code takes 0.26 ms
 otherwise, but on that shared VM 0.02-0.1 % of the steps exceed 1 ms of thread CPU
 time, as often as a fixed piece of pure-Python work the length of a step does
-(``bench/bench_loop_stall.py``'s control), so a few must be allowed (3 times the most
-seen); the writer before the step budget had 0.75-1 % of its steps above 1 ms."""
+(``bench/bench_loop_stall.py``'s control), so a few must be allowed: 5 times the most
+this test saw (0.06 %, under a load of 7). The writer before the step budget had
+0.15-1 % of its steps above 1 ms in the benchmark."""
 LONG_STEP_MS = 5.0
 """At most one step above this: a writer step that is long in every window (joining,
 writing or freeing a window in one go: 15-40 ms) is long WINDOWS times."""
