@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from tracekit.trace.records import FinishedTick
-from tracekit.trace.sinks.golden import SLICE_ROWS, GoldenWriter, StepClock, window_table
+from tracekit.trace.sinks.golden import (
+    SLICE_ROWS,
+    STEP_BUDGET_NS,
+    GoldenWriter,
+    StepClock,
+    release_ticks,
+    window_table,
+)
 
 pytestmark = pytest.mark.skipif(
     not hasattr(time, "pthread_getcpuclockid"), reason="needs per-thread CPU clocks"
@@ -27,10 +34,25 @@ pytestmark = pytest.mark.skipif(
 ROWS = 200_000
 TICKS = 100
 WINDOWS = 3
-STEP_BOUND_MS = 5.0
-"""A writer step is about 0.3 ms of CPU on the 2-core CI machine; 5 ms leaves room for
-a loaded machine while still failing a writer that builds, joins or frees a
-200,000-row window in one go (15-40 ms)."""
+STEP_P99_MS = 1.0
+"""The goal: a writer step holds the GIL for at most 1 ms of CPU. Steps end once they
+have run STEP_BUDGET_NS (0.25 ms); on the 2-core CI machine, under a load average of
+5-7, their p99 is 0.39-0.49 ms, so the 99th percentile is held to the goal itself
+(twice that)."""
+LONG_SHARE = 0.003
+"""Steps above 1 ms may be at most 0.3 % of the steps: the same code takes 0.26 ms
+otherwise, but on that shared VM 0.02-0.1 % of the steps exceed 1 ms of thread CPU
+time, as often as a fixed piece of pure-Python work the length of a step does
+(``bench/bench_loop_stall.py``'s control), so a few must be allowed: 5 times the most
+this test saw (0.06 %, under a load of 7). The writer before the step budget had
+0.15-1 % of its steps above 1 ms in the benchmark."""
+LONG_STEP_MS = 5.0
+"""At most one step above this: a writer step that is long in every window (joining,
+writing or freeing a window in one go: 15-40 ms) is long WINDOWS times."""
+MAX_STEP_MS = 50.0
+"""A single step may still be stretched by the machine (14.5 ms seen once under a
+load of 4): the maximum only catches a writer that builds a whole window's table in
+one go (250 ms)."""
 
 
 def big_window(rows: int = ROWS, first_tick: int = 1) -> list[FinishedTick]:
@@ -86,7 +108,12 @@ def write_and_watch(
     previous wake-up, capped by the wall time between them."""
     steps: list[int] = []
     count = len(windows)
-    writer = GoldenWriter(tmp_path, "gil", {}, 0, count + 1, on_step=steps.append)
+
+    def on_step(cpu_ns: int, wall_ns: int) -> None:
+        assert wall_ns >= 0
+        steps.append(cpu_ns)
+
+    writer = GoldenWriter(tmp_path, "gil", {}, 0, count + 1, on_step=on_step)
     deadline = time.monotonic() + 90
     time.sleep(0.5)  # the writer thread imports pyarrow first: not a window's step
     ident = writer._thread.ident
@@ -129,13 +156,15 @@ def test_no_writer_step_holds_the_gil_long_while_it_writes_200k_row_windows(
     stats = writer.stats()
     assert stats.files_written == WINDOWS
     assert stats.rows_written == WINDOWS * ROWS
-    assert len(steps) > WINDOWS * ROWS // SLICE_ROWS  # cut into slices, not done in one go
-    # One step may be long for reasons of the machine's (a shared VM's CPU clock
-    # counts time the hypervisor took away); a step of the writer's that is long in
-    # every window (joining, freeing a window in one go) is long WINDOWS times.
-    long_steps = [step for step in steps if step > STEP_BOUND_MS * 1e6]
-    assert len(long_steps) <= 1, sorted(steps)[-5:]
-    assert max(steps) / 1e6 <= 10 * STEP_BOUND_MS, sorted(steps)[-5:]
+    ordered_steps = sorted(steps)
+    # Cut into steps of about the budget, not done in one go (the mean step would be
+    # long) nor in a few long steps.
+    assert len(steps) >= sum(steps) // (2 * STEP_BUDGET_NS)
+    assert ordered_steps[len(steps) // 2] <= 2 * STEP_BUDGET_NS, ordered_steps[-5:]
+    assert ordered_steps[len(steps) * 99 // 100] / 1e6 <= STEP_P99_MS, ordered_steps[-5:]
+    assert sum(step > STEP_P99_MS * 1e6 for step in steps) <= LONG_SHARE * len(steps)
+    assert sum(step > LONG_STEP_MS * 1e6 for step in steps) <= 1, ordered_steps[-5:]
+    assert ordered_steps[-1] / 1e6 <= MAX_STEP_MS, ordered_steps[-5:]
     assert writer.longest_step_ns == max(steps)
     # A coarse second check that needs no cooperation from the writer: the probe ran
     # all along, and what the writer ran between two of its wake-ups stays short
@@ -144,22 +173,62 @@ def test_no_writer_step_holds_the_gil_long_while_it_writes_200k_row_windows(
     # still fails a writer that builds a whole window's table in one go: 250 ms).
     ordered = sorted(held)
     assert len(ordered) > 100
-    assert ordered[len(ordered) * 99 // 100] / 1e6 <= STEP_BOUND_MS, ordered[-5:]
-    assert ordered[-1] / 1e6 <= 20 * STEP_BOUND_MS, ordered[-5:]
+    assert ordered[len(ordered) * 99 // 100] / 1e6 <= 5.0, ordered[-5:]
+    assert ordered[-1] / 1e6 <= 2 * MAX_STEP_MS, ordered[-5:]
 
 
 @pytest.mark.usefixtures("no_cyclic_gc")
 def test_building_a_table_is_cut_into_short_steps_and_joined_into_one_chunk() -> None:
     window = big_window(rows=50_000)
     steps: list[int] = []
-    clock = StepClock(on_step=steps.append)
+    clock = StepClock(on_step=lambda cpu_ns, _wall_ns: steps.append(cpu_ns))
     table = window_table("r", window, 0, {}, clock=clock)
     clock.end()
     assert table.num_rows == 50_000
     assert all(column.num_chunks == 1 for column in table.columns)
     assert table.column("tick_id").to_pylist() == sorted(table.column("tick_id").to_pylist())
-    assert len(steps) > 50_000 // SLICE_ROWS
-    assert sum(step > STEP_BOUND_MS * 1e6 for step in steps) <= 1, sorted(steps)[-5:]
+    assert len(steps) >= sum(steps) // (2 * STEP_BUDGET_NS)
+    assert sum(step > LONG_STEP_MS * 1e6 for step in steps) <= 1, sorted(steps)[-5:]
+
+
+def test_building_a_table_leaves_the_garbage_collector_alone() -> None:
+    """Each slice is one record batch, the Python columns are reused: building a
+    200,000-row window allocates almost no objects the cyclic collector tracks, so it
+    triggers no collection of its own (the writer that kept 17 arrays per slice
+    triggered 22 young and 2 middle collections per window)."""
+    window = big_window()
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.collect()  # the window's span tuples are untracked once they survive a collection
+    gc.callbacks.append(count)
+    try:
+        table = window_table("r", window, 0, {}, clock=StepClock())
+    finally:
+        gc.callbacks.remove(count)
+    assert table.num_rows == ROWS
+    assert len(collections) <= 2, collections
+
+
+def test_a_tick_of_many_spans_the_writer_owns_is_freed_in_steps() -> None:
+    spans = big_window(rows=100 * (40 * SLICE_ROWS + 1))[0].spans
+    owned = big_window(rows=100 * (40 * SLICE_ROWS + 1))[0]
+    shared = big_window(rows=1_000)[0]
+    shared_spans = shared.spans
+    kept_spans = list(shared_spans)  # a tick the writer alone holds, whose list is not
+    steps: list[int] = []
+    # A budget of 0 ends a step at every unit: the freeing is cut into units.
+    clock = StepClock(on_step=lambda cpu_ns, _wall_ns: steps.append(cpu_ns), budget_ns=0)
+    ticks = [shared, shared._replace(spans=kept_spans), owned, owned._replace(spans=spans)]
+    del owned, spans
+    release_ticks(ticks, clock)
+    assert ticks == []
+    assert len(steps) >= 2 * 40  # two ticks of 40 slices' spans, each freed in units
+    assert len(shared_spans) == 1_000 // TICKS - 1  # still referred to: left alone
+    assert kept_spans == shared_spans
 
 
 def test_a_window_the_writer_shares_with_another_sink_is_left_intact(tmp_path: Path) -> None:

@@ -69,6 +69,20 @@ def write_parquet(table: Any, path: Path | Any) -> None:
     )
 
 
+def parquet_writer(where: Path | Any, arrow_schema: Any) -> Any:
+    """An open ``pyarrow.parquet.ParquetWriter`` with :func:`write_parquet`'s options,
+    for a caller that times the writer's setup, ``write_table`` and ``close`` apart
+    (the golden writer thread). The caller closes it."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(
+        where,
+        arrow_schema,
+        compression="zstd",
+        use_dictionary=list(schema.DICTIONARY_COLUMNS),
+    )
+
+
 def put_object(filesystem: Any, key: str, data: Any) -> None:
     """Store a finished buffer as the object ``key`` (``bucket/key``) of a pyarrow
     file system: an object store's PUT of a whole buffer makes the object appear

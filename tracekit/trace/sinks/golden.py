@@ -5,11 +5,15 @@ The traced loop hands each finished window (a list of :class:`FinishedTick`) to
 blocks: when the bounded queue is full the window is dropped and counted. A daemon
 thread imports pyarrow and turns windows into Parquet files.
 
-The writer never holds the GIL for long: a window's table is built in slices of at
-most :data:`SLICE_ROWS` rows, joined by pyarrow without the GIL, written by pyarrow
-without the GIL, and the window's records are freed a few ticks at a time; the thread
-lets the traced loop run between steps (:class:`StepClock` times them, and
-``bench/bench_loop_stall.py`` measures the loop's stalls).
+The writer never holds the GIL for long: its work is cut into units of tens of
+microseconds of CPU (gathering a few hundred span records, converting one column of a
+slice of at most :data:`SLICE_ROWS` rows, freeing a few hundred records or one
+column), and the thread
+lets the traced loop run once a step has used :data:`STEP_BUDGET_NS` of CPU
+(:class:`StepClock` cuts and times the steps, ``bench/bench_loop_stall.py`` measures
+the loop's stalls). Slices are joined, the file written and synced, by pyarrow and the
+OS without the GIL. Each slice becomes one record batch, so the writer leaves the
+cyclic garbage collector few objects to track and seldom triggers a collection.
 
 Each file is written under a temporary name in a hidden folder *beside* the dataset
 root (``<parent>/.<root name>.tracekit-tmp/``, same file system), flushed to disk
@@ -36,14 +40,21 @@ import json
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from tracekit.store import location, schema
-from tracekit.store.parquet import fsync_dir, fsync_file, put_object, write_parquet
+from tracekit.store import location, parquet, schema
+from tracekit.store.parquet import (
+    fsync_dir,
+    fsync_file,
+    parquet_writer,
+    put_object,
+    write_parquet,
+)
 from tracekit.trace.records import Attributes, FinishedTick, SinkReport
 
 if TYPE_CHECKING:
@@ -52,9 +63,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("tracekit")
 
 SLICE_ROWS: Final = 256
-"""Rows the writer converts to Arrow in one step before letting the loop run."""
+"""Rows the writer gathers and converts to Arrow as one record batch (a slice), and
+records it frees, per unit of work."""
 SLICE_PAUSE_S: Final = 0.00005
-"""How long the writer sleeps between slices: long enough for a waiting thread to take
+"""How long the writer sleeps between steps: long enough for a waiting thread to take
 the GIL (``time.sleep(0)`` returns before the waiting thread wakes)."""
 TEMP_SUFFIX: Final = ".tmp"
 PUT_ATTEMPTS: Final = 4
@@ -113,7 +125,7 @@ class GoldenWriter:
         max_queue_windows: Windows that may wait; beyond that, windows are dropped.
         write_table: Writes a pyarrow table to a path; replaceable in tests to
             simulate I/O failures.
-        on_step: Told the CPU ns of each step of the writer thread (see
+        on_step: Told the CPU ns and wall ns of each step of the writer thread (see
             :class:`StepClock`), on that thread; for benchmarks and tests.
         s3_endpoint_url: The object store's endpoint, before the AWS settings.
         s3_region: The object store's region, before the AWS settings.
@@ -136,7 +148,7 @@ class GoldenWriter:
         wall_offset_ns: int,
         max_queue_windows: int,
         write_table: WriteTable | None = None,
-        on_step: Callable[[int], None] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
         *,
         s3_endpoint_url: str | None = None,
         s3_region: str | None = None,
@@ -360,16 +372,25 @@ class GoldenWriter:
             repaired=self._count_repaired,
             clock=steps,
         )
+        rows = int(table.num_rows)
+        columns = table.columns
+        steps.pause_if_due()
         if self._remote is not None:
             self._put_window(table, self._remote.child(schema.window_file_name(seq)))
-            return int(table.num_rows)
+        else:
+            self._write_file(table, seq)
+        del table  # the columns now hold the window's buffers: freed a few at a time
+        release_columns(columns, steps)
+        return rows
+
+    def _write_file(self, table: pa.Table, seq: int) -> None:
+        steps = self._steps
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / schema.window_file_name(seq)
         temporary = self._temporary_path(final)
-        write = self._write_table or write_parquet
         try:
-            with steps.gil_released():  # pyarrow writes and the OS syncs without the GIL
-                write(table, temporary)
+            self._encode(table, temporary, self._write_table or write_parquet)
+            with steps.gil_released():  # the OS syncs and renames without the GIL
                 fsync_file(temporary)
                 os.replace(temporary, final)
         except BaseException:
@@ -378,15 +399,47 @@ class GoldenWriter:
             raise
         with steps.gil_released():
             fsync_dir(final.parent)
-        return int(table.num_rows)
+
+    def _encode(self, table: pa.Table, where: Path | pa.NativeFile, write: WriteTable) -> None:
+        """Write ``table`` as golden Parquet to ``where`` (a file or an in-memory
+        stream) with ``write``. With tracekit's own :func:`write_parquet`, the file is
+        created without the GIL (the OS's work: 0.2 ms of system time), pyarrow's
+        writer is set up in a step of its own (its Python holds the GIL) and closed
+        in the step that follows, and the table is encoded, compressed and written
+        without the GIL; another ``write`` (a test's) is one call counted as
+        GIL-released."""
+        import pyarrow as pa
+
+        steps = self._steps
+        if write is not parquet.write_parquet:
+            with steps.gil_released():
+                write(table, where)
+            return
+        opened = None
+        if isinstance(where, Path):
+            with steps.gil_released():
+                opened = pa.OSFile(str(where), "wb")
+        try:
+            steps.pause_if_due()
+            writer = parquet_writer(opened if opened is not None else where, table.schema)
+            try:
+                with steps.gil_released():
+                    writer.write_table(table)
+            finally:
+                writer.close()  # the footer
+        finally:
+            if opened is not None:
+                with steps.gil_released():
+                    opened.close()
 
     def _put_window(self, table: pa.Table, target: location.ObjectUrl) -> None:
         """Encode the window in memory, then send it as one object, retrying a failed
         PUT with a doubling backoff; the last failure is raised (and counted)."""
         import pyarrow as pa
 
+        steps = self._steps
         sink = pa.BufferOutputStream()
-        write_parquet(table, sink)
+        self._encode(table, sink, write_parquet)
         data = sink.getvalue()
         wait_s = PUT_BACKOFF_S
         for attempt in range(1, PUT_ATTEMPTS + 1):
@@ -394,7 +447,8 @@ class GoldenWriter:
                 if self._filesystem is None:
                     self._settings = location.resolve_settings(*self._store)
                     self._filesystem = location.s3_filesystem(self._settings, writer=True)
-                put_object(self._filesystem, target.path, data)
+                with steps.gil_released():  # pyarrow sends without the GIL
+                    put_object(self._filesystem, target.path, data)
                 return
             except Exception as exc:
                 if attempt == PUT_ATTEMPTS:
@@ -408,7 +462,8 @@ class GoldenWriter:
                 )
                 with self._lock:
                     self._write_retries += 1
-                time.sleep(wait_s)
+                with steps.gil_released():
+                    time.sleep(wait_s)
                 wait_s *= 2
 
     def _count_repaired(self, count: int) -> None:
@@ -665,6 +720,15 @@ class _CompactReader:
 _COLUMNS_AFTER_RUN_ID: Final = 18
 """tick_id ... parent_span_id: the written columns after ``run_id``, in schema order."""
 
+STEP_BUDGET_NS: Final = 250_000
+"""CPU a step may run before the writer pauses at its next check (``StepClock.due``).
+The checks come after every unit of work, each well under 0.1 ms: gathering at most
+:data:`GATHER_ROWS` records, converting one column of a slice, freeing one batch or
+:data:`SLICE_ROWS` records, so a step ends soon after the budget (0.26 ms at the
+median, 0.41 ms at p99 on the shared 2-CPU VM); the 1 ms goal leaves room for a
+slower CPU. A smaller budget does not make steps above 1 ms rarer there (they are
+units the machine stretches) and costs CPU: 0.1 ms took 17 % more."""
+
 
 class StepClock:
     """Cuts the writer thread's work into steps and times them.
@@ -672,36 +736,54 @@ class StepClock:
     A *step* is the CPU time (``time.thread_time_ns``) the writer thread runs holding
     the GIL between two points where the traced loop can take it: a pause
     (:meth:`pause`, a short sleep) or a call that releases the GIL (in
-    :meth:`gil_released`: pyarrow's concatenation and Parquet write, file syncs).
-    CPU time, not wall time, so other processes on the machine do not count.
+    :meth:`gil_released`: pyarrow's concatenation and Parquet write, file syncs,
+    sending to an object store). CPU time, not wall time, so other processes on the
+    machine do not count.
+
+    Work is cut into small units with :meth:`pause_if_due` between them: the step
+    ends once it has run ``budget_ns``. A computation that releases the GIL for its
+    work (pyarrow's compute kernels, a polars lazy query's ``collect``) goes in
+    :meth:`gil_released`; only the Python around it counts in the steps.
 
     Args:
         pause: Lets the loop run (the writer sleeps :data:`SLICE_PAUSE_S`); None to
             only time the steps.
-        on_step: Told each step's CPU ns as it ends (benchmarks and tests).
+        on_step: Told each step's CPU ns and wall ns as it ends (benchmarks and
+            tests): a step much longer in wall time than in CPU time was descheduled
+            by the OS (or, past the 5 ms switch interval, made to let the loop in).
+        budget_ns: CPU after which :meth:`due` is true.
     """
 
     def __init__(
         self,
         pause: Callable[[], None] | None = None,
-        on_step: Callable[[int], None] | None = None,
+        on_step: Callable[[int, int], None] | None = None,
+        budget_ns: int = STEP_BUDGET_NS,
     ) -> None:
         self._pause = pause
         self._on_step = on_step
+        self._budget_ns = budget_ns
         self._began = time.thread_time_ns()
+        self._began_wall = time.perf_counter_ns()
         self.longest_ns = 0
         """The longest step so far, in CPU ns."""
 
     def restart(self) -> None:
         """Start a step now (after the thread waited, holding no GIL)."""
         self._began = time.thread_time_ns()
+        if self._on_step is not None:
+            self._began_wall = time.perf_counter_ns()
 
     def end(self) -> None:
         """End the current step (the thread is about to release the GIL)."""
         step = time.thread_time_ns() - self._began
         self.longest_ns = max(self.longest_ns, step)
         if self._on_step is not None:
-            self._on_step(step)
+            self._on_step(step, time.perf_counter_ns() - self._began_wall)
+
+    def due(self) -> bool:
+        """True when the current step has run its budget of CPU."""
+        return time.thread_time_ns() - self._began >= self._budget_ns
 
     def pause(self) -> None:
         """End the step and let the loop take the GIL before the next one."""
@@ -709,6 +791,11 @@ class StepClock:
         if self._pause is not None:
             self._pause()
         self.restart()
+
+    def pause_if_due(self) -> None:
+        """:meth:`pause` when the step has run its budget, else go on with it."""
+        if time.thread_time_ns() - self._began >= self._budget_ns:
+            self.pause()
 
     @contextlib.contextmanager
     def gil_released(self) -> Iterator[None]:
@@ -722,11 +809,13 @@ class StepClock:
 
 _NESTED_RECORD_ITEMS: Final = 9
 """Items of a span record that carries its span id and parent (``record_parents``)."""
+GATHER_ROWS: Final = 128
+"""Span records gathered into the slice's columns per unit of work (about 40 µs)."""
 
 BLOCK_SLICES: Final = 32
-"""Slices joined into one block (one Arrow array per column) before the next slice,
-so the finished table holds one chunk per column, not one per slice: freeing thousands
-of small arrays at once would hold the GIL for milliseconds."""
+"""Slices joined into one block (one record batch) before the next slice, so the
+finished table holds one chunk per column, not one per slice: freeing thousands of
+small arrays at once would hold the GIL for milliseconds."""
 
 
 def window_table(
@@ -743,23 +832,24 @@ def window_table(
     row, then its spans, then its guard trips).
 
     This runs on the writer thread, and no single step may hold the GIL for long while
-    the traced loop waits for it, so the work is cut into steps of at most
-    :data:`SLICE_ROWS` rows, with ``pause()`` between them (or ``clock``'s pauses,
-    which also time the steps): columns are gathered as plain lists, column-wise from
-    the span records (``zip`` over at most :data:`SLICE_ROWS` records at a time, so
-    few objects the garbage collector would have to visit), and turned into Arrow
-    arrays slice by slice; every :data:`BLOCK_SLICES` slices pyarrow joins them
-    into one array per column, and at the end joins those blocks, both without the
-    GIL. A label that is not storable text is written repaired (see
-    :func:`_strings`) and counted through ``repaired(count)``.
+    the traced loop waits for it, so the work is cut into units with a pause between
+    slices of at most :data:`SLICE_ROWS` rows, and within a slice whenever the step
+    has run its CPU budget (``clock``'s, :data:`STEP_BUDGET_NS`; ``pause`` is called
+    at each pause when no ``clock`` is given). Columns are gathered as plain lists,
+    column-wise from the span records (``zip`` over at most :data:`GATHER_ROWS` records
+    at a time), turned into Arrow arrays one column per unit and into one record batch
+    per slice (one object the garbage collector tracks per slice, not one per column);
+    every :data:`BLOCK_SLICES` slices pyarrow joins the batches into one, and at the end
+    joins those blocks, both without the GIL. A label that is not storable text is
+    written repaired (see :func:`_strings`) and counted through ``repaired(count)``.
     """
     import pyarrow as pa
 
     steps = clock if clock is not None else StepClock(pause)
     arrow_schema = schema.arrow_schema(metadata, added=True)
     fields = list(arrow_schema)
-    slices: list[list[pa.Array]] = [[] for _ in fields]
-    blocks: list[list[pa.Array]] = [[] for _ in fields]
+    batches: list[pa.RecordBatch] = []
+    blocks: list[pa.RecordBatch] = []
     columns: list[list[object]] = [[] for _ in range(_COLUMNS_AFTER_RUN_ID)]
     (
         tick_ids,
@@ -789,22 +879,27 @@ def window_table(
     ok = schema.STATUS_OK
     error = schema.STATUS_ERROR
 
-    def join(parts: list[list[pa.Array]], into: list[list[pa.Array]]) -> None:
-        for index, arrays in enumerate(parts):
-            with steps.gil_released():
-                joined = pa.concat_arrays(arrays) if len(arrays) != 1 else arrays[0]
-            arrays.clear()
-            into[index].append(joined)
+    def join(parts: list[pa.RecordBatch], into: list[pa.RecordBatch]) -> None:
+        if len(parts) == 1:
+            into.append(parts.pop())
+            return
+        with steps.gil_released():
+            joined = pa.concat_batches(parts)
+        into.append(joined)
+        while parts:  # the parts' buffers are freed holding the GIL: one part per unit
+            parts.pop()
+            steps.pause_if_due()
 
     def flush() -> None:
-        for index, array in enumerate(_arrays(run_id, columns, fields, repaired)):
-            slices[index].append(array)
+        arrays = _arrays(run_id, columns, fields, repaired, steps)
+        batches.append(pa.RecordBatch.from_arrays(arrays, schema=arrow_schema))
+        del arrays
         for column in columns:
             column.clear()
-        if len(slices[0]) >= BLOCK_SLICES:
-            steps.pause()
-            join(slices, blocks)
-        steps.pause()
+        if len(batches) >= BLOCK_SLICES:
+            steps.pause_if_due()
+            join(batches, blocks)
+        steps.pause_if_due()
 
     for tick in _in_tick_order(window, steps):
         tick_id = tick.tick_id
@@ -832,7 +927,8 @@ def window_table(
         attributes = tick.span_attributes
         first = 0
         while first < len(spans):
-            chunk = spans[first : first + max(1, SLICE_ROWS - len(tick_ids))]
+            room = max(1, min(GATHER_ROWS, SLICE_ROWS - len(tick_ids)))
+            chunk = spans[first : first + room]
             count = len(chunk)
             if len(chunk[0]) == _NESTED_RECORD_ITEMS:  # record_parents: ids at the end
                 (
@@ -864,6 +960,7 @@ def window_table(
                 if span_ids:
                     for column in ids:
                         column.extend(itertools.repeat(None, count))
+            del chunk
             tick_ids.extend(itertools.repeat(tick_id, count))
             kinds.extend(chunk_kinds)
             names.extend(chunk_names)
@@ -883,6 +980,7 @@ def window_table(
             else:
                 attribute_texts.extend(itertools.repeat(None, count))
             first += count
+            steps.pause_if_due()
             if len(tick_ids) >= SLICE_ROWS:
                 flush()
         for reason, symbol, at_ns in tick.guards:
@@ -902,20 +1000,22 @@ def window_table(
                 parent_ids.append(None)
             details.append(detail)
             attribute_texts.append(None)
+            if len(tick_ids) >= SLICE_ROWS:
+                flush()
         if len(tick_ids) >= SLICE_ROWS:
             flush()
-    if tick_ids or not (slices[0] or blocks[0]):
+    if tick_ids or not (batches or blocks):
         flush()
-    if slices[0]:
-        join(slices, blocks)
-    whole: list[list[pa.Array]] = [[] for _ in fields]
+    if batches:
+        join(batches, blocks)
+    whole: list[pa.RecordBatch] = []
     join(blocks, whole)
-    return pa.Table.from_arrays([arrays[0] for arrays in whole], schema=arrow_schema)
+    return pa.Table.from_batches(whole, schema=arrow_schema)
 
 
 def _in_tick_order(window: Sequence[FinishedTick], steps: StepClock) -> list[FinishedTick]:
     """The window's ticks by tick id. They normally come in that order already, which
-    is checked :data:`SLICE_ROWS` ticks per step; only out-of-order ticks (ticks that
+    is checked :data:`SLICE_ROWS` ticks per unit; only out-of-order ticks (ticks that
     overlapped and finished in another order) are sorted."""
     ticks = list(window)
     previous = None
@@ -923,24 +1023,49 @@ def _in_tick_order(window: Sequence[FinishedTick], steps: StepClock) -> list[Fin
         for tick in ticks[first : first + SLICE_ROWS]:
             if previous is not None and tick.tick_id < previous:
                 ticks.sort(key=_tick_id)
+                steps.pause()
                 return ticks
             previous = tick.tick_id
-        steps.pause()
+        steps.pause_if_due()
+    steps.pause()
     return ticks
 
 
 def release_ticks(ticks: list[FinishedTick], steps: StepClock) -> None:
-    """Drop the writer's references to a written window's ticks, one tick at a time
-    with a pause every :data:`SLICE_ROWS` rows: when the writer holds the last
-    reference, freeing a 200,000-span window in one go would hold the GIL for tens of
-    milliseconds. Empties ``ticks`` (the writer's own list, never the caller's)."""
-    rows = 0
+    """Drop the writer's references to a written window's ticks a few at a time,
+    pausing when a step has run its budget: when the writer holds the last reference,
+    freeing a 200,000-span window in one go would hold the GIL for tens of
+    milliseconds. A tick's span list that nothing else refers to any more is emptied
+    :data:`SLICE_ROWS` records at a time, so one tick of many spans is not freed in
+    one step either. Empties ``ticks`` (the writer's own list, never the caller's)."""
+    alone = _references_of_a_local()
     while ticks:
-        rows += len(ticks[-1].spans) + 1
-        del ticks[-1]
-        if rows >= SLICE_ROWS:
-            steps.pause()
-            rows = 0
+        spans = ticks.pop().spans
+        # As many references as a list only a local name refers to: the tick was the
+        # writer's alone and is gone, so no one else can see the list change.
+        if sys.getrefcount(spans) == alone:
+            while spans:
+                del spans[-SLICE_ROWS:]
+                steps.pause_if_due()
+        del spans
+        steps.pause_if_due()
+
+
+def _references_of_a_local() -> int:
+    """What ``sys.getrefcount`` tells of a list that only a local name refers to,
+    asked the same way :func:`release_ticks` asks it (2 on CPython 3.11: the name and
+    the call's argument; an interpreter that borrows references may tell fewer)."""
+    alone: list[object] = []
+    return sys.getrefcount(alone)
+
+
+def release_columns(columns: list[pa.ChunkedArray], steps: StepClock) -> None:
+    """Free a written table's columns (the table itself already dropped) one at a time,
+    pausing when a step has run its budget: a 200,000-row window's buffers are tens of
+    megabytes. Empties ``columns``."""
+    while columns:
+        del columns[-1]
+        steps.pause_if_due()
 
 
 def _attribute_text(values: Attributes | None) -> str | None:
@@ -958,13 +1083,15 @@ def _arrays(
     columns: Sequence[Sequence[object]],
     fields: Sequence[pa.Field],
     repaired: Callable[[int], None] | None = None,
+    steps: StepClock | None = None,
 ) -> list[pa.Array]:
-    """One slice's Arrow arrays, in schema order (``run_id`` first); an empty list
+    """One slice's Arrow arrays, in schema order (``run_id`` first), converted one
+    column per unit of work (``steps.pause_if_due`` after each); an empty list
     stands for a column of nulls (span ids when no parents were recorded)."""
     import pyarrow as pa
 
     count = len(columns[0])
-    arrays = [pa.array([run_id] * count, type=pa.string())]
+    arrays = [pa.repeat(pa.scalar(run_id, pa.string()), count)]
     for field, values in zip(fields[1:], columns, strict=True):
         if not values:  # a column left empty for a slice without any value: nulls
             arrays.append(pa.nulls(count, type=field.type))
@@ -972,6 +1099,8 @@ def _arrays(
             arrays.append(_strings(values, repaired))
         else:
             arrays.append(pa.array(values, type=field.type))
+        if steps is not None:
+            steps.pause_if_due()
     return arrays
 
 
