@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Final
 
 from tracekit.store import location, schema
 from tracekit.store.parquet import fsync_dir, fsync_file, put_object, write_parquet
+from tracekit.store.summary import prepare_summaries, summarized
 from tracekit.trace.records import Attributes, FinishedTick, SinkReport
 
 if TYPE_CHECKING:
@@ -309,6 +310,8 @@ class GoldenWriter:
     def _run(self) -> None:
         try:
             import pyarrow.parquet  # noqa: F401  # here, off the caller's thread
+
+            prepare_summaries()  # and the summaries' kernels, before the first window
         except ImportError as exc:  # reported per window below
             logger.error("tracekit: the golden writer needs pyarrow: %s", exc)
         steps = self._steps
@@ -360,6 +363,7 @@ class GoldenWriter:
             repaired=self._count_repaired,
             clock=steps,
         )
+        table = summarized(table, steps.gil_released)  # kernels without the GIL, short steps
         if self._remote is not None:
             self._put_window(table, self._remote.child(schema.window_file_name(seq)))
             return int(table.num_rows)
