@@ -507,9 +507,11 @@ def _histograms(
         )
     histograms = _numpy(counted, "count_all")
     ordered = sorted(names)
-    used = np.unique(histograms.key)  # names with no entry (null durations) are left out
-    histograms.key = np.searchsorted(used, histograms.key).astype(np.int64)
-    return [ordered[i] for i in used.tolist()], histograms
+    # Names with no entry (null durations) are left out; O(entries), no sort.
+    used = np.bincount(histograms.key, minlength=len(names)) > 0
+    if not used.all():
+        histograms.key = (np.cumsum(used) - 1)[histograms.key]
+    return [name for name, kept in zip(ordered, used.tolist(), strict=True) if kept], histograms
 
 
 def _coarser(histograms: Histograms, kernels: Released) -> Histograms:
