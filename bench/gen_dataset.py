@@ -65,9 +65,10 @@ from tracekit._version import __version__
 from tracekit.store import schema
 from tracekit.store.summary import Summary, encode, merge, summarize
 
-GEN_VERSION = 2
+GEN_VERSION = 3
 """Bumped whenever the generated data changes, so cached datasets are rebuilt (2: each
-file carries its ``tracekit.summary``, as the golden writer writes it)."""
+file carries its ``tracekit.summary``, as the golden writer writes it; 3: summary
+version 2, with its levels)."""
 
 MANIFEST_SUFFIX = ".gen.json"
 CHUNK_TICKS = 1 << 17

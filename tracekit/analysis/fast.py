@@ -70,12 +70,13 @@ def analyze_fast(
     deadlines: dict[int, list[int]] = {}
     guards: dict[str, int] = {}
     ticks = 0
-    for path, summary in loaded.by_file.items():
+    for path in list(loaded.by_file):
         if chosen and file_run(path, loaded.sources.metadata[path]) not in chosen:
             continue
         weight = 1.0 / rates[path] if weighted and rates.get(path) else 1.0
+        summary, stage_totals = loaded.stage_entries(path)  # the coarsest level, added up
         for names, histograms, counts, totals in (
-            (summary.stage_names, summary.stage_histograms, stage_counts, stage_n),
+            (summary.stage_names, stage_totals, stage_counts, stage_n),
             (summary.request_keys, summary.request_histograms, request_counts, request_n),
         ):
             for key, bucket, count in zip(

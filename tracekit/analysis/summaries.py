@@ -18,10 +18,10 @@ from tracekit.analysis.identity import DuplicateFile, duplicate_files, file_run
 from tracekit.analysis.sources import Sources, find_sources, reading
 from tracekit.errors import InputError, SchemaError
 from tracekit.store import schema
-from tracekit.store.summary import Summary, decode, summarize
+from tracekit.store.summary import Histograms, Summary, decode, summarize
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class LoadedSummaries:
     """The summaries of some golden files.
 
@@ -44,6 +44,36 @@ class LoadedSummaries:
     sources: Sources
     duplicates: tuple[DuplicateFile, ...]
     by_file: dict[str, Summary]
+
+    def stage_entries(
+        self, path: str, chunk_ticks: int | None = None
+    ) -> tuple[Summary, Histograms]:
+        """``path``'s summary and its stage histograms per chunk of ``chunk_ticks``
+        (:meth:`~tracekit.store.summary.Summary.stage_entries`), or over the whole file
+        when None (:meth:`~tracekit.store.summary.Summary.stage_totals`).
+
+        A summary's histograms are decoded only here; when they turn out damaged, the
+        file's rows are read and summarized instead (and it is counted and warned about
+        as a file read row by row), so a summary never gives a wrong answer.
+        """
+        summary = self.by_file[path]
+        try:
+            return summary, _entries(summary, chunk_ticks)
+        except SchemaError as exc:
+            self.warnings = (*self.warnings, f"{exc}; its rows were read instead")
+        fresh = dataclasses.replace(_from_rows(path), run_id=summary.run_id)
+        self.from_footers -= 1
+        self.from_rows += 1
+        self.by_file[path] = fresh
+        run = self.runs[summary.run_id]
+        run[next(i for i, item in enumerate(run) if item is summary)] = fresh
+        return fresh, _entries(fresh, chunk_ticks)
+
+
+def _entries(summary: Summary, chunk_ticks: int | None) -> Histograms:
+    if chunk_ticks is None:
+        return summary.stage_totals()
+    return summary.stage_entries(max(chunk_ticks, summary.chunk_ticks))
 
 
 def has_summaries(sources: Sources) -> bool:

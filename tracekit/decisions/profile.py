@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from tracekit.analysis.traceset import TraceSet
+    from tracekit.store.summary import Histograms, Summary
 
 PROFILE_FORMAT: Final = "tracekit.profile"
 PROFILE_VERSION: Final = 2
@@ -528,9 +529,13 @@ def profile_from_summaries(
 
     Files without a usable summary are read row by row and merged in. The
     histograms and counts are those :func:`profile_from_traces` builds; a run's
-    blocks are whole chunks of its summary (block size rounded up to a multiple of
-    the chunk size), and the point estimates come from the histograms (within
-    about 1%; ``point_estimates`` says so).
+    blocks are whole chunks of one level of its summaries
+    (:func:`~tracekit.store.summary.profile_blocks`: at least
+    :data:`~tracekit.store.summary.CHUNKS_PER_BLOCK` chunks a block, so the block
+    size is the rows' rule rounded up to a multiple of the chunk size, at most 1/4
+    more), and the point estimates come from the histograms (within about 1%;
+    ``point_estimates`` says so). Only that level of each file is decoded, and the
+    blocks' histograms are added up in one vectorised pass per run.
 
     Returns:
         The profile, or None when no file carries a summary or a run would get fewer
@@ -540,58 +545,51 @@ def profile_from_summaries(
     import numpy as np
 
     from tracekit.analysis.summaries import load_summaries
-    from tracekit.store.summary import merge
+    from tracekit.store.summary import profile_blocks
 
     loaded = load_summaries(paths, skip_bad=skip_bad, progress=progress)
     if loaded is None or not loaded.runs:
         return None
+    files_of_run: dict[str, list[str]] = {}
+    for path, summary in loaded.by_file.items():
+        files_of_run.setdefault(summary.run_id, []).append(path)
     runs = []
     deadlines: dict[int, int] = {}
-    for run_id in sorted(loaded.runs):
-        summary = merge(loaded.runs[run_id])
-        if summary.ticks == 0:
+    for run_id in sorted(files_of_run):
+        summaries = [loaded.by_file[path] for path in files_of_run[run_id]]
+        with_ticks = [summary for summary in summaries if summary.ticks]
+        if not with_ticks:
             continue
-        size = summary.chunk_ticks
-        block_size = size * math.ceil(block_ticks(summary.last_tick_id) / size)
-        if math.ceil(summary.last_tick_id / block_size) < MIN_SUMMARY_BLOCKS:
+        last_tick_id = max(summary.last_tick_id for summary in with_ticks)
+        size, block_size = profile_blocks(
+            last_tick_id, max(summary.chunk_ticks for summary in summaries)
+        )
+        if math.ceil(last_tick_id / block_size) < MIN_SUMMARY_BLOCKS:
             return None
-        has_ticks = summary.chunk_counts[:, 0] > 0
-        block_of_chunk = summary.chunks * size // block_size
+        entries = [loaded.stage_entries(path, size) for path in files_of_run[run_id]]
+        summaries = [summary for summary, _ in entries]
+        counts = np.concatenate([summary.chunk_counts for summary in summaries])
+        block_of_chunk = np.concatenate(
+            [summary.chunks * summary.chunk_ticks // block_size for summary in summaries]
+        )
+        has_ticks = counts[:, 0] > 0
         numbers, position = np.unique(block_of_chunk[has_ticks], return_inverse=True)
-        chunk_block = np.full(len(summary.chunks), -1, dtype=np.int64)
-        chunk_block[has_ticks] = position
         totals = np.zeros((len(numbers), 3), dtype=np.int64)
-        np.add.at(totals, position, summary.chunk_counts[has_ticks])
+        np.add.at(totals, position.ravel(), counts[has_ticks])
         block_list = [Block(int(t), int(m), int(r), {}) for t, m, r in totals.tolist()]
-        histograms = summary.stage_histograms
-        owner = chunk_block[histograms.group]
-        keep = owner >= 0
-        width = MAX_BUCKET_INDEX + 1
-        names = len(summary.stage_names)
-        # One int64 key per entry: a sort of one key is far faster than of rows.
-        combined = (owner[keep] * names + histograms.key[keep]) * width + histograms.bucket[keep]
-        unique, where = np.unique(combined, return_inverse=True)
-        counts = np.bincount(where.ravel(), weights=histograms.count[keep], minlength=len(unique))
-        for block_index, stage, bucket, count in zip(
-            (unique // (names * width)).tolist(),
-            (unique // width % names).tolist(),
-            (unique % width).tolist(),
-            counts.astype(np.int64).tolist(),
-            strict=True,
-        ):
-            histogram = block_list[block_index].stages.setdefault(summary.stage_names[stage], {})
-            histogram[bucket] = count
-        requests: dict[str, SparseHistogram] = {}
-        request = summary.request_histograms
-        for name, bucket, count in zip(
-            request.key.tolist(), request.bucket.tolist(), request.count.tolist(), strict=True
-        ):
-            histogram = requests.setdefault(summary.request_keys[name], {})
-            histogram[bucket] = histogram.get(bucket, 0) + count
-        runs.append(RunProfile(run_id, block_size, block_list, dict(summary.guards), requests))
-        for deadline, (ticks, _, _) in summary.deadlines.items():
-            if deadline >= 0:
-                deadlines[deadline] = deadlines.get(deadline, 0) + ticks
+        names = sorted({name for summary in summaries for name in summary.stage_names})
+        _add_block_histograms(block_list, numbers, block_size // size, names, entries)
+        requests = _run_requests(summaries)
+        guards: dict[str, int] = {}
+        for summary in summaries:
+            for reason, trips in summary.guards.items():
+                guards[reason] = guards.get(reason, 0) + trips
+            for deadline, (ticks, _, _) in summary.deadlines.items():
+                if deadline >= 0:
+                    deadlines[deadline] = deadlines.get(deadline, 0) + ticks
+        runs.append(
+            RunProfile(run_id, block_size, block_list, dict(sorted(guards.items())), requests)
+        )
     if not runs:
         raise InputError(f"{loaded.files[0]}: no tick in the selection; nothing to profile")
     files = loaded.files
@@ -604,6 +602,108 @@ def profile_from_summaries(
         {"files_from_summaries": loaded.from_footers, "files_from_rows": loaded.from_rows},
         loaded.warnings,
     )
+
+
+DENSE_CELLS: Final = 1 << 24
+"""Up to this many (block, stage, bucket) cells, a run's histograms are added with one
+``bincount`` over a dense array; beyond, by sorting the entries."""
+
+
+def _add_block_histograms(
+    blocks: list[Block],
+    numbers: npt.NDArray[np.int64],
+    chunks_per_block: int,
+    names: list[str],
+    entries: Sequence[tuple[Summary, Histograms]],
+) -> None:
+    """Fill ``blocks`` (block indexes ``numbers``, sorted) with the stage histograms of
+    ``entries`` ((summary, its stage histograms per chunk of the level read))."""
+    import numpy as np
+
+    index = {name: i for i, name in enumerate(names)}
+    block_parts, key_parts, bucket_parts, count_parts = [], [], [], []
+    for summary, histograms in entries:
+        if not len(histograms):
+            continue
+        mapping = np.array([index[name] for name in summary.stage_names], dtype=np.int64)
+        block_parts.append(histograms.group // chunks_per_block)
+        key_parts.append(mapping[histograms.key])
+        bucket_parts.append(histograms.bucket)
+        count_parts.append(histograms.count)
+    if not block_parts or not len(numbers):
+        return
+    block = np.concatenate(block_parts)
+    key = np.concatenate(key_parts)
+    bucket = np.concatenate(bucket_parts)
+    weights = np.concatenate(count_parts).astype(np.float64)
+    # The position of each entry's block among `numbers` (-1: a block without ticks,
+    # whose entries are left out), by a lookup table over the blocks' range.
+    first = int(numbers[0])
+    lookup = np.full(int(numbers[-1]) - first + 1, -1, dtype=np.int64)
+    lookup[numbers - first] = np.arange(len(numbers))
+    inside = (block >= first) & (block <= int(numbers[-1]))
+    position = np.where(inside, lookup[np.clip(block - first, 0, len(lookup) - 1)], -1)
+    keep = position >= 0
+    if not keep.all():
+        position, key, bucket, weights = position[keep], key[keep], bucket[keep], weights[keep]
+    if not len(key):
+        return
+    low = int(bucket.min())
+    width = int(bucket.max()) - low + 1
+    cells = (position * len(names) + key) * width + (bucket - low)
+    size = len(numbers) * len(names) * width
+    if size <= max(DENSE_CELLS, 4 * len(cells)):
+        dense = np.bincount(cells, weights=weights, minlength=size)
+        unique = np.flatnonzero(dense)
+        counts = dense[unique]
+    else:
+        unique, where = np.unique(cells, return_inverse=True)
+        counts = np.bincount(where.ravel(), weights=weights, minlength=len(unique))
+    counts_list = counts.astype(np.int64).tolist()
+    owner = unique // width
+    buckets = (unique % width + low).tolist()
+    starts = np.flatnonzero(np.concatenate([[True], np.diff(owner) != 0])).tolist()
+    for begin, end, cell in zip(
+        starts, [*starts[1:], len(unique)], owner[starts].tolist(), strict=True
+    ):
+        blocks[cell // len(names)].stages[names[cell % len(names)]] = dict(
+            zip(buckets[begin:end], counts_list[begin:end], strict=True)
+        )
+
+
+def _run_requests(summaries: Sequence[Summary]) -> dict[str, SparseHistogram]:
+    """The request histograms of a run's files, added up (keys and buckets sorted)."""
+    import numpy as np
+
+    keys = sorted({key for summary in summaries for key in summary.request_keys})
+    index = {key: i for i, key in enumerate(keys)}
+    parts = [
+        (
+            np.array([index[key] for key in summary.request_keys], dtype=np.int64)[
+                summary.request_histograms.key
+            ],
+            summary.request_histograms,
+        )
+        for summary in summaries
+        if len(summary.request_histograms)
+    ]
+    if not parts:
+        return {}
+    key = np.concatenate([mapped for mapped, _ in parts])
+    bucket = np.concatenate([histograms.bucket for _, histograms in parts])
+    count = np.concatenate([histograms.count for _, histograms in parts])
+    cells, where = np.unique(key * (MAX_BUCKET_INDEX + 1) + bucket, return_inverse=True)
+    totals = np.bincount(where.ravel(), weights=count.astype(np.float64), minlength=len(cells))
+    owner = (cells // (MAX_BUCKET_INDEX + 1)).tolist()
+    requests: dict[str, SparseHistogram] = {}
+    for name, bucket_index, total in zip(
+        owner,
+        (cells % (MAX_BUCKET_INDEX + 1)).tolist(),
+        totals.astype(np.int64).tolist(),
+        strict=True,
+    ):
+        requests.setdefault(keys[name], {})[bucket_index] = total
+    return requests
 
 
 def _median_ms(counts: Mapping[int, int]) -> float | None:

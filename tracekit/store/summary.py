@@ -8,17 +8,26 @@ merge of its inputs' summaries, and ``tracekit profile``, ``compare`` and
 A summary holds, for the ticks of one run in one file:
 
 * per *chunk* of :data:`CHUNK_TICKS` consecutive tick ids (chunk ``k`` holds tick ids
-  ``k * CHUNK_TICKS + 1`` to ``(k + 1) * CHUNK_TICKS``): ticks, deadline misses,
-  exchange requests, and the log-bucket histogram of every stage's sampled durations
-  and of ``tick_total`` (every tick) -- the blocks of a profile are unions of
-  chunks;
+  ``k * CHUNK_TICKS + 1`` to ``(k + 1) * CHUNK_TICKS``): ticks, deadline misses and
+  exchange requests;
+* the log-bucket histogram of every stage's sampled durations and of
+  ``tick_total`` (every tick), per chunk at several *levels* (:func:`level_sizes`):
+  from the chunk size a profile of a run ending at the file's last tick reads
+  (``chunk_ticks`` for runs up to 2M ticks, coarser for longer ones), doubling up to
+  the first size at which the file's ticks fall in at most :data:`MAX_LEVEL_CHUNKS`
+  chunks (chunks of two sizes nest, so any coarser level is the coarsest stored one
+  with its chunk indexes shifted). A profile's blocks are unions of chunks of one
+  level (:func:`profile_blocks`), so it adds a few large histograms instead of many
+  small ones; the levels are decoded only when asked for;
 * per exchange request key (``"VERB api"``, sampled rows) a histogram; per
   deadline: ticks, misses, misses with detail; guard trips per reason; the tick id
   and time range; the sample rate.
 
-Everything is computed with ``pyarrow.compute`` and numpy on a finished table (the
-writer thread calls :func:`summarize` once per window; compute kernels release the
-GIL). Summaries of the same run merge exactly (:func:`merge`): counts and sums add,
+Everything is computed with ``pyarrow.compute`` kernels on a finished table, each
+call in ``released()`` when given (the golden writer passes its step clock's
+:meth:`~tracekit.trace.sinks.golden.StepClock.gil_released`: the kernels release
+the GIL, and the little Python between them is timed as the writer's steps).
+Summaries of the same run merge exactly (:func:`merge`): counts and sums add,
 maxima and minima combine, histograms add bucket by bucket.
 
 The buckets are those of :mod:`tracekit.stats.histogram` (bucket ``i`` holds
@@ -30,11 +39,14 @@ recorded in every summary, and a test checks both rules give the same buckets.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
+import logging
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final
 
 from tracekit.errors import SchemaError
@@ -46,8 +58,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SUMMARY_FORMAT: Final = "tracekit.summary"
-SUMMARY_VERSION: Final = 1
-READABLE_VERSIONS: Final = (1,)
+SUMMARY_VERSION: Final = 2
+READABLE_VERSIONS: Final = (1, 2)
+"""Version 1 stores the stage histograms of ``chunk_ticks`` chunks only (no ``stage_levels``)
+and int64 packed columns; it is read as a summary of one level."""
 
 SUMMARY_ALPHA: Final = 0.005
 """Must equal :data:`tracekit.stats.histogram.ALPHA` (tested)."""
@@ -55,8 +69,23 @@ _LOG_GAMMA: Final = math.log((1 + SUMMARY_ALPHA) / (1 - SUMMARY_ALPHA))
 
 CHUNK_TICKS: Final = 1024
 """Tick ids per chunk (a power of two, so chunks of two sizes nest)."""
+MAX_LEVEL_CHUNKS: Final = 2
+"""Levels stop at the first chunk size at which the file's ticks span this many chunks."""
+CHUNKS_PER_BLOCK: Final = 4
+"""A profile's blocks hold at least this many chunks of the level it reads
+(:func:`profile_blocks`), so its block size is at most 1/4 above the rows' rule."""
 MAX_BUCKET_INDEX: Final = 8000
 """As a profile's: bucket indexes beyond this mark a corrupt summary."""
+PROFILE_BLOCKS_PER_RUN: Final = 256
+"""Must equal :data:`tracekit.decisions.profile.TARGET_BLOCKS_PER_RUN` (tested; the
+store room may not import the decisions room)."""
+PROFILE_MIN_BLOCK_TICKS: Final = 5
+"""Must equal :data:`tracekit.decisions.profile.MIN_BLOCK_TICKS` (tested)."""
+
+Released = Callable[[], AbstractContextManager[None]]
+"""Around each compute kernel call: e.g. a step clock's ``gil_released``."""
+
+logger = logging.getLogger("tracekit")
 
 
 @dataclasses.dataclass
@@ -64,7 +93,7 @@ class Histograms:
     """Sparse histograms of several keys and groups as flat arrays (one entry a row).
 
     Attributes:
-        group: The group of each entry (a chunk position, or 0).
+        group: The group of each entry (a chunk index at the level's chunk size, or 0).
         key: Index into the owner's list of names.
         bucket: Log-bucket index.
         count: Observations.
@@ -86,13 +115,49 @@ class Histograms:
         return len(self.count)
 
 
+class Level:
+    """The stage histograms per chunk of one size, decoded (and checked) on first use.
+
+    Args:
+        chunk_ticks: Tick ids per chunk (group ``k`` holds tick ids ``k * chunk_ticks + 1``
+            to ``(k + 1) * chunk_ticks``).
+        histograms: The histograms, when at hand.
+        decoder: Otherwise, what decodes them (raising :class:`SchemaError` when the
+            stored form is damaged or inconsistent).
+    """
+
+    def __init__(
+        self,
+        chunk_ticks: int,
+        histograms: Histograms | None = None,
+        decoder: Callable[[], Histograms] | None = None,
+    ) -> None:
+        if histograms is None and decoder is None:
+            raise ValueError("a level needs its histograms or a decoder")
+        self.chunk_ticks = chunk_ticks
+        self._histograms = histograms
+        self._decoder = decoder
+
+    def histograms(self) -> Histograms:
+        """The histograms (group: chunk index at :attr:`chunk_ticks`).
+
+        Raises:
+            SchemaError: The stored form is damaged or disagrees with the summary.
+        """
+        if self._histograms is None:
+            assert self._decoder is not None
+            self._histograms = self._decoder()
+            self._decoder = None
+        return self._histograms
+
+
 @dataclasses.dataclass
 class Summary:
     """The summary of one run's ticks in one or more files (see the module docstring).
 
     Attributes:
         run_id: The run (as the rows say; readers use the file's ``run_id=`` folder).
-        chunk_ticks: Tick ids per chunk.
+        chunk_ticks: Tick ids per chunk of :attr:`chunks`.
         ticks: Tick rows.
         first_tick_id, last_tick_id: Tick id range (0 when there is no tick).
         start_unix_ns, end_unix_ns: First record start, last record end (0 when empty).
@@ -104,7 +169,9 @@ class Summary:
         chunks: Chunk indexes, sorted.
         chunk_counts: Per chunk: [ticks, misses, requests] (shape chunks x 3).
         stage_names: Names the stage histograms' keys index.
-        stage_histograms: Group = chunk position.
+        stage_levels: The stage histograms per chunk (:func:`level_sizes`), finest
+            level first (its chunks ``chunk_ticks`` or a multiple, for a long run),
+            each level's chunks twice the size of the previous one's.
         request_keys: ``"VERB api"`` keys the request histograms' keys index.
         request_histograms: Group = 0.
     """
@@ -123,21 +190,63 @@ class Summary:
     chunks: npt.NDArray[np.int64]
     chunk_counts: npt.NDArray[np.int64]
     stage_names: list[str]
-    stage_histograms: Histograms
+    stage_levels: list[Level]
     request_keys: list[str]
     request_histograms: Histograms
 
-    def stage_histogram(self, stage: str) -> dict[int, int]:
-        """``stage``'s histogram over the whole summary: bucket -> count."""
+    @property
+    def stage_histograms(self) -> Histograms:
+        """The finest level's stage histograms (group: chunk index at its chunk size)."""
+        return self.stage_levels[0].histograms()
+
+    def stage_entries(self, chunk_ticks: int) -> Histograms:
+        """The stage histograms per chunk of ``chunk_ticks`` (a power of two, at least
+        :attr:`chunk_ticks`), from the coarsest stored level that is not coarser: its
+        chunk indexes shifted, entries *not* combined (one (chunk, key, bucket) may
+        come several times; callers add them up).
+
+        Raises:
+            ValueError: ``chunk_ticks`` is finer than the summary's finest level or not
+                a power of two.
+            SchemaError: The level's stored form is damaged.
+        """
+        finest = self.stage_levels[0].chunk_ticks
+        if chunk_ticks < finest or chunk_ticks & (chunk_ticks - 1):
+            raise ValueError(f"no level of {chunk_ticks} ticks in a summary from {finest}")
+        level = [level for level in self.stage_levels if level.chunk_ticks <= chunk_ticks][-1]
+        histograms = level.histograms()
+        shift = (chunk_ticks // level.chunk_ticks).bit_length() - 1
+        if not shift:
+            return histograms
+        return Histograms(
+            histograms.group >> shift, histograms.key, histograms.bucket, histograms.count
+        )
+
+    def stage_totals(self) -> Histograms:
+        """Every stage's histogram over the whole summary (group 0), from the coarsest level.
+
+        Raises:
+            SchemaError: The level's stored form is damaged.
+        """
         import numpy as np
 
+        histograms = self.stage_levels[-1].histograms()
+        return _combined(
+            Histograms(
+                np.zeros(len(histograms), dtype=np.int64),
+                histograms.key,
+                histograms.bucket,
+                histograms.count,
+            )
+        )
+
+    def stage_histogram(self, stage: str) -> dict[int, int]:
+        """``stage``'s histogram over the whole summary: bucket -> count."""
         if stage not in self.stage_names:
             return {}
-        histograms = self.stage_histograms
-        chosen = histograms.key == self.stage_names.index(stage)
-        buckets, where = np.unique(histograms.bucket[chosen], return_inverse=True)
-        counts = np.bincount(where, weights=histograms.count[chosen], minlength=len(buckets))
-        return dict(zip(buckets.tolist(), counts.astype(np.int64).tolist(), strict=True))
+        totals = self.stage_totals()
+        chosen = totals.key == self.stage_names.index(stage)
+        return dict(zip(totals.bucket[chosen].tolist(), totals.count[chosen].tolist(), strict=True))
 
     def request_histogram(self, key: str) -> dict[int, int]:
         """The latency histogram of requests ``"VERB api"``: bucket -> count."""
@@ -159,16 +268,51 @@ def bucket_array(durations_ns: pa.Array | pa.ChunkedArray) -> pa.Array | pa.Chun
     return pc.cast(pc.ceil(pc.divide(pc.ln(values), _LOG_GAMMA)), pa.int64())
 
 
+def level_sizes(chunk_ticks: int, first_tick_id: int, last_tick_id: int) -> list[int]:
+    """The chunk sizes of the levels a summary of tick ids ``first..last`` stores: from
+    the one a profile of a run whose last tick is ``last_tick_id`` reads
+    (:func:`profile_blocks`; a run holding these ticks ends there or later, so no
+    profile of it reads finer chunks), doubling until the ticks span at most
+    :data:`MAX_LEVEL_CHUNKS` chunks."""
+    if first_tick_id < 1 or last_tick_id < first_tick_id:
+        return [chunk_ticks]
+    sizes = [profile_blocks(last_tick_id, chunk_ticks)[0]]
+    while (last_tick_id - 1) // sizes[-1] - (first_tick_id - 1) // sizes[-1] + 1 > MAX_LEVEL_CHUNKS:
+        sizes.append(sizes[-1] * 2)
+    return sizes
+
+
+def profile_blocks(last_tick_id: int, chunk_ticks: int) -> tuple[int, int]:
+    """The chunk size and the block size of a profile built from summaries (of
+    ``chunk_ticks`` chunks) of a run whose highest tick id is ``last_tick_id``.
+
+    The rows' rule gives blocks of ``max(5, ceil(last_tick_id / 256))`` ticks; the
+    chunk size is the largest power of two, not below ``chunk_ticks``, that fits
+    :data:`CHUNKS_PER_BLOCK` times in that, and the block size is the rule rounded up
+    to whole chunks (so at most 1/4 larger when the rule is 4 chunks or more).
+    """
+    rule = max(PROFILE_MIN_BLOCK_TICKS, -(-last_tick_id // PROFILE_BLOCKS_PER_RUN))
+    size = chunk_ticks
+    while size * 2 * CHUNKS_PER_BLOCK <= rule:
+        size *= 2
+    return size, size * -(-rule // size)
+
+
 # -- summarize -------------------------------------------------------------------------
 
 
-def summarize(table: pa.Table, *, chunk_ticks: int = CHUNK_TICKS) -> Summary:
+def summarize(
+    table: pa.Table, *, chunk_ticks: int = CHUNK_TICKS, released: Released | None = None
+) -> Summary:
     """The summary of a schema-v1 table holding the rows of one run.
 
     Args:
         table: The rows (a window, a file, a merged file). The sample rate is read
             from its schema metadata when present.
         chunk_ticks: Tick ids per chunk, a power of two.
+        released: Entered around each compute kernel call (they release the GIL);
+            the Python between them is small (per distinct name, deadline or
+            reason, and numpy over the histogram entries).
 
     Raises:
         ValueError: ``chunk_ticks`` is not a power of two, or the rows hold several runs.
@@ -179,38 +323,49 @@ def summarize(table: pa.Table, *, chunk_ticks: int = CHUNK_TICKS) -> Summary:
 
     if chunk_ticks < 1 or chunk_ticks & (chunk_ticks - 1):
         raise ValueError(f"chunk_ticks {chunk_ticks} is not a power of two")
-    runs = pc.unique(table["run_id"]).to_pylist()
+    kernels = released if released is not None else contextlib.nullcontext
+    with kernels():
+        runs = pc.unique(table["run_id"])
     if len(runs) > 1:
         raise ValueError(f"a summary holds one run; these rows hold {len(runs)}")
-    kind = table["kind"]
-    detail = table["detail"]
-    duration = table["duration_ns"]
-    sampled = pc.equal(detail, schema.DETAIL_SAMPLED)
-    is_tick = pc.equal(kind, schema.KIND_TICK)
-    timed = pc.is_in(kind, pa.array([schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST]))
-    bad = pc.and_(timed, pc.or_kleene(pc.is_null(duration), pc.less(duration, 0)))
-    bad_durations = int(pc.sum(pc.cast(bad, pa.int64())).as_py() or 0)
-
-    ticks = table.filter(is_tick)
-    tick_ids = ticks["tick_id"]
-    chunk = pc.divide(pc.subtract(tick_ids, 1), chunk_ticks)
-    missed = pc.fill_null(ticks["deadline_missed"], False)
-    tick_frame = pa.table(
-        {
-            "chunk": chunk,
-            "missed": pc.cast(missed, pa.int64()),
-            "requests": pc.cast(pc.fill_null(ticks["request_count"], 0), pa.int64()),
-            "deadline": pc.fill_null(ticks["deadline_ns"], -1),
-            "explained": pc.cast(
-                pc.and_(missed, pc.not_equal(ticks["detail"], schema.DETAIL_NONE)), pa.int64()
-            ),
-        }
-    )
-    by_chunk = (
-        tick_frame.group_by("chunk")
-        .aggregate([("missed", "count"), ("missed", "sum"), ("requests", "sum")])
-        .sort_by("chunk")
-    )
+    with kernels():
+        kind = table["kind"]
+        detail = table["detail"]
+        duration = table["duration_ns"]
+        sampled = pc.equal(detail, schema.DETAIL_SAMPLED)
+        is_tick = pc.equal(kind, schema.KIND_TICK)
+        timed = pc.is_in(kind, pa.array([schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST]))
+        bad = pc.sum(
+            pc.cast(
+                pc.and_(timed, pc.or_kleene(pc.is_null(duration), pc.less(duration, 0))), "int64"
+            )
+        )
+        ticks = table.filter(is_tick)
+        tick_ids = ticks["tick_id"]
+        chunk = _flat(pc.divide(pc.subtract(tick_ids, 1), chunk_ticks), pa.int64())
+        missed = pc.fill_null(ticks["deadline_missed"], False)
+        tick_frame = pa.table(
+            {
+                "chunk": chunk,
+                "missed": pc.cast(missed, pa.int64()),
+                "requests": pc.cast(pc.fill_null(ticks["request_count"], 0), pa.int64()),
+                "deadline": pc.fill_null(ticks["deadline_ns"], -1),
+                "explained": pc.cast(
+                    pc.and_(missed, pc.not_equal(ticks["detail"], schema.DETAIL_NONE)), pa.int64()
+                ),
+            }
+        )
+        by_chunk = (
+            tick_frame.group_by("chunk", use_threads=False)
+            .aggregate([("missed", "count"), ("missed", "sum"), ("requests", "sum")])
+            .sort_by("chunk")
+        )
+        deadline_rows = tick_frame.group_by("deadline", use_threads=False).aggregate(
+            [("missed", "count"), ("missed", "sum"), ("explained", "sum")]
+        )
+        tick_range = pc.min_max(tick_ids)
+        starts = table["start_unix_ns"]
+        time_range = (pc.min(starts), pc.max(pc.add(starts, pc.fill_null(duration, 0))))
     chunks = by_chunk["chunk"].to_numpy().astype(np.int64)
     chunk_counts = np.stack(
         [
@@ -220,9 +375,6 @@ def summarize(table: pa.Table, *, chunk_ticks: int = CHUNK_TICKS) -> Summary:
         ],
         axis=1,
     ).astype(np.int64)
-    deadline_rows = tick_frame.group_by("deadline").aggregate(
-        [("missed", "count"), ("missed", "sum"), ("explained", "sum")]
-    )
     deadlines = {
         int(d): [int(t), int(m), int(e)]
         for d, t, m, e in zip(
@@ -233,67 +385,82 @@ def summarize(table: pa.Table, *, chunk_ticks: int = CHUNK_TICKS) -> Summary:
             strict=True,
         )
     }
+    first_tick_id = int(tick_range["min"].as_py() or 0)
+    last_tick_id = int(tick_range["max"].as_py() or 0)
 
     # Stage histograms per chunk: sampled stage rows, and every tick as tick_total.
-    stage_rows = table.filter(pc.and_(pc.equal(kind, schema.KIND_STAGE), sampled))
-    stage_names, stage_histograms = _histograms(
-        pa.concat_arrays(
+    with kernels():
+        stage_rows = table.filter(pc.and_(pc.equal(kind, schema.KIND_STAGE), sampled))
+        stage_names = pc.dictionary_encode(_flat(stage_rows["name"], pa.string()))
+    names = [str(name) for name in stage_names.dictionary.to_pylist()]
+    if schema.TICK_TOTAL not in names:
+        names.append(schema.TICK_TOTAL)
+    total_key = names.index(schema.TICK_TOTAL)
+    sizes = level_sizes(chunk_ticks, first_tick_id, last_tick_id)
+    with kernels():
+        keys = pa.concat_arrays(
             [
-                _flat(pc.divide(pc.subtract(stage_rows["tick_id"], 1), chunk_ticks), pa.int64()),
-                _flat(chunk, pa.int64()),
+                pc.cast(stage_names.indices, pa.int64()),
+                pa.array(np.full(ticks.num_rows, total_key, dtype=np.int64)),
             ]
-        ),
-        pa.concat_arrays(
-            [
-                _flat(stage_rows["name"], pa.string()),
-                pa.array([schema.TICK_TOTAL] * ticks.num_rows, type=pa.string()),
-            ]
-        ),
-        pa.concat_arrays(
+        )
+        durations = pa.concat_arrays(
             [_flat(stage_rows["duration_ns"], pa.int64()), _flat(ticks["duration_ns"], pa.int64())]
-        ),
-    )
-    # The positions of the histograms' chunks among `chunks` (a stage row's tick is a
-    # tick of this table, so its chunk is there).
-    stage_histograms.group = np.searchsorted(chunks, stage_histograms.group).astype(np.int64)
+        )
+        groups = pc.divide(
+            pc.subtract(
+                pa.concat_arrays(
+                    [_flat(stage_rows["tick_id"], pa.int64()), _flat(tick_ids, pa.int64())]
+                ),
+                1,
+            ),
+            sizes[0],
+        )
+    stage_keys, finest = _histograms(groups, keys, names, durations, kernels)
+    levels = [Level(sizes[0], finest)]
+    for size in sizes[1:]:
+        levels.append(Level(size, _coarser(levels[-1].histograms(), kernels)))
 
-    request_rows = table.filter(pc.and_(pc.equal(kind, schema.KIND_REQUEST), sampled))
+    with kernels():
+        request_rows = table.filter(pc.and_(pc.equal(kind, schema.KIND_REQUEST), sampled))
+        request_names = pc.dictionary_encode(
+            pc.binary_join_element_wise(
+                pc.fill_null(_flat(request_rows["verb"], pa.string()), ""),
+                _flat(request_rows["name"], pa.string()),
+                " ",
+            )
+        )
     request_keys, request_histograms = _histograms(
         pa.array(np.zeros(request_rows.num_rows, dtype=np.int64)),
-        _flat(
-            pc.binary_join_element_wise(
-                pc.fill_null(pc.cast(request_rows["verb"], pa.string()), ""),
-                pc.cast(request_rows["name"], pa.string()),
-                " ",
-            ),
-            pa.string(),
-        ),
+        pc.cast(request_names.indices, pa.int64()),
+        [str(name) for name in request_names.dictionary.to_pylist()],
         _flat(request_rows["duration_ns"], pa.int64()),
+        kernels,
     )
 
-    guard_rows = table.filter(pc.equal(kind, schema.KIND_GUARD))
-    guard_counts = pc.value_counts(_flat(guard_rows["name"], pa.string()))
+    with kernels():
+        guard_rows = table.filter(pc.equal(kind, schema.KIND_GUARD))
+        guard_counts = pc.value_counts(_flat(guard_rows["name"], pa.string()))
     guards = {str(item["values"]): int(item["counts"]) for item in guard_counts.to_pylist() if item}
-    starts = table["start_unix_ns"]
-    ends = pc.add(starts, pc.fill_null(duration, 0))
     metadata = table.schema.metadata or {}
     rate = metadata.get(schema.META_SAMPLE_RATE.encode())
+    run_ids = runs.to_pylist()
     return Summary(
-        run_id=str(runs[0]) if runs else "",
+        run_id=str(run_ids[0]) if run_ids else "",
         chunk_ticks=chunk_ticks,
         ticks=ticks.num_rows,
-        first_tick_id=int(pc.min(tick_ids).as_py() or 0),
-        last_tick_id=int(pc.max(tick_ids).as_py() or 0),
-        start_unix_ns=int(pc.min(starts).as_py() or 0),
-        end_unix_ns=int(pc.max(ends).as_py() or 0),
+        first_tick_id=first_tick_id,
+        last_tick_id=last_tick_id,
+        start_unix_ns=int(time_range[0].as_py() or 0),
+        end_unix_ns=int(time_range[1].as_py() or 0),
         sample_rate=float(rate) if rate is not None else None,
-        bad_durations=bad_durations,
+        bad_durations=int(bad.as_py() or 0),
         deadlines=deadlines,
         guards=dict(sorted(guards.items())),
         chunks=chunks,
         chunk_counts=chunk_counts,
-        stage_names=stage_names,
-        stage_histograms=stage_histograms,
+        stage_names=stage_keys,
+        stage_levels=levels,
         request_keys=request_keys,
         request_histograms=request_histograms,
     )
@@ -310,30 +477,75 @@ def _flat(values: pa.Array | pa.ChunkedArray, arrow_type: pa.DataType) -> pa.Arr
 
 
 def _histograms(
-    groups: pa.Array, names: pa.Array, durations: pa.Array
+    groups: pa.Array,
+    keys: pa.Array,
+    names: list[str],
+    durations: pa.Array,
+    kernels: Released,
 ) -> tuple[list[str], Histograms]:
-    """Counts per (group, name, bucket), names as indexes into the returned list."""
+    """Counts per (group, name, bucket), sorted, names as indexes into the returned
+    (sorted) list; ``keys`` index ``names``."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    frame = pa.table(
-        {"group": groups, "name": names, "bucket": bucket_array(durations)}
-    ).drop_null()
-    counted = frame.group_by(["group", "name", "bucket"]).aggregate([([], "count_all")])
-    encoded = counted["name"].combine_chunks().dictionary_encode()
-    keys = [str(name) for name in encoded.dictionary.to_pylist()]
-    order = np.argsort(np.array(keys, dtype=object), kind="stable")
-    rank = np.empty(len(keys), dtype=np.int64)
-    rank[order] = np.arange(len(keys))
-    histograms = Histograms(
-        counted["group"].to_numpy().astype(np.int64),
-        rank[encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
-        if len(keys)
-        else np.zeros(0, dtype=np.int64),
-        counted["bucket"].to_numpy().astype(np.int64),
-        counted["count_all"].to_numpy().astype(np.int64),
-    )
-    return sorted(keys), _combined(histograms)
+    order = np.argsort(np.array(names, dtype=object), kind="stable")
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[order] = np.arange(len(names))
+    with kernels():
+        frame = pa.table(
+            {
+                "group": groups,
+                "key": pc.take(pa.array(rank), keys),
+                "bucket": bucket_array(durations),
+            }
+        ).drop_null()
+        counted = (
+            frame.group_by(["group", "key", "bucket"], use_threads=False)
+            .aggregate([([], "count_all")])
+            .sort_by([("group", "ascending"), ("key", "ascending"), ("bucket", "ascending")])
+        )
+    histograms = _numpy(counted, "count_all")
+    ordered = sorted(names)
+    # Names with no entry (null durations) are left out; O(entries), no sort.
+    used = np.bincount(histograms.key, minlength=len(names)) > 0
+    if not used.all():
+        histograms.key = (np.cumsum(used) - 1)[histograms.key]
+    return [name for name, kept in zip(ordered, used.tolist(), strict=True) if kept], histograms
+
+
+def _coarser(histograms: Histograms, kernels: Released) -> Histograms:
+    """The histograms per chunk of twice the size (sorted)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    with kernels():
+        frame = pa.table(
+            {
+                "group": pc.shift_right(pa.array(histograms.group), 1),
+                "key": pa.array(histograms.key),
+                "bucket": pa.array(histograms.bucket),
+                "count": pa.array(histograms.count),
+            }
+        )
+        counted = (
+            frame.group_by(["group", "key", "bucket"], use_threads=False)
+            .aggregate([("count", "sum")])
+            .sort_by([("group", "ascending"), ("key", "ascending"), ("bucket", "ascending")])
+        )
+    return _numpy(counted, "count_sum")
+
+
+def _numpy(table: pa.Table, count: str) -> Histograms:
+    import numpy as np
+
+    def column(name: str) -> npt.NDArray[np.int64]:
+        values = table[name]
+        if not values.num_chunks:
+            return np.zeros(0, dtype=np.int64)
+        return np.asarray(values.combine_chunks().to_numpy(), dtype=np.int64)
+
+    return Histograms(column("group"), column("key"), column("bucket"), column(count))
 
 
 def _combined(histograms: Histograms) -> Histograms:
@@ -359,10 +571,13 @@ def _combined(histograms: Histograms) -> Histograms:
 def merge(summaries: Sequence[Summary]) -> Summary:
     """One summary of the ticks of several summaries of the same run (exact).
 
-    Chunks of different sizes (powers of two) merge into the largest size.
+    Chunks of different sizes (powers of two) merge into the largest size; the
+    levels are those a summary of the union stores (:func:`level_sizes`), each
+    built from every summary's coarsest level that is not coarser.
 
     Raises:
         ValueError: No summary, or summaries of different runs.
+        SchemaError: A summary's level is damaged (see :meth:`Level.histograms`).
     """
     import numpy as np
 
@@ -372,39 +587,45 @@ def merge(summaries: Sequence[Summary]) -> Summary:
     if len(runs) > 1:
         raise ValueError(f"summaries of different runs cannot merge: {sorted(runs)[:3]}")
     size = max(summary.chunk_ticks for summary in summaries)
-    scaled = [(summary, summary.chunks * summary.chunk_ticks // size) for summary in summaries]
-    chunks = np.unique(np.concatenate([indexes for _, indexes in scaled]))
+    scaled = [summary.chunks * summary.chunk_ticks // size for summary in summaries]
+    chunks = np.unique(np.concatenate(scaled))
     chunk_counts = np.zeros((len(chunks), 3), dtype=np.int64)
-    for summary, indexes in scaled:
+    for summary, indexes in zip(summaries, scaled, strict=True):
         np.add.at(chunk_counts, np.searchsorted(chunks, indexes), summary.chunk_counts)
+    with_ticks = [summary for summary in summaries if summary.ticks]
+    first_tick_id = min((s.first_tick_id for s in with_ticks), default=0)
+    last_tick_id = max((s.last_tick_id for s in with_ticks), default=0)
 
-    def histograms(kind: str, label: str, position: Any) -> tuple[list[str], Histograms]:
+    def names_of(label: str) -> tuple[list[str], list[npt.NDArray[np.int64]]]:
         names = sorted({name for s in summaries for name in getattr(s, label)})
-        parts = []
-        for index, summary in enumerate(summaries):
-            own: Histograms = getattr(summary, f"{kind}_histograms")
-            mapping = np.array(
-                [names.index(name) for name in getattr(summary, label)],
-                dtype=np.int64,
+        index = {name: i for i, name in enumerate(names)}
+        mappings = [
+            np.array([index[name] for name in getattr(s, label)], dtype=np.int64) for s in summaries
+        ]
+        return names, mappings
+
+    def joined(parts: list[Histograms], mappings: list[npt.NDArray[np.int64]]) -> Histograms:
+        return _combined(
+            Histograms(
+                np.concatenate([part.group for part in parts]),
+                np.concatenate(
+                    [
+                        mapping[part.key] if len(part) else part.key
+                        for part, mapping in zip(parts, mappings, strict=True)
+                    ]
+                ),
+                np.concatenate([part.bucket for part in parts]),
+                np.concatenate([part.count for part in parts]),
             )
-            parts.append(
-                Histograms(
-                    position(index, own.group),
-                    mapping[own.key] if len(own) else own.key,
-                    own.bucket,
-                    own.count,
-                )
-            )
-        return names, _combined(
-            Histograms(*(np.concatenate([getattr(part, f) for part in parts]) for f in _FIELDS))
         )
 
-    stage_names, stage_histograms = histograms(
-        "stage",
-        "stage_names",
-        lambda i, group: np.searchsorted(chunks, scaled[i][1][group]).astype(np.int64),
-    )
-    request_keys, request_histograms = histograms("request", "request_keys", lambda i, group: group)
+    stage_names, stage_mappings = names_of("stage_names")
+    levels = [
+        Level(level, joined([s.stage_entries(level) for s in summaries], stage_mappings))
+        for level in level_sizes(size, first_tick_id, last_tick_id)
+    ]
+    request_keys, request_mappings = names_of("request_keys")
+    request_histograms = joined([s.request_histograms for s in summaries], request_mappings)
     deadlines: dict[int, list[int]] = {}
     guards: dict[str, int] = {}
     for summary in summaries:
@@ -414,15 +635,14 @@ def merge(summaries: Sequence[Summary]) -> Summary:
                 total[j] += count
         for reason, trips in summary.guards.items():
             guards[reason] = guards.get(reason, 0) + trips
-    with_ticks = [summary for summary in summaries if summary.ticks]
     timed = [summary for summary in summaries if summary.end_unix_ns]
     rates = {summary.sample_rate for summary in summaries}
     return Summary(
         run_id=summaries[0].run_id,
         chunk_ticks=size,
         ticks=sum(summary.ticks for summary in summaries),
-        first_tick_id=min((s.first_tick_id for s in with_ticks), default=0),
-        last_tick_id=max((s.last_tick_id for s in with_ticks), default=0),
+        first_tick_id=first_tick_id,
+        last_tick_id=last_tick_id,
         start_unix_ns=min((s.start_unix_ns for s in timed), default=0),
         end_unix_ns=max((s.end_unix_ns for s in timed), default=0),
         sample_rate=rates.pop() if len(rates) == 1 else None,
@@ -432,7 +652,7 @@ def merge(summaries: Sequence[Summary]) -> Summary:
         chunks=chunks.astype(np.int64),
         chunk_counts=chunk_counts,
         stage_names=stage_names,
-        stage_histograms=stage_histograms,
+        stage_levels=levels,
         request_keys=request_keys,
         request_histograms=request_histograms,
     )
@@ -444,13 +664,28 @@ _FIELDS: Final = ("group", "key", "bucket", "count")
 # -- the stored form -------------------------------------------------------------------
 
 
-def encode(summary: Summary) -> str:
-    """The summary as the JSON text stored under ``tracekit.summary``.
+def encode(summary: Summary, *, released: Released | None = None) -> str:
+    """The summary as the JSON text stored under ``tracekit.summary`` (version 2).
 
     Counts and scalars are JSON; the chunk table and the histograms are
-    little-endian int64 arrays, zlib-compressed and base64-encoded (a long run's
-    histograms would be megabytes as JSON numbers, and slow to parse).
+    little-endian int32 (or int64, when a value needs it) arrays, zlib-compressed
+    and base64-encoded (a long run's histograms would be megabytes as JSON
+    numbers, and slow to parse). Each level's stage histograms are stored in
+    ``stage_levels`` (group = chunk index at that level; version 1 had one level,
+    ``stage_histograms``, whose group was the chunk's position in ``chunks``).
+
+    Args:
+        summary: The summary.
+        released: Entered around each compression (zlib releases the GIL).
+
+    Raises:
+        SchemaError: A level of ``summary`` is damaged (see :meth:`Level.histograms`).
     """
+    kernels = released if released is not None else contextlib.nullcontext
+
+    def _pack(columns: Sequence[npt.NDArray[np.int64]]) -> dict[str, Any]:
+        return _packed(columns, kernels)
+
     return json.dumps(
         {
             "format": SUMMARY_FORMAT,
@@ -470,7 +705,13 @@ def encode(summary: Summary) -> str:
             "stage_names": summary.stage_names,
             "request_keys": summary.request_keys,
             "chunks": _pack([summary.chunks, *summary.chunk_counts.T]),
-            "stage_histograms": _pack([getattr(summary.stage_histograms, f) for f in _FIELDS]),
+            "stage_levels": [
+                {
+                    "chunk_ticks": level.chunk_ticks,
+                    "histograms": _pack([getattr(level.histograms(), field) for field in _FIELDS]),
+                }
+                for level in summary.stage_levels
+            ],
             "request_histograms": _pack([getattr(summary.request_histograms, f) for f in _FIELDS]),
         },
         separators=(",", ":"),
@@ -478,11 +719,18 @@ def encode(summary: Summary) -> str:
     )
 
 
-def _pack(columns: Sequence[npt.NDArray[np.int64]]) -> dict[str, Any]:
+_INT32: Final = 2**31
+
+
+def _packed(columns: Sequence[npt.NDArray[np.int64]], kernels: Released) -> dict[str, Any]:
     import numpy as np
 
-    raw = np.concatenate([np.asarray(c, dtype="<i8") for c in columns]).tobytes()
-    return {"n": len(columns[0]), "data": base64.b64encode(zlib.compress(raw, 6)).decode()}
+    flat = np.concatenate([np.asarray(c, dtype=np.int64) for c in columns])
+    dtype = "<i4" if not flat.size or (flat.min() >= -_INT32 and flat.max() < _INT32) else "<i8"
+    raw = flat.astype(dtype).tobytes()
+    with kernels():
+        compressed = zlib.compress(raw, 6)
+    return {"n": len(columns[0]), "dtype": dtype, "data": base64.b64encode(compressed).decode()}
 
 
 def _unpack(value: Any, width: int, where: str) -> list[npt.NDArray[np.int64]]:
@@ -491,22 +739,30 @@ def _unpack(value: Any, width: int, where: str) -> list[npt.NDArray[np.int64]]:
     if not isinstance(value, dict) or not isinstance(value.get("n"), int):
         raise SchemaError(f"{where}: a packed array of the summary is not {{n, data}}")
     n = value["n"]
+    dtype = value.get("dtype", "<i8")  # version 1: int64, no dtype
+    if dtype not in ("<i4", "<i8"):
+        raise SchemaError(f"{where}: the summary's packed data is of type {str(dtype)[:10]!r}")
+    itemsize = int(dtype[-1])
     try:
         raw = zlib.decompress(base64.b64decode(value["data"], validate=True))
     except (ValueError, TypeError, KeyError, zlib.error) as exc:
         raise SchemaError(
             f"{where}: the summary's packed data is damaged ({type(exc).__name__})"
         ) from None
-    if n < 0 or len(raw) != 8 * n * width:
+    if n < 0 or len(raw) != itemsize * n * width:
         raise SchemaError(
-            f"{where}: the summary's packed data holds {len(raw)} bytes, not {8 * n * width}"
+            f"{where}: the summary's packed data holds {len(raw)} bytes, not {itemsize * n * width}"
         )
-    flat = np.frombuffer(raw, dtype="<i8").astype(np.int64)
+    flat = np.frombuffer(raw, dtype=dtype).astype(np.int64)
     return [flat[i * n : (i + 1) * n] for i in range(width)]
 
 
 def decode(text: str, where: str) -> Summary:
-    """Read and check a stored summary.
+    """Read and check a stored summary (version 1 or 2).
+
+    The counts, names and chunk table are decoded and checked here; the stage
+    histograms of each level when first used (:meth:`Level.histograms`, which then
+    raises :class:`SchemaError` if they are damaged or disagree with the summary).
 
     Args:
         text: The ``tracekit.summary`` value.
@@ -524,20 +780,28 @@ def decode(text: str, where: str) -> Summary:
         raise SchemaError(f"{where}: the summary is not JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != SUMMARY_FORMAT:
         raise SchemaError(f"{where}: the summary is not a {SUMMARY_FORMAT} document")
-    if document.get("version") not in READABLE_VERSIONS:
+    version = document.get("version")
+    if version not in READABLE_VERSIONS:
         raise SchemaError(
-            f"{where}: summary version {str(document.get('version'))[:20]} is not read by "
-            "this tracekit"
+            f"{where}: summary version {str(version)[:20]} is not read by this tracekit"
         )
     if document.get("histogram") != {"kind": "log", "alpha": SUMMARY_ALPHA, "unit": "ns"}:
         raise SchemaError(f"{where}: the summary's histograms use other buckets")
     try:
         chunks, ticks, misses, requests = _unpack(document["chunks"], 4, where)
-        stage = Histograms(*_unpack(document["stage_histograms"], 4, where))
         request = Histograms(*_unpack(document["request_histograms"], 4, where))
+        chunk_ticks = _count(document["chunk_ticks"], where)
+        stage_names = [str(name) for name in document["stage_names"]]
+        if version == 1:
+            stored = [(chunk_ticks, document["stage_histograms"])]
+        else:
+            stored = [
+                (_count(level["chunk_ticks"], where), level["histograms"])
+                for level in document["stage_levels"]
+            ]
         summary = Summary(
             run_id=str(document["run_id"]),
-            chunk_ticks=_count(document["chunk_ticks"], where),
+            chunk_ticks=chunk_ticks,
             ticks=_count(document["ticks"], where),
             first_tick_id=_count(document["first_tick_id"], where),
             last_tick_id=_count(document["last_tick_id"], where),
@@ -551,8 +815,8 @@ def decode(text: str, where: str) -> Summary:
             guards={str(k): _count(v, where) for k, v in document["guards"].items()},
             chunks=chunks,
             chunk_counts=np.stack([ticks, misses, requests], axis=1),
-            stage_names=[str(name) for name in document["stage_names"]],
-            stage_histograms=stage,
+            stage_names=stage_names,
+            stage_levels=[],
             request_keys=[str(key) for key in document["request_keys"]],
             request_histograms=request,
         )
@@ -560,8 +824,50 @@ def decode(text: str, where: str) -> Summary:
         raise SchemaError(
             f"{where}: the summary is incomplete ({type(exc).__name__}: {str(exc)[:60]})"
         ) from None
-    _check(summary, where)
+    _check(summary, [size for size, _ in stored], where)
+    summary.stage_levels = [
+        Level(size, decoder=_level_decoder(summary, size, packed, version == 1, where))
+        for size, packed in stored
+    ]
     return summary
+
+
+def _level_decoder(
+    summary: Summary, size: int, packed: Any, positions: bool, where: str
+) -> Callable[[], Histograms]:
+    import numpy as np
+
+    def decoder() -> Histograms:
+        histograms = Histograms(*_unpack(packed, 4, where))
+        groups = len(summary.chunks) if positions else None
+        _check_histograms(histograms, len(summary.stage_names), groups, f"stage ({size})", where)
+        if positions:  # version 1: positions in the chunk table
+            histograms.group = summary.chunks[histograms.group]
+        first = (summary.first_tick_id - 1) // size if summary.ticks else 0
+        last = (summary.last_tick_id - 1) // size if summary.ticks else 0
+        if (
+            len(histograms)
+            and not positions
+            and (
+                (np.diff(histograms.group) < 0).any()
+                or histograms.group[0] < first
+                or histograms.group[-1] > last
+            )
+        ):
+            raise SchemaError(
+                f"{where}: the summary is inconsistent (its stage histograms of {size}-tick "
+                "chunks are outside its tick range)"
+            )
+        if schema.TICK_TOTAL in summary.stage_names and summary.ticks:
+            total = histograms.key == summary.stage_names.index(schema.TICK_TOTAL)
+            if int(histograms.count[total].sum()) != summary.ticks:
+                raise SchemaError(
+                    f"{where}: the summary is inconsistent (its tick_total histogram of "
+                    f"{size}-tick chunks does not count every tick)"
+                )
+        return histograms
+
+    return decoder
 
 
 def _count(value: Any, where: str) -> int:
@@ -570,14 +876,21 @@ def _count(value: Any, where: str) -> int:
     return value
 
 
-def _check(summary: Summary, where: str) -> None:
+def _check(summary: Summary, sizes: list[int], where: str) -> None:
     """Refuse a summary whose parts disagree (damaged, or not written by tracekit)."""
     import numpy as np
 
     size = summary.chunk_ticks
     problems = []
-    if size < 1 or size & (size - 1):
-        problems.append(f"chunk_ticks {size} is not a power of two")
+    if (
+        size < 1
+        or size & (size - 1)
+        or not sizes
+        or sizes[0] < size
+        or sizes[0] & (sizes[0] - 1)
+        or sizes != [sizes[0] * 2**k for k in range(len(sizes))]
+    ):
+        problems.append(f"its chunk sizes {sizes[:4]} are not doubling powers of two")
     counts = summary.chunk_counts
     if len(counts) and (
         (counts < 0).any()
@@ -590,32 +903,62 @@ def _check(summary: Summary, where: str) -> None:
         or sum(c[0] for c in summary.deadlines.values()) != summary.ticks
     ):
         problems.append("its tick counts disagree")
-    for name, histograms, keys, groups in (
-        ("stage", summary.stage_histograms, summary.stage_names, len(summary.chunks)),
-        ("request", summary.request_histograms, summary.request_keys, 1),
-    ):
-        if len(histograms) and (
-            (histograms.count <= 0).any()
-            or (histograms.bucket < 0).any()
-            or (histograms.bucket > MAX_BUCKET_INDEX).any()
-            or (histograms.key < 0).any()
-            or (histograms.key >= len(keys)).any()
-            or (histograms.group < 0).any()
-            or (histograms.group >= groups).any()
-        ):
-            problems.append(f"its {name} histograms are out of range")
-    if (
-        summary.ticks
-        and summary.stage_histogram(schema.TICK_TOTAL)
-        and sum(summary.stage_histogram(schema.TICK_TOTAL).values()) != summary.ticks
-    ):
-        problems.append("its tick_total histogram does not count every tick")
     if problems:
         raise SchemaError(f"{where}: the summary is inconsistent ({'; '.join(problems)})")
+    _check_histograms(summary.request_histograms, len(summary.request_keys), 1, "request", where)
 
 
-def with_summary(table: pa.Table) -> pa.Table:
-    """``table`` with its summary in the schema's key-value metadata."""
+def _check_histograms(
+    histograms: Histograms, keys: int, groups: int | None, name: str, where: str
+) -> None:
+    if len(histograms) and (
+        (histograms.count <= 0).any()
+        or (histograms.bucket < 0).any()
+        or (histograms.bucket > MAX_BUCKET_INDEX).any()
+        or (histograms.key < 0).any()
+        or (histograms.key >= keys).any()
+        or (histograms.group < 0).any()
+        or (groups is not None and (histograms.group >= groups).any())
+    ):
+        raise SchemaError(
+            f"{where}: the summary is inconsistent (its {name} histograms are out of range)"
+        )
+
+
+def with_summary(table: pa.Table, *, released: Released | None = None) -> pa.Table:
+    """``table`` with its summary in the schema's key-value metadata.
+
+    Args:
+        table: The rows of one run.
+        released: As for :func:`summarize`; the compression of the encoded summary
+            runs in it too (zlib releases the GIL; base64 and JSON hold it).
+    """
     metadata = dict(table.schema.metadata or {})
-    metadata[schema.META_SUMMARY.encode()] = encode(summarize(table)).encode()
+    summary = summarize(table, released=released)
+    metadata[schema.META_SUMMARY.encode()] = encode(summary, released=released).encode()
     return table.replace_schema_metadata(metadata)
+
+
+def prepare_summaries() -> None:
+    """Import what :func:`summarize` uses (numpy, pyarrow's compute kernels and their
+    group-by engine): on the golden writer's thread before its first window, since an
+    import holds the GIL for tens of milliseconds."""
+    import numpy  # noqa: F401
+    import pyarrow as pa
+    import pyarrow.acero
+    import pyarrow.compute
+
+    pa.table({"k": pa.array([0], pa.int64())}).group_by("k", use_threads=False).aggregate(
+        [([], "count_all")]
+    )
+
+
+def summarized(table: pa.Table, released: Released | None = None) -> pa.Table:
+    """:func:`with_summary`, or ``table`` unchanged (with a logged warning) when the
+    summary cannot be made: readers then read the file's rows, so a summary is
+    never worth a lost window (the golden writer's call)."""
+    try:
+        return with_summary(table, released=released)
+    except Exception as exc:  # the writer must never die or raise into the loop
+        logger.warning("tracekit: golden window written without its summary: %s", exc)
+        return table

@@ -55,6 +55,7 @@ from tracekit.store.parquet import (
     put_object,
     write_parquet,
 )
+from tracekit.store.summary import prepare_summaries, summarized
 from tracekit.trace.records import Attributes, FinishedTick, SinkReport
 
 if TYPE_CHECKING:
@@ -321,6 +322,8 @@ class GoldenWriter:
     def _run(self) -> None:
         try:
             import pyarrow.parquet  # noqa: F401  # here, off the caller's thread
+
+            prepare_summaries()  # and the summaries' kernels, before the first window
         except ImportError as exc:  # reported per window below
             logger.error("tracekit: the golden writer needs pyarrow: %s", exc)
         steps = self._steps
@@ -372,6 +375,7 @@ class GoldenWriter:
             repaired=self._count_repaired,
             clock=steps,
         )
+        table = summarized(table, steps.gil_released)  # kernels without the GIL, short steps
         rows = int(table.num_rows)
         columns = table.columns
         steps.pause_if_due()
