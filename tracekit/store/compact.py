@@ -19,8 +19,10 @@ It is safe at every step, and it never removes data it has not seen elsewhere:
   its range only once it passes the same complete check; readers that meet both
   ignore the covered originals (:func:`covered_by_compacted`), so nothing is ever
   counted twice and a second ``compact`` finishes an interrupted one;
-* temporary files of writers that were killed (``.golden-*.parquet.<pid>.<thread>.tmp``)
-  are removed once their process is gone and they are :data:`STALE_TEMPORARY_S` old.
+* temporary files of writers that were killed (the tracer's, in its hidden folder
+  beside the root or a run folder's ``.tracekit-tmp/``, and compact's own
+  ``.golden-*.parquet.<pid>.<thread>.tmp``) are removed once their process is gone
+  and they are :data:`STALE_TEMPORARY_S` old.
 """
 
 from __future__ import annotations
@@ -45,7 +47,11 @@ DEFAULT_TARGET_ROWS = 1_000_000
 STALE_TEMPORARY_S: Final = 15 * 60
 """Age (since its last change) from which a dead writer's temporary file is removed."""
 TEMPORARY_FILE: Final = re.compile(r"^\.golden-\d+(?:-\d+)?\.parquet\.(\d+)\.\d+\.tmp$")
-"""A temporary name of :func:`~tracekit.store.parquet.atomic_write` for a golden file."""
+"""A temporary name of :func:`~tracekit.store.parquet.atomic_write` for a golden file
+(compact's own merged files), in the run folder."""
+WRITER_TEMPORARY_FILE: Final = re.compile(r"^.+\.golden-\d+(?:-\d+)?\.(\d+)\.\d+\.tmp$")
+"""A temporary name of the tracer's golden writer (``<run>.golden-NNNNNN.<pid>.<thread>.tmp``),
+in its hidden folder beside the dataset root or in the run folder's ``.tracekit-tmp/``."""
 RUN_KEYS: Final = (schema.META_RUN_ID, schema.META_SAMPLE_RATE, schema.META_SAMPLE_SEED)
 """Metadata that must agree for windows to be merged into one file."""
 
@@ -92,7 +98,7 @@ class CompactResult:
         if self.covered_removed:
             extra.append(f"removed {self.covered_removed:,} already merged window(s)")
         if self.temporaries_removed:
-            extra.append(f"{self.temporaries_removed:,} stale temporary file(s)")
+            extra.append(f"removed {self.temporaries_removed:,} stale temporary file(s)")
         if self.skipped:
             extra.append(f"left {len(self.skipped):,} bad file(s) untouched")
         return text + ("; " + ", ".join(extra) if extra else "")
@@ -173,7 +179,10 @@ def compact(
             warn(f"left {reason}")
 
     folders = [_survey(folder, bad) for folder in _run_folders(base)]  # nothing changed yet
-    temporaries = sum(_remove_stale_temporaries(folder.path) for folder in folders)
+    temporaries = sum(
+        _remove_stale_temporaries(place, pattern)
+        for place, pattern in _temporary_places([folder.path for folder in folders])
+    )
     before = after = rows = covered_removed = 0
     for folder in folders:
         covered_removed += _settle_merged(folder, bad)
@@ -434,12 +443,33 @@ def _meta(table: Any, key: str) -> str:
     return value.decode("ascii", "replace")
 
 
-def _remove_stale_temporaries(folder: Path, now: float | None = None) -> int:
-    """Remove temporary golden files whose writer process is gone and that are old."""
+def _temporary_places(run_folders: Sequence[Path]) -> list[tuple[Path, re.Pattern[str]]]:
+    """The folders where killed writers may have left temporary files, each with the
+    pattern of the names to look for: each run folder (compact's own temporaries), its
+    ``.tracekit-tmp/`` and the tracer's hidden folder beside its dataset root
+    (``<parent>/.<root name>.tracekit-tmp/``, see ``golden.temp_folder``)."""
+    places: dict[Path, re.Pattern[str]] = {}
+    for folder in run_folders:
+        places[folder] = TEMPORARY_FILE
+        places[folder / ".tracekit-tmp"] = WRITER_TEMPORARY_FILE
+        root = Path(os.path.abspath(folder)).parent
+        places[root.parent / f".{root.name}.tracekit-tmp"] = WRITER_TEMPORARY_FILE
+    return list(places.items())
+
+
+def _remove_stale_temporaries(
+    folder: Path, pattern: re.Pattern[str] = TEMPORARY_FILE, now: float | None = None
+) -> int:
+    """Remove temporary golden files whose writer process is gone and that are old
+    (the folder itself stays: a live writer may still use it)."""
     now = time.time() if now is None else now
     removed = 0
-    for name in os.listdir(folder):
-        match = TEMPORARY_FILE.match(name)
+    try:
+        names = os.listdir(folder)
+    except OSError:  # no such folder: nothing was left there
+        return 0
+    for name in names:
+        match = pattern.match(name)
         if match is None:
             continue
         path = folder / name
