@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_in_process
+from cli_helpers import assert_one_error_line, run_in_process, run_subprocess
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,13 @@ def test_simulate_fails_when_nothing_could_be_written(tmp_path: Path) -> None:
     result = run_in_process("simulate", "--ticks", "150", "-o", blocker / "traces")
     assert result.returncode == 2
     assert "could not write the golden traces" in result.stderr
+    assert_one_error_line(result)  # the tracer's own log line is not printed too
+
+
+def test_simulate_into_a_file_is_one_error_line(tmp_path: Path) -> None:
+    target = tmp_path / "fake.parquet"
+    target.write_text("a file")
+    result = run_subprocess("simulate", "-o", target, "--ticks", "5")
+    assert result.returncode == 2
+    assert_one_error_line(result)
+    assert target.read_text() == "a file"
