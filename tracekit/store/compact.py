@@ -139,9 +139,17 @@ class _Folder:
     """Window ranges of bad merged files: their windows are kept and not merged."""
 
     def hold(self, first: int, last: int) -> None:
+        """Keep the files in ``first..last`` as they are: none of them is merged."""
         self.held.append((first, last))
         for number in [n for n in self.windows if first <= n <= last]:
             del self.windows[number]
+        self.merged = [m for m in self.merged if not (first <= m[0] and m[1] <= last)]
+
+    def units(self) -> list[tuple[int, int, Path]]:
+        """The folder's files as (first window, last window, path), in window order:
+        windows and merged files alike, so a later compact merges merged files too."""
+        found = [(number, number, path) for number, path in self.windows.items()]
+        return sorted([*found, *self.merged])
 
 
 def compact(
@@ -261,18 +269,26 @@ def _metadata_int(path: Path, footer: Footer, key: str) -> int:
 
 
 def _settle_merged(folder: _Folder, bad: Callable[[Path, str], None]) -> int:
-    """Check each merged file completely; remove the windows of the good ones.
+    """Check each merged file completely; remove the files it covers.
 
-    The windows in the range of a merged file that fails are kept, and not merged.
+    A good merged file covers the windows and the smaller merged files in its range
+    (left by an interrupted compact); when all of them are still there, they must
+    hold as many rows as it does. The files in the range of a merged file that fails
+    are kept, and not merged.
     """
     removed = 0
-    for first, last, path in folder.merged:
+    widest_first = sorted(folder.merged, key=lambda m: (m[0] - m[1], m[0]))
+    for first, last, path in widest_first:
+        if (first, last, path) not in folder.merged:  # held, or covered by a wider one
+            continue
         inside = {n: p for n, p in folder.windows.items() if first <= n <= last}
+        smaller = [m for m in folder.merged if first <= m[0] and m[1] <= last and m[2] != path]
         try:
             table = _read_all(path)
             _verify(path, table, folder.footers[path], f"{first}-{last}")
-            if len(inside) == last - first + 1:  # every original still there: same rows?
-                expected = sum(folder.footers[p].num_rows for p in inside.values())
+            pieces = [*((n, n, p) for n, p in inside.items()), *smaller]
+            if _tile(pieces, first, last):  # every original still there: same rows?
+                expected = sum(folder.footers[p].num_rows for _, _, p in pieces)
                 if expected != table.num_rows:
                     raise InputError(
                         f"{path}: holds {table.num_rows:,} rows, its windows {expected:,}; "
@@ -280,31 +296,51 @@ def _settle_merged(folder: _Folder, bad: Callable[[Path, str], None]) -> int:
                     )
         except InputError as error:
             bad(path, str(error))
-            folder.hold(first, last)  # its windows are kept as they are, not merged
+            folder.merged.remove((first, last, path))
+            folder.hold(first, last)  # the files of its range are kept as they are
             continue
         for number, window in inside.items():
             window.unlink()
             del folder.windows[number]
             removed += 1
+        for piece in smaller:
+            piece[2].unlink()
+            folder.merged.remove(piece)
+            removed += 1
     return removed
 
 
-def _groups(folder: _Folder, target_rows: int) -> Iterable[list[tuple[int, Path]]]:
-    """Runs of consecutive windows of one run holding about ``target_rows`` rows."""
-    group: list[tuple[int, Path]] = []
+def _tile(pieces: Sequence[tuple[int, int, Path]], first: int, last: int) -> bool:
+    """Whether ``pieces`` cover ``first..last`` exactly, each window once."""
+    expected = first
+    for start, stop, _ in sorted(pieces):
+        if start != expected:
+            return False
+        expected = stop + 1
+    return expected == last + 1
+
+
+def _groups(folder: _Folder, target_rows: int) -> Iterable[list[tuple[int, int, Path]]]:
+    """Runs of consecutive files of one run (windows, and merged files smaller than
+    ``target_rows``) holding about ``target_rows`` rows: a group closes once it
+    reaches the target, and before a merged file that would take it past it."""
+    group: list[tuple[int, int, Path]] = []
     size = 0
-    for number, path in sorted(folder.windows.items()):
+    for unit in folder.units():
+        first, last, path = unit
+        rows = folder.footers[path].num_rows
         run = _run_of(folder.footers[path])
         if group and (
-            number != group[-1][0] + 1
+            first != group[-1][1] + 1
             or size >= target_rows
-            or run != _run_of(folder.footers[group[-1][1]])
+            or (first != last and size + rows > target_rows)
+            or run != _run_of(folder.footers[group[-1][2]])
         ):
             if len(group) > 1:
                 yield group
             group, size = [], 0
-        group.append((number, path))
-        size += folder.footers[path].num_rows
+        group.append(unit)
+        size += rows
     if len(group) > 1:
         yield group
 
@@ -313,20 +349,25 @@ def _run_of(footer: Footer) -> tuple[str | None, ...]:
     return tuple(footer.metadata.get(key) for key in RUN_KEYS)
 
 
+_Read = tuple[int, int, Path, Any]
+"""A file read for merging: its first and last window, its path, its table."""
+
+
 def _read_group(
-    group: list[tuple[int, Path]], folder: _Folder, bad: Callable[[Path, str], None]
-) -> list[list[tuple[int, Path, Any]]]:
-    """Every window of ``group`` read completely, split into runs around bad ones."""
-    runs: list[list[tuple[int, Path, Any]]] = [[]]
-    for number, path in group:
+    group: list[tuple[int, int, Path]], folder: _Folder, bad: Callable[[Path, str], None]
+) -> list[list[_Read]]:
+    """Every file of ``group`` read completely (merged files were read and checked by
+    :func:`_settle_merged`), split into runs around bad ones."""
+    runs: list[list[_Read]] = [[]]
+    for first, last, path in group:
         try:
             table = _read_all(path)
-            _verify(path, table, folder.footers[path], None)
+            _verify(path, table, folder.footers[path], None if first == last else f"{first}-{last}")
         except InputError as error:
             bad(path, str(error))
             runs.append([])
             continue
-        runs[-1].append((number, path, table))
+        runs[-1].append((first, last, path, table))
     return runs
 
 
@@ -364,17 +405,17 @@ def _verify(path: Path, table: Any, footer: Footer, window: str | None) -> None:
         )
 
 
-def _merge(run: Sequence[tuple[int, Path, Any]], folder: Path) -> int:
+def _merge(run: Sequence[_Read], folder: Path) -> int:
     """Write one merged file of ``run``, check it, rename it into place, remove ``run``."""
     import pyarrow as pa
 
-    tables = [table for _, _, table in run]
+    tables = [table for _, _, _, table in run]
     metadata = {
         key.decode("utf-8", "replace"): value.decode("utf-8", "replace")
         for key, value in (tables[0].schema.metadata or {}).items()
         if key != b"ARROW:schema"
     }
-    first, last = run[0][0], run[-1][0]
+    first, last = run[0][0], run[-1][1]
     window = f"{first}-{last}"
     metadata[schema.META_WINDOW] = window
     metadata[schema.META_TICKS] = str(sum(int(_meta(table, schema.META_TICKS)) for table in tables))
@@ -389,7 +430,7 @@ def _merge(run: Sequence[tuple[int, Path, Any]], folder: Path) -> int:
         ).replace_schema_metadata(metadata)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InputError(
-            f"{run[0][1]}: windows {window} cannot be merged ({error}); "
+            f"{run[0][2]}: windows {window} cannot be merged ({error}); "
             "move the odd window out of the folder"
         ) from None
     merged = _with_merged_summary(merged, run)
@@ -406,18 +447,18 @@ def _merge(run: Sequence[tuple[int, Path, Any]], folder: Path) -> int:
         atomic_write(final, write, durable=True)
     except OSError as error:
         raise InputError(f"{final}: cannot write the merged file ({error.strerror})") from None
-    for _, path, _ in run:  # from here on, readers ignore these in favour of `final`
+    for _, _, path, _ in run:  # from here on, readers ignore these in favour of `final`
         path.unlink()
     return int(merged.num_rows)
 
 
-def _with_merged_summary(merged: Any, run: Sequence[tuple[int, Path, Any]]) -> Any:
+def _with_merged_summary(merged: Any, run: Sequence[_Read]) -> Any:
     """The merged table with the merge of its windows' summaries; a window without
     a readable one is summarized from its rows (they are in memory)."""
     from tracekit.store.summary import decode, encode, merge, summarize
 
     parts = []
-    for _, path, table in run:
+    for _, _, path, table in run:
         text = (table.schema.metadata or {}).get(schema.META_SUMMARY.encode())
         try:
             parts.append(decode(text.decode("utf-8"), str(path)) if text else summarize(table))
