@@ -37,7 +37,7 @@ from analysis_helpers import (
     write_run,
     write_tiny_dataset,
 )
-from cli_helpers import CliResult, clean_env, run_in_process, tracekit_command
+from cli_helpers import SAMPLES, CliResult, clean_env, run_in_process, tracekit_command
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -689,3 +689,24 @@ def test_html_shows_every_row_formatted(known_root: Path) -> None:
     assert stage_table.count("<tr>") == analysis.stages.height + 1  # and the header
     first = analysis.stages.row(0, named=True)
     assert f">{first['p95_ms']:,.2f}<" in stage_table
+
+
+def test_fast_refuses_an_explicit_self_time() -> None:
+    result = run_in_process("analyze", SAMPLES / "current", "--fast", "--self-time")
+    assert result.returncode == 2
+    assert "--self-time" in result.stderr
+    assert result.stderr.count("\n") == 1
+    quiet = run_in_process("analyze", SAMPLES / "current", "--fast", "--no-self-time", "-f", "json")
+    assert quiet.returncode == 0, quiet.stderr
+
+
+def test_csv_table_without_csv_format_is_refused() -> None:
+    result = run_in_process("analyze", SAMPLES / "current", "--csv-table", "guards")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "Error: --csv-table applies to --format csv only; add --format csv, or drop "
+        "--csv-table guards\n"
+    )
+    csv = run_in_process("analyze", SAMPLES / "current", "-f", "csv", "--csv-table", "guards")
+    assert csv.returncode == 0, csv.stderr
+    assert "reason" in csv.stdout.splitlines()[0]

@@ -117,3 +117,70 @@ def test_in_memory_read_skips_a_file_with_bad_durations(
     traces = tracekit.load(dataset, skip_bad=True)
     assert [skipped.path for skipped in traces.skipped] == [str(victim)]
     assert traces.deadline()["ticks"].to_list() == [300 - 20]
+
+
+def _move_windows(dataset: Path, aside: Path, numbers: range) -> None:
+    aside.mkdir(exist_ok=True)
+    for number in numbers:
+        name = f"golden-{number:06d}.parquet"
+        shutil.move(dataset / "run_id=r" / name, aside / name)
+
+
+def _bring_back(dataset: Path, aside: Path) -> None:
+    for path in sorted(aside.iterdir()):
+        shutil.move(path, dataset / "run_id=r" / path.name)
+
+
+def test_a_later_compact_merges_merged_files_up_to_the_target(
+    dataset: Path, tmp_path: Path
+) -> None:
+    """Hourly compaction of a live run: each pass merges what came since with what
+    earlier passes merged, until files reach the target."""
+    before = tracekit.load(dataset).analyze().to_dict()
+    aside = tmp_path / "later"
+    _move_windows(dataset, aside, range(6, 16))  # windows 6-15 not written yet
+    compact(dataset, target_rows=10**9)
+    assert window_files(dataset) == ["golden-000001-000005.parquet"]
+    _bring_back(dataset, aside)
+    _move_windows(dataset, aside, range(11, 16))
+    compact(dataset, target_rows=10**9)
+    assert window_files(dataset) == ["golden-000001-000010.parquet"]
+    _bring_back(dataset, aside)
+    result = compact(dataset, target_rows=10**9)
+    assert result.files_before == 6  # one merged file and five windows
+    assert window_files(dataset) == ["golden-000001-000015.parquet"]
+    after = tracekit.load(dataset).analyze().to_dict()
+    for key in ("stages", "deadline", "guards", "requests", "attribution", "parallel_symbols"):
+        assert after[key] == before[key], key
+    metadata = pq.read_schema(dataset / "run_id=r" / "golden-000001-000015.parquet").metadata
+    assert metadata[b"tracekit.window"] == b"1-15"
+    assert metadata[b"tracekit.ticks"] == b"300"
+
+
+def test_a_merged_file_at_the_target_is_left_as_it_is(dataset: Path, tmp_path: Path) -> None:
+    aside = tmp_path / "later"
+    _move_windows(dataset, aside, range(6, 16))
+    compact(dataset, target_rows=10**9)
+    rows = pq.read_metadata(dataset / "run_id=r" / "golden-000001-000005.parquet").num_rows
+    _bring_back(dataset, aside)
+    compact(dataset, target_rows=rows)  # the merged file is already at the target
+    names = window_files(dataset)
+    assert names[0] == "golden-000001-000005.parquet"
+    assert all(not name.startswith("golden-000001-0000") for name in names[1:])
+
+
+def test_an_interrupted_re_merge_counts_nothing_twice(dataset: Path, tmp_path: Path) -> None:
+    aside = tmp_path / "later"
+    _move_windows(dataset, aside, range(6, 16))
+    compact(dataset, target_rows=10**9)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    shutil.copy(dataset / "run_id=r" / "golden-000001-000005.parquet", kept)
+    _bring_back(dataset, aside)
+    compact(dataset, target_rows=10**9)
+    assert window_files(dataset) == ["golden-000001-000015.parquet"]
+    shutil.copy(kept / "golden-000001-000005.parquet", dataset / "run_id=r")  # not yet removed
+    assert tracekit.load(dataset).deadline()["ticks"].to_list() == [300]
+    result = compact(dataset, target_rows=10**9)
+    assert result.covered_removed == 1
+    assert window_files(dataset) == ["golden-000001-000015.parquet"]

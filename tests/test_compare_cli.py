@@ -269,3 +269,35 @@ def test_identical_samples_pass_with_intervals_of_the_right_width() -> None:
     )
     assert -0.19 < emit["low"] < -0.08
     assert 0.09 < emit["high"] < 0.21
+
+
+def test_a_rare_stage_gets_ordered_figures_from_one_method(tmp_path: Path) -> None:
+    """A stage with too few spans for analyze's p95/p99 ("—") gets all its point
+    estimates from its histogram: never an exact p50 above a histogram p95."""
+    from analysis_helpers import MS, Tick, write_run
+
+    ticks = []
+    for tick_id in range(1, 201):
+        start = tick_id * 1_000 * MS
+        spans: tuple[tuple[object, ...], ...] = ()
+        if tick_id % 50 == 0:  # 4 spans, all within one ~1% histogram bucket
+            spans = (("stage", "slow_path", None, None, None, start, 45_300_000 + tick_id * 100),)
+        ticks.append(Tick(tick_id, start, 60 * MS + tick_id * 1_000, spans=spans))
+    write_run(tmp_path / "a", "a", ticks)
+    write_run(tmp_path / "b", "b", ticks)
+    result = run_in_process("compare", tmp_path / "a", tmp_path / "b", "--format", "json")
+    assert result.returncode in (0, 3), result.stderr
+    figures = {
+        (m["stage"], m["metric"]): m
+        for m in json.loads(result.stdout)["metrics"]
+        if m["metric"] in ("p50", "p95", "p99")
+    }
+    for side in ("baseline", "current"):
+        p50, p95, p99 = (figures[("slow_path", q)][side] for q in ("p50", "p95", "p99"))
+        assert p50 <= p95 <= p99
+    analysis = run_in_process("analyze", tmp_path / "a", "--format", "json")
+    stage = next(
+        row for row in json.loads(analysis.stdout)["stages"] if row["stage"] == "slow_path"
+    )
+    assert stage["n"] == 4
+    assert stage["p95_ms"] is None

@@ -45,3 +45,43 @@ def test_gate_config_values_are_checked(tmp_path: Path, line: str, message: str)
     )
     assert result.returncode == 2
     assert result.stderr == f"Error: {config}: {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "message"),
+    [
+        ("compare", "gates:\n  p95: 0.5\n", "unknown section 'gates:' (did you mean 'gate:'?)"),
+        (
+            "compare",
+            "tracer:\n  deadline_ms: 5\n",
+            "unknown section 'tracer:' (did you mean 'trace:'?)",
+        ),
+        (
+            "canary",
+            "canaries:\n  alpha: 0.1\n",
+            "unknown section 'canaries:' (did you mean 'canary:'?)",
+        ),
+        ("canary", "gate: {}\nzzz: 1\n", "unknown section 'zzz:'"),
+    ],
+)
+def test_a_misspelled_section_is_refused_by_every_command(
+    tmp_path: Path, command: str, text: str, message: str
+) -> None:
+    """A gate or canary config with ``gates:`` must not silently run with the default
+    policy: every command that reads a config checks all of its sections."""
+    config = tmp_path / "policy.yaml"
+    config.write_text(text)
+    result = run_in_process(command, SAMPLES / "baseline", SAMPLES / "current", "--config", config)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"Error: {config}: {message}; known sections: trace, gate, canary (and x-... for your own)\n"
+    )
+
+
+def test_extension_and_other_commands_sections_are_accepted(tmp_path: Path) -> None:
+    config = tmp_path / "policy.yaml"
+    config.write_text("x-mine: {a: 1}\ntrace:\n  deadline_ms: 200\ncanary: {}\ngate:\n  p95: 0.5\n")
+    result = run_in_process(
+        "compare", SAMPLES / "baseline", SAMPLES / "baseline", "--config", config
+    )
+    assert result.returncode == 0, result.stderr

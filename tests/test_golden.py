@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tracekit import TraceConfig, Tracer, VirtualClock, __version__
+from tracekit.store.compact import STALE_TEMPORARY_S, compact
 from tracekit.store.schema import arrow_schema
 from tracekit.trace.records import GuardRecord, SpanRecord
 from tracekit.trace.sinks import golden
@@ -349,6 +350,12 @@ def test_sigkill_during_a_write_leaves_only_readable_parquet_files(tmp_path: Pat
     assert found is not None
     (count,) = found
     assert count == 10
+
+    # compact removes what the killed writer left, once it is old (its process is gone)
+    moment = time.time() - STALE_TEMPORARY_S - 60
+    os.utime(partial, (moment, moment))
+    assert compact(root, skip_bad=True).temporaries_removed == 1  # its files have no run metadata
+    assert not partial.exists()
 
     # a writer resuming the run continues after the last complete file
     writer = GoldenWriter(root, "killed", {}, 0, 4)

@@ -53,8 +53,39 @@ def test_cli_without_the_analysis_extra_says_what_to_install_in_one_line(blocked
     assert result.stdout == ""
     assert result.stderr == (
         f"Error: the tracekit command needs the analysis extra (missing: {blocked}); "
-        "install it with: pip install 'tracekit[analysis]'\n"
+        "install it with: pip install 'tracekit[analysis]' "
+        "(from a checkout: pip install '.[analysis]')\n"
     )
+
+
+def _lean(code: str) -> subprocess.CompletedProcess[str]:
+    blocked = "; ".join(f"sys.modules[{name!r}] = None" for name in sorted(ANALYSIS_ONLY))
+    return subprocess.run(
+        [sys.executable, "-c", f"import sys; {blocked}; {code}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_version_works_without_the_analysis_extra() -> None:
+    result = _lean(
+        "sys.argv = ['tracekit', '--version']; from tracekit.__main__ import main; main()"
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"tracekit \d+\.\d+\.\d+\S*\n", result.stdout)
+
+
+def test_the_analysis_api_without_its_extra_says_what_to_install() -> None:
+    result = _lean(
+        "import tracekit\n"
+        "try:\n    tracekit.load('samples/current')\n"
+        "except ModuleNotFoundError as error:\n    print(error)\n"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("tracekit.load needs the analysis extra (missing: ")
+    assert "pip install 'tracekit[analysis]'" in result.stdout
 
 
 def test_the_tracer_runs_without_the_analysis_packages(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tracekit"
 
-NEUTRAL = {"errors", "exit_codes", "_version", "yamlfile", "fileio"}
+NEUTRAL = {"errors", "exit_codes", "_version", "yamlfile", "fileio", "extras"}
 """Small top-level modules every room may import; they import no room."""
 
 ALLOWED = {

@@ -43,6 +43,12 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'tracekit' has no attribute {name!r}")
     import importlib
 
+    if home == "tracekit.analysis":
+        from tracekit.extras import needs_analysis_extra
+
+        message = needs_analysis_extra(f"tracekit.{name}")
+        if message is not None:
+            raise ModuleNotFoundError(message)
     value = getattr(importlib.import_module(home), name)
     globals()[name] = value
     return value

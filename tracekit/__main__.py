@@ -6,35 +6,21 @@ a lean install (the tracer alone) gets one line saying what to install, exit cod
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
-ANALYSIS_PACKAGES = ("typer", "rich", "polars", "pyarrow", "numpy", "matplotlib")
-"""What the command line imports beyond the tracer's own dependencies."""
-INSTALL_HINT = "pip install 'tracekit[analysis]'"
-
-
-def missing_packages() -> list[str]:
-    """The analysis packages that cannot be imported (checked without importing them)."""
-    missing = []
-    for name in ANALYSIS_PACKAGES:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):  # ValueError: blocked (None in sys.modules)
-            found = False
-        if not found:
-            missing.append(name)
-    return missing
+from tracekit.extras import needs_analysis_extra
 
 
 def main() -> None:
     """Run the command line, or say in one line what to install (exit code 2)."""
-    missing = missing_packages()
-    if missing:
-        sys.stderr.write(
-            f"Error: the tracekit command needs the analysis extra (missing: "
-            f"{', '.join(missing)}); install it with: {INSTALL_HINT}\n"
-        )
+    message = needs_analysis_extra("the tracekit command")
+    if message is not None:
+        if sys.argv[1:] == ["--version"]:  # the version needs no extra
+            from tracekit._version import __version__
+
+            sys.stdout.write(f"tracekit {__version__}\n")
+            sys.exit(0)
+        sys.stderr.write(f"Error: {message}\n")
         sys.exit(2)
     from tracekit.cli import main as cli_main
 

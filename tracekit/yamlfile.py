@@ -7,6 +7,7 @@ only when a file is read, so the tracer stays standard-library-only at import.
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 from pathlib import Path
 from typing import Any, Final
@@ -43,13 +44,55 @@ def shown(value: object) -> str:
     return text
 
 
+KNOWN_SECTIONS: Final = ("trace", "gate", "canary")
+"""Top-level sections of a tracekit config file: ``trace:`` for the tracer, ``gate:``
+and ``canary:`` for the commands of the same names."""
+
+EXTENSION_PREFIXES: Final = ("x-", "x_")
+"""Top-level sections starting with these are yours: tracekit ignores them."""
+
+
 def load_yaml_section(path: str | Path, section: str) -> dict[str, Any]:
     """Read one top-level section of a YAML config file; a missing section is empty.
 
+    Every section of the file is checked to be one of :data:`KNOWN_SECTIONS` (or
+    ``x-...``/``x_...``), whichever section the caller wants, so a misspelled
+    ``gates:`` or ``tracer:`` never silently gives every default.
+
     Raises:
-        ConfigError: The file cannot be read, is not YAML, or the section is not a mapping.
+        ConfigError: The file cannot be read, is not YAML, has an unknown section, or
+            the section is not a mapping.
     """
-    return section_of(load_yaml_document(path, section), path, section)
+    document = load_yaml_document(path, section)
+    check_sections(document, path)
+    return section_of(document, path, section)
+
+
+def check_sections(document: dict[str, Any], path: str | Path) -> None:
+    """Raise ConfigError naming the first top-level section of ``document`` that is
+    neither known nor an extension, with the known name it is most likely a
+    misspelling of."""
+    for name in document:
+        if name in KNOWN_SECTIONS or (
+            isinstance(name, str) and name.startswith(EXTENSION_PREFIXES)
+        ):
+            continue
+        text = key_text(name)
+        close = difflib.get_close_matches(text, KNOWN_SECTIONS, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}:'?)" if close else ""
+        raise ConfigError(
+            f"{path}: unknown section '{text}:'{hint}; "
+            f"known sections: {', '.join(KNOWN_SECTIONS)} (and x-... for your own)"
+        )
+
+
+def key_text(key: object) -> str:
+    """A key as an error message shows it: text as it is, anything else (a number, a
+    list YAML allows as a key) as :func:`shown` does, both at most
+    :data:`MAX_SHOWN_CHARS` characters."""
+    if not isinstance(key, str):
+        return shown(key)
+    return key if len(key) <= MAX_SHOWN_CHARS else key[: MAX_SHOWN_CHARS - 3] + "..."
 
 
 def load_yaml_document(path: str | Path, section: str) -> dict[str, Any]:

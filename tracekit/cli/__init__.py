@@ -71,8 +71,15 @@ def main() -> None:
 
         sys.stdout.write(root_help("tracekit") + "\n")
         sys.exit(EXIT_OK)
+    import logging
+
     import typer
 
+    # The tracer logs its write errors for traced programs; a command reports them in
+    # its own one ``Error:`` line (``tracekit simulate``), so they are not logged twice.
+    logger = logging.getLogger("tracekit")
+    if not any(isinstance(handler, logging.NullHandler) for handler in logger.handlers):
+        logger.addHandler(logging.NullHandler())
     application: typer.Typer = getattr(sys.modules[__name__], "app")  # noqa: B009
     try:
         code = application(standalone_mode=False)

@@ -65,21 +65,23 @@ def analyze_command(
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.table,
     csv_table: Annotated[
-        CsvTable, typer.Option(help="Which table --format csv writes.")
-    ] = CsvTable.stages,
+        CsvTable | None,
+        typer.Option(help="Which table --format csv writes (default: stages).", show_default=False),
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", metavar="FILE", help="Write to this file, not stdout."),
     ] = None,
     self_time: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--self-time/--no-self-time",
             help="Each stage's self time (exclusive of child spans) beside its inclusive "
             "time in the stage table (the default; --no-self-time skips reading the "
             "spans a second time).",
+            show_default=False,
         ),
-    ] = True,
+    ] = None,
     fast: Annotated[
         bool,
         typer.Option(
@@ -101,12 +103,17 @@ def analyze_command(
     refuse_polars_only(
         engine, by=by, every=every, stage=stage, symbol=symbol, run=run, since=since, until=until
     )
+    if csv_table is not None and output_format is not OutputFormat.csv:
+        raise InputError(
+            f"--csv-table applies to --format csv only; add --format csv, or drop "
+            f"--csv-table {csv_table.value}"
+        )
     analysis = None
     if fast:
-        if engine is Engine.spark or by or every or symbol or since or until:
+        if engine is Engine.spark or by or every or symbol or since or until or self_time:
             raise InputError(
                 "--fast answers whole runs from the files' summaries: only --run and --stage "
-                "apply; drop --by, --every, --symbol, --since, --until, --engine"
+                "apply; drop --by, --every, --symbol, --since, --until, --self-time, --engine"
             )
         from tracekit.analysis.fast import analyze_fast
 
@@ -141,9 +148,15 @@ def analyze_command(
             by=[key.value for key in by or []],  # type: ignore[misc]
             every=every,
             sketches=output_format in (OutputFormat.table, OutputFormat.markdown),
-            self_time=self_time,
+            self_time=self_time is not False,
         )
     for notice in analysis.notices():
         warn(notice)
 
-    emit(analysis, output_format, output, no_color=no_color, table=csv_table.value)
+    emit(
+        analysis,
+        output_format,
+        output,
+        no_color=no_color,
+        table=(csv_table or CsvTable.stages).value,
+    )

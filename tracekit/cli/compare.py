@@ -72,7 +72,7 @@ def compare_command(
         list[str] | None,
         typer.Option(
             help="Also critical: STAGE:METRIC, e.g. spread:p95 (repeatable; added to the "
-            "defaults tick_total:p95, tick_total:p99, deadline:miss_rate)."
+            "defaults tick_total:p95 and deadline:miss_rate)."
         ),
     ] = None,
     min_effect_ms: Annotated[

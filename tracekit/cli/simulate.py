@@ -12,8 +12,15 @@ from tracekit.cli.common import NoColorOption
 
 def simulate_command(
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Dataset root for the golden traces.")
-    ] = Path("traces"),
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Dataset root for the golden traces (default: the --config file's "
+            "trace.output_dir, else traces).",
+            show_default=False,
+        ),
+    ] = None,
     ticks: Annotated[int, typer.Option(help="Ticks to simulate.")] = 2000,
     symbols: Annotated[int, typer.Option(help="Symbols in the universe (1-12).")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of latencies and sampling.")] = 0,
@@ -48,6 +55,8 @@ def simulate_command(
     from tracekit.trace.config import TraceConfig
 
     base = TraceConfig.from_yaml(config) if config is not None else TraceConfig()
+    if output is None:
+        output = Path(base.output_dir) if config is not None else Path("traces")
     overrides: dict[str, object] = {"output_dir": str(output)}
     if sample_rate is not None:
         overrides["sample_rate"] = sample_rate

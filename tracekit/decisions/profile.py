@@ -104,9 +104,21 @@ class Profile:
     warnings: tuple[str, ...] = ()
 
     def exact_quantile(self, stage: str, quantile: float) -> float | None:
-        """The exact ``quantile`` of ``stage`` in ms, when known."""
-        value = self.exact.get(stage, {}).get(f"p{round(quantile * 100)}")
+        """The exact ``quantile`` of ``stage`` in ms, when known for every percentile
+        of the stage: where ``tracekit analyze`` leaves one out (too few spans), all of
+        the stage's point estimates come from its histogram, so that they never mix
+        two methods (an exact p50 above a histogram p95)."""
+        figures = self._complete_exact(stage)
+        value = figures.get(f"p{round(quantile * 100)}")
         return float(value) if value is not None else None
+
+    def _complete_exact(self, stage: str) -> dict[str, float]:
+        from tracekit.stats.intervals import PERCENTILES
+
+        figures = self.exact.get(stage, {})
+        if all(figures.get(label) is not None for label, _ in PERCENTILES):
+            return figures
+        return {}
 
     def blocks(self) -> Iterator[Block]:
         """Every block of every run, runs in order, blocks in time order."""
@@ -191,7 +203,7 @@ class Profile:
             "deadline_miss_pct": 100.0 * misses / ticks if ticks else 0.0,
             "requests_per_tick": self.total_requests / ticks if ticks else 0.0,
             "stage_percentiles": {
-                stage: {**_percentiles(self.merged(stage)), **self.exact.get(stage, {})}
+                stage: {**_percentiles(self.merged(stage)), **self._complete_exact(stage)}
                 for stage in self.stage_names()
             },
             "guard_trips": self.guard_trips(),

@@ -127,6 +127,11 @@ def parse_slow(text: str) -> tuple[str, float]:
             f"`slow` {text!r} is not NAME=+N% or NAME=FACTOR (for example spread=+10%)"
         )
     name, number, percent = match.groups()
+    if not percent and number[0] in "+-":
+        raise InputError(
+            f"`slow` {text!r} is ambiguous: write {name}={number}% for a change in percent, "
+            f"or a factor without a sign ({name}=1.1 is +10%)"
+        )
     factor = 1 + float(number) / 100 if percent else float(number)
     if factor <= 0:
         raise InputError(f"`slow` {text!r} makes latencies zero or negative")

@@ -19,8 +19,10 @@ It is safe at every step, and it never removes data it has not seen elsewhere:
   its range only once it passes the same complete check; readers that meet both
   ignore the covered originals (:func:`covered_by_compacted`), so nothing is ever
   counted twice and a second ``compact`` finishes an interrupted one;
-* temporary files of writers that were killed (``.golden-*.parquet.<pid>.<thread>.tmp``)
-  are removed once their process is gone and they are :data:`STALE_TEMPORARY_S` old.
+* temporary files of writers that were killed (the tracer's, in its hidden folder
+  beside the root or a run folder's ``.tracekit-tmp/``, and compact's own
+  ``.golden-*.parquet.<pid>.<thread>.tmp``) are removed once their process is gone
+  and they are :data:`STALE_TEMPORARY_S` old.
 """
 
 from __future__ import annotations
@@ -45,7 +47,11 @@ DEFAULT_TARGET_ROWS = 1_000_000
 STALE_TEMPORARY_S: Final = 15 * 60
 """Age (since its last change) from which a dead writer's temporary file is removed."""
 TEMPORARY_FILE: Final = re.compile(r"^\.golden-\d+(?:-\d+)?\.parquet\.(\d+)\.\d+\.tmp$")
-"""A temporary name of :func:`~tracekit.store.parquet.atomic_write` for a golden file."""
+"""A temporary name of :func:`~tracekit.store.parquet.atomic_write` for a golden file
+(compact's own merged files), in the run folder."""
+WRITER_TEMPORARY_FILE: Final = re.compile(r"^.+\.golden-\d+(?:-\d+)?\.(\d+)\.\d+\.tmp$")
+"""A temporary name of the tracer's golden writer (``<run>.golden-NNNNNN.<pid>.<thread>.tmp``),
+in its hidden folder beside the dataset root or in the run folder's ``.tracekit-tmp/``."""
 RUN_KEYS: Final = (schema.META_RUN_ID, schema.META_SAMPLE_RATE, schema.META_SAMPLE_SEED)
 """Metadata that must agree for windows to be merged into one file."""
 
@@ -92,7 +98,7 @@ class CompactResult:
         if self.covered_removed:
             extra.append(f"removed {self.covered_removed:,} already merged window(s)")
         if self.temporaries_removed:
-            extra.append(f"{self.temporaries_removed:,} stale temporary file(s)")
+            extra.append(f"removed {self.temporaries_removed:,} stale temporary file(s)")
         if self.skipped:
             extra.append(f"left {len(self.skipped):,} bad file(s) untouched")
         return text + ("; " + ", ".join(extra) if extra else "")
@@ -133,9 +139,17 @@ class _Folder:
     """Window ranges of bad merged files: their windows are kept and not merged."""
 
     def hold(self, first: int, last: int) -> None:
+        """Keep the files in ``first..last`` as they are: none of them is merged."""
         self.held.append((first, last))
         for number in [n for n in self.windows if first <= n <= last]:
             del self.windows[number]
+        self.merged = [m for m in self.merged if not (first <= m[0] and m[1] <= last)]
+
+    def units(self) -> list[tuple[int, int, Path]]:
+        """The folder's files as (first window, last window, path), in window order:
+        windows and merged files alike, so a later compact merges merged files too."""
+        found = [(number, number, path) for number, path in self.windows.items()]
+        return sorted([*found, *self.merged])
 
 
 def compact(
@@ -173,7 +187,10 @@ def compact(
             warn(f"left {reason}")
 
     folders = [_survey(folder, bad) for folder in _run_folders(base)]  # nothing changed yet
-    temporaries = sum(_remove_stale_temporaries(folder.path) for folder in folders)
+    temporaries = sum(
+        _remove_stale_temporaries(place, pattern)
+        for place, pattern in _temporary_places([folder.path for folder in folders])
+    )
     before = after = rows = covered_removed = 0
     for folder in folders:
         covered_removed += _settle_merged(folder, bad)
@@ -252,18 +269,26 @@ def _metadata_int(path: Path, footer: Footer, key: str) -> int:
 
 
 def _settle_merged(folder: _Folder, bad: Callable[[Path, str], None]) -> int:
-    """Check each merged file completely; remove the windows of the good ones.
+    """Check each merged file completely; remove the files it covers.
 
-    The windows in the range of a merged file that fails are kept, and not merged.
+    A good merged file covers the windows and the smaller merged files in its range
+    (left by an interrupted compact); when all of them are still there, they must
+    hold as many rows as it does. The files in the range of a merged file that fails
+    are kept, and not merged.
     """
     removed = 0
-    for first, last, path in folder.merged:
+    widest_first = sorted(folder.merged, key=lambda m: (m[0] - m[1], m[0]))
+    for first, last, path in widest_first:
+        if (first, last, path) not in folder.merged:  # held, or covered by a wider one
+            continue
         inside = {n: p for n, p in folder.windows.items() if first <= n <= last}
+        smaller = [m for m in folder.merged if first <= m[0] and m[1] <= last and m[2] != path]
         try:
             table = _read_all(path)
             _verify(path, table, folder.footers[path], f"{first}-{last}")
-            if len(inside) == last - first + 1:  # every original still there: same rows?
-                expected = sum(folder.footers[p].num_rows for p in inside.values())
+            pieces = [*((n, n, p) for n, p in inside.items()), *smaller]
+            if _tile(pieces, first, last):  # every original still there: same rows?
+                expected = sum(folder.footers[p].num_rows for _, _, p in pieces)
                 if expected != table.num_rows:
                     raise InputError(
                         f"{path}: holds {table.num_rows:,} rows, its windows {expected:,}; "
@@ -271,31 +296,51 @@ def _settle_merged(folder: _Folder, bad: Callable[[Path, str], None]) -> int:
                     )
         except InputError as error:
             bad(path, str(error))
-            folder.hold(first, last)  # its windows are kept as they are, not merged
+            folder.merged.remove((first, last, path))
+            folder.hold(first, last)  # the files of its range are kept as they are
             continue
         for number, window in inside.items():
             window.unlink()
             del folder.windows[number]
             removed += 1
+        for piece in smaller:
+            piece[2].unlink()
+            folder.merged.remove(piece)
+            removed += 1
     return removed
 
 
-def _groups(folder: _Folder, target_rows: int) -> Iterable[list[tuple[int, Path]]]:
-    """Runs of consecutive windows of one run holding about ``target_rows`` rows."""
-    group: list[tuple[int, Path]] = []
+def _tile(pieces: Sequence[tuple[int, int, Path]], first: int, last: int) -> bool:
+    """Whether ``pieces`` cover ``first..last`` exactly, each window once."""
+    expected = first
+    for start, stop, _ in sorted(pieces):
+        if start != expected:
+            return False
+        expected = stop + 1
+    return expected == last + 1
+
+
+def _groups(folder: _Folder, target_rows: int) -> Iterable[list[tuple[int, int, Path]]]:
+    """Runs of consecutive files of one run (windows, and merged files smaller than
+    ``target_rows``) holding about ``target_rows`` rows: a group closes once it
+    reaches the target, and before a merged file that would take it past it."""
+    group: list[tuple[int, int, Path]] = []
     size = 0
-    for number, path in sorted(folder.windows.items()):
+    for unit in folder.units():
+        first, last, path = unit
+        rows = folder.footers[path].num_rows
         run = _run_of(folder.footers[path])
         if group and (
-            number != group[-1][0] + 1
+            first != group[-1][1] + 1
             or size >= target_rows
-            or run != _run_of(folder.footers[group[-1][1]])
+            or (first != last and size + rows > target_rows)
+            or run != _run_of(folder.footers[group[-1][2]])
         ):
             if len(group) > 1:
                 yield group
             group, size = [], 0
-        group.append((number, path))
-        size += folder.footers[path].num_rows
+        group.append(unit)
+        size += rows
     if len(group) > 1:
         yield group
 
@@ -304,20 +349,25 @@ def _run_of(footer: Footer) -> tuple[str | None, ...]:
     return tuple(footer.metadata.get(key) for key in RUN_KEYS)
 
 
+_Read = tuple[int, int, Path, Any]
+"""A file read for merging: its first and last window, its path, its table."""
+
+
 def _read_group(
-    group: list[tuple[int, Path]], folder: _Folder, bad: Callable[[Path, str], None]
-) -> list[list[tuple[int, Path, Any]]]:
-    """Every window of ``group`` read completely, split into runs around bad ones."""
-    runs: list[list[tuple[int, Path, Any]]] = [[]]
-    for number, path in group:
+    group: list[tuple[int, int, Path]], folder: _Folder, bad: Callable[[Path, str], None]
+) -> list[list[_Read]]:
+    """Every file of ``group`` read completely (merged files were read and checked by
+    :func:`_settle_merged`), split into runs around bad ones."""
+    runs: list[list[_Read]] = [[]]
+    for first, last, path in group:
         try:
             table = _read_all(path)
-            _verify(path, table, folder.footers[path], None)
+            _verify(path, table, folder.footers[path], None if first == last else f"{first}-{last}")
         except InputError as error:
             bad(path, str(error))
             runs.append([])
             continue
-        runs[-1].append((number, path, table))
+        runs[-1].append((first, last, path, table))
     return runs
 
 
@@ -355,17 +405,17 @@ def _verify(path: Path, table: Any, footer: Footer, window: str | None) -> None:
         )
 
 
-def _merge(run: Sequence[tuple[int, Path, Any]], folder: Path) -> int:
+def _merge(run: Sequence[_Read], folder: Path) -> int:
     """Write one merged file of ``run``, check it, rename it into place, remove ``run``."""
     import pyarrow as pa
 
-    tables = [table for _, _, table in run]
+    tables = [table for _, _, _, table in run]
     metadata = {
         key.decode("utf-8", "replace"): value.decode("utf-8", "replace")
         for key, value in (tables[0].schema.metadata or {}).items()
         if key != b"ARROW:schema"
     }
-    first, last = run[0][0], run[-1][0]
+    first, last = run[0][0], run[-1][1]
     window = f"{first}-{last}"
     metadata[schema.META_WINDOW] = window
     metadata[schema.META_TICKS] = str(sum(int(_meta(table, schema.META_TICKS)) for table in tables))
@@ -380,7 +430,7 @@ def _merge(run: Sequence[tuple[int, Path, Any]], folder: Path) -> int:
         ).replace_schema_metadata(metadata)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InputError(
-            f"{run[0][1]}: windows {window} cannot be merged ({error}); "
+            f"{run[0][2]}: windows {window} cannot be merged ({error}); "
             "move the odd window out of the folder"
         ) from None
     merged = _with_merged_summary(merged, run)
@@ -397,18 +447,18 @@ def _merge(run: Sequence[tuple[int, Path, Any]], folder: Path) -> int:
         atomic_write(final, write, durable=True)
     except OSError as error:
         raise InputError(f"{final}: cannot write the merged file ({error.strerror})") from None
-    for _, path, _ in run:  # from here on, readers ignore these in favour of `final`
+    for _, _, path, _ in run:  # from here on, readers ignore these in favour of `final`
         path.unlink()
     return int(merged.num_rows)
 
 
-def _with_merged_summary(merged: Any, run: Sequence[tuple[int, Path, Any]]) -> Any:
+def _with_merged_summary(merged: Any, run: Sequence[_Read]) -> Any:
     """The merged table with the merge of its windows' summaries; a window without
     a readable one is summarized from its rows (they are in memory)."""
     from tracekit.store.summary import decode, encode, merge, summarize
 
     parts = []
-    for _, path, table in run:
+    for _, _, path, table in run:
         text = (table.schema.metadata or {}).get(schema.META_SUMMARY.encode())
         try:
             parts.append(decode(text.decode("utf-8"), str(path)) if text else summarize(table))
@@ -434,12 +484,33 @@ def _meta(table: Any, key: str) -> str:
     return value.decode("ascii", "replace")
 
 
-def _remove_stale_temporaries(folder: Path, now: float | None = None) -> int:
-    """Remove temporary golden files whose writer process is gone and that are old."""
+def _temporary_places(run_folders: Sequence[Path]) -> list[tuple[Path, re.Pattern[str]]]:
+    """The folders where killed writers may have left temporary files, each with the
+    pattern of the names to look for: each run folder (compact's own temporaries), its
+    ``.tracekit-tmp/`` and the tracer's hidden folder beside its dataset root
+    (``<parent>/.<root name>.tracekit-tmp/``, see ``golden.temp_folder``)."""
+    places: dict[Path, re.Pattern[str]] = {}
+    for folder in run_folders:
+        places[folder] = TEMPORARY_FILE
+        places[folder / ".tracekit-tmp"] = WRITER_TEMPORARY_FILE
+        root = Path(os.path.abspath(folder)).parent
+        places[root.parent / f".{root.name}.tracekit-tmp"] = WRITER_TEMPORARY_FILE
+    return list(places.items())
+
+
+def _remove_stale_temporaries(
+    folder: Path, pattern: re.Pattern[str] = TEMPORARY_FILE, now: float | None = None
+) -> int:
+    """Remove temporary golden files whose writer process is gone and that are old
+    (the folder itself stays: a live writer may still use it)."""
     now = time.time() if now is None else now
     removed = 0
-    for name in os.listdir(folder):
-        match = TEMPORARY_FILE.match(name)
+    try:
+        names = os.listdir(folder)
+    except OSError:  # no such folder: nothing was left there
+        return 0
+    for name in names:
+        match = pattern.match(name)
         if match is None:
             continue
         path = folder / name

@@ -18,14 +18,8 @@ from typing import Any, Final
 from tracekit.errors import ConfigError, InputError
 from tracekit.store import location
 from tracekit.store.metrics import UNITS
-from tracekit.yamlfile import MAX_SHOWN_CHARS, load_yaml_document, section_of, shown
-
-KNOWN_SECTIONS = ("trace", "gate", "canary")
-"""Top-level sections of a tracekit config file: ``trace:`` here, ``gate:`` and
-``canary:`` for the commands of the same names."""
-
-EXTENSION_PREFIXES = ("x-", "x_")
-"""Top-level sections starting with these are yours: tracekit ignores them."""
+from tracekit.yamlfile import key_text as _key_text
+from tracekit.yamlfile import load_yaml_section, shown
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _NOT_TEXT_WORDS = frozenset({"true", "false", "null", "none", "nan", "inf", "infinity"})
@@ -185,19 +179,7 @@ class TraceConfig:
             ConfigError: The file is missing, is not YAML, has an unknown section, or
                 holds a bad value.
         """
-        document = load_yaml_document(path, "trace")
-        for name in document:
-            if name not in KNOWN_SECTIONS and not (
-                isinstance(name, str) and name.startswith(EXTENSION_PREFIXES)
-            ):
-                close = _close_match(_key_text(name), KNOWN_SECTIONS)
-                hint = f" (did you mean '{close}:'?)" if close else ""
-                raise ConfigError(
-                    f"{path}: unknown section '{_key_text(name)}:'{hint}; "
-                    f"known sections: {', '.join(KNOWN_SECTIONS)} (and x-... for your own)"
-                )
-        section = section_of(document, path, "trace")
-        return cls.from_mapping(section, source=str(path))
+        return cls.from_mapping(load_yaml_section(path, "trace"), source=str(path))
 
     def to_dict(self) -> dict[str, object]:
         """The settings as plain JSON-able values (lists, not tuples)."""
@@ -215,15 +197,6 @@ def _check(key: str, value: Any, *, source: str) -> None:
     kind, ok, allowed = rule
     if not _is_kind(value, kind) or not ok(value):
         raise ConfigError(f"{source}: trace.{key} must be {allowed}, got {shown(value)}")
-
-
-def _key_text(key: object) -> str:
-    """A key as an error message shows it: text as it is, anything else (a number, a
-    list YAML allows as a key) as :func:`~tracekit.yamlfile.shown` does, both at most
-    80 characters."""
-    if not isinstance(key, str):
-        return shown(key)
-    return key if len(key) <= MAX_SHOWN_CHARS else key[: MAX_SHOWN_CHARS - 3] + "..."
 
 
 def _is_kind(value: Any, kind: str) -> bool:
