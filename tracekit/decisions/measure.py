@@ -10,6 +10,7 @@ histograms supply only the precision.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import TYPE_CHECKING
 
@@ -65,9 +66,12 @@ class SideMeasure:
     def quantile(self, stage: str, quantile: float) -> QuantileEstimate:
         """The ``quantile`` of ``stage``, with its standard error."""
         matrix, first = self._matrix(stage)
-        return quantile_estimate(
-            matrix, first, self.run_of_block, quantile, self.profile.exact_quantile(stage, quantile)
-        )
+        exact = self.profile.exact_quantile(stage, quantile)
+        estimate = quantile_estimate(matrix, first, self.run_of_block, quantile, exact)
+        floor = self.profile.floor_of(stage, quantile) if exact is None else 0.0
+        if estimate.value < floor:  # a histogram figure below an exact lower percentile
+            return dataclasses.replace(estimate, value=floor)
+        return estimate
 
     def mean_ms(self, stage: str) -> float:
         """The mean of ``stage`` (from the histograms: within about 1%)."""

@@ -104,21 +104,32 @@ class Profile:
     warnings: tuple[str, ...] = ()
 
     def exact_quantile(self, stage: str, quantile: float) -> float | None:
-        """The exact ``quantile`` of ``stage`` in ms, when known for every percentile
-        of the stage: where ``tracekit analyze`` leaves one out (too few spans), all of
-        the stage's point estimates come from its histogram, so that they never mix
-        two methods (an exact p50 above a histogram p95)."""
-        figures = self._complete_exact(stage)
-        value = figures.get(f"p{round(quantile * 100)}")
+        """The exact ``quantile`` of ``stage`` in ms, when known."""
+        value = self.exact.get(stage, {}).get(f"p{round(quantile * 100)}")
         return float(value) if value is not None else None
 
-    def _complete_exact(self, stage: str) -> dict[str, float]:
+    def floor_of(self, stage: str, quantile: float) -> float:
+        """The largest exact figure of ``stage`` at a lower percentile (else 0): a
+        histogram figure that stands in for a missing exact one (``tracekit analyze``
+        prints "—": too few spans) is raised to it, so p50 <= p95 <= p99 holds even
+        where the two methods meet."""
         from tracekit.stats.intervals import PERCENTILES
 
         figures = self.exact.get(stage, {})
-        if all(figures.get(label) is not None for label, _ in PERCENTILES):
-            return figures
-        return {}
+        lower = [figures.get(label) for label, q in PERCENTILES if q < quantile]
+        return max((float(value) for value in lower if value is not None), default=0.0)
+
+    def _ordered_percentiles(self, stage: str) -> dict[str, float]:
+        """The stage's p50/p95/p99: exact where known, else the histogram's, never
+        below the exact figure of a lower percentile."""
+        from tracekit.stats.intervals import PERCENTILES
+
+        figures = {**_percentiles(self.merged(stage)), **self.exact.get(stage, {})}
+        for label, quantile in PERCENTILES:
+            value = figures.get(label)
+            if value is not None and self.exact_quantile(stage, quantile) is None:
+                figures[label] = max(float(value), self.floor_of(stage, quantile))
+        return figures
 
     def blocks(self) -> Iterator[Block]:
         """Every block of every run, runs in order, blocks in time order."""
@@ -203,8 +214,7 @@ class Profile:
             "deadline_miss_pct": 100.0 * misses / ticks if ticks else 0.0,
             "requests_per_tick": self.total_requests / ticks if ticks else 0.0,
             "stage_percentiles": {
-                stage: {**_percentiles(self.merged(stage)), **self._complete_exact(stage)}
-                for stage in self.stage_names()
+                stage: self._ordered_percentiles(stage) for stage in self.stage_names()
             },
             "guard_trips": self.guard_trips(),
             "exchange_req_percentiles": {
