@@ -49,7 +49,9 @@ def test_simulate_refuses_a_signed_slow_factor_without_percent(tmp_path: Path, s
 def test_simulate_slow_forms(slow: str, factor: float) -> None:
     from tracekit.sim.simulator import parse_slow
 
-    assert parse_slow(slow) == ("spread", pytest.approx(factor))
+    name, parsed = parse_slow(slow)
+    assert name == "spread"
+    assert parsed == pytest.approx(factor)
 
 
 def test_simulate_writes_where_its_config_says(tmp_path: Path) -> None:

@@ -119,12 +119,15 @@ class Profile:
         lower = [figures.get(label) for label, q in PERCENTILES if q < quantile]
         return max((float(value) for value in lower if value is not None), default=0.0)
 
-    def _ordered_percentiles(self, stage: str) -> dict[str, float]:
+    def _ordered_percentiles(self, stage: str) -> dict[str, float | None]:
         """The stage's p50/p95/p99: exact where known, else the histogram's, never
         below the exact figure of a lower percentile."""
         from tracekit.stats.intervals import PERCENTILES
 
-        figures = {**_percentiles(self.merged(stage)), **self.exact.get(stage, {})}
+        figures: dict[str, float | None] = {
+            **_percentiles(self.merged(stage)),
+            **self.exact.get(stage, {}),
+        }
         for label, quantile in PERCENTILES:
             value = figures.get(label)
             if value is not None and self.exact_quantile(stage, quantile) is None:

@@ -1047,7 +1047,7 @@ def release_ticks(ticks: list[FinishedTick], steps: StepClock) -> None:
         spans = ticks.pop().spans
         # As many references as a list only a local name refers to: the tick was the
         # writer's alone and is gone, so no one else can see the list change.
-        if sys.getrefcount(spans) == alone:
+        if sys.getrefcount(spans) == alone and isinstance(spans, list):
             while spans:
                 del spans[-SLICE_ROWS:]
                 steps.pause_if_due()
