@@ -74,7 +74,8 @@ def test_a_misspelled_section_is_refused_by_every_command(
     result = run_in_process(command, SAMPLES / "baseline", SAMPLES / "current", "--config", config)
     assert result.returncode == 2
     assert result.stderr == (
-        f"Error: {config}: {message}; known sections: trace, gate, canary (and x-... for your own)\n"
+        f"Error: {config}: {message}; "
+        "known sections: trace, gate, canary (and x-... for your own)\n"
     )
 
 
