@@ -325,6 +325,61 @@ def test_public_api_is_typed_without_any() -> None:
     assert "type: ignore" not in source
 
 
+SLOW_PYARROW_IMPORT = textwrap.dedent(
+    """
+    import asyncio, sys, threading, time
+
+    class SlowPyarrow:  # the writer thread's import of pyarrow takes 1.5 s
+        def find_spec(self, name, path=None, target=None):
+            if name == "pyarrow" and threading.current_thread().name == "tracekit-golden":
+                time.sleep(1.5)
+            return None
+
+    sys.meta_path.insert(0, SlowPyarrow())
+    from tracekit import Tracer, TraceConfig
+
+    def build(run_id):
+        began = time.perf_counter()
+        tracer = Tracer(TraceConfig(output_dir=sys.argv[1], run_id=run_id))
+        return tracer, time.perf_counter() - began, "pyarrow" in sys.modules
+
+    async def in_loop():
+        return build("in-loop")
+
+    if sys.argv[2] == "loop":
+        tracer, took, imported = asyncio.run(in_loop())
+    else:
+        tracer, took, imported = build("before-loop")
+    tracer.close()
+    print(f"{took:.2f} {imported}")
+    """
+)
+
+
+@pytest.mark.slow  # a fresh interpreter
+@pytest.mark.parametrize("where", ["before", "loop"])
+def test_a_tracer_built_before_the_loop_waits_for_the_writers_imports(
+    tmp_path: Path, where: str
+) -> None:
+    """An import holds the GIL for long stretches: built before the loop runs, the
+    tracer lets the writer thread finish importing pyarrow (so the first ticks don't
+    stall); built inside a running loop, it never waits for it."""
+    result = subprocess.run(
+        [sys.executable, "-c", SLOW_PYARROW_IMPORT, str(tmp_path / "traces"), where],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    took, imported = result.stdout.split()
+    if where == "before":
+        assert float(took) >= 1.4, result.stdout
+        assert imported == "True"
+    else:
+        assert float(took) < 1.0, result.stdout
+        assert imported == "False"
+
+
 @pytest.mark.slow  # a fresh interpreter
 def test_tracer_builds_without_importing_pyarrow_in_the_callers_thread(tmp_path: Path) -> None:
     code = textwrap.dedent(

@@ -939,18 +939,23 @@ def with_summary(table: pa.Table, *, released: Released | None = None) -> pa.Tab
     return table.replace_schema_metadata(metadata)
 
 
-def prepare_summaries() -> None:
+def prepare_summaries() -> bool:
     """Import what :func:`summarize` uses (numpy, pyarrow's compute kernels and their
     group-by engine): on the golden writer's thread before its first window, since an
-    import holds the GIL for tens of milliseconds."""
-    import numpy  # noqa: F401
-    import pyarrow as pa
-    import pyarrow.acero
-    import pyarrow.compute
+    import holds the GIL for tens of milliseconds. False when they cannot be imported
+    (a lean install without numpy): windows are then written without summaries."""
+    try:
+        import numpy  # noqa: F401
+        import pyarrow as pa
+        import pyarrow.acero
+        import pyarrow.compute
 
-    pa.table({"k": pa.array([0], pa.int64())}).group_by("k", use_threads=False).aggregate(
-        [([], "count_all")]
-    )
+        pa.table({"k": pa.array([0], pa.int64())}).group_by("k", use_threads=False).aggregate(
+            [([], "count_all")]
+        )
+    except ImportError:
+        return False
+    return True
 
 
 def summarized(table: pa.Table, released: Released | None = None) -> pa.Table:

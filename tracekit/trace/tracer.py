@@ -77,6 +77,9 @@ MAX_ATTRIBUTE_TEXT_CHARS: Final = 200
 RESERVED_NAMES: Final = frozenset({schema.TICK_TOTAL})
 """Names a stage, request or guard trip may not take (the tick's own row)."""
 MAX_PARALLEL_SYMBOLS: Final = 2**31 - 1
+WRITER_READY_WAIT_S: Final = 10.0
+"""Longest wait of a ``Tracer`` built outside a running event loop for its golden
+writer thread to import pyarrow (0.1-0.8 s, once per process)."""
 """``parallel_symbols`` is an int32 column."""
 _MAX_CACHED_LABELS: Final = 4096
 """Valid names remembered per tracer, so a repeated name is checked by one set lookup."""
@@ -1059,6 +1062,10 @@ class Tracer:
             # A resumed run continues its tick numbering, so (run_id, tick_id) stays unique.
             self._tick_ids = itertools.count(self._writer.last_tick_id + 1)
             built.append(self._writer)
+            if not _in_running_event_loop():
+                # Nothing runs yet: let the writer thread's imports hold the GIL now,
+                # not in the loop's first ticks (inside a running loop: don't block it).
+                self._writer.wait_ready(WRITER_READY_WAIT_S)
         self._sinks = (*built, *sinks)
         # The golden writer takes whole windows: calling its empty on_tick every tick
         # would cost a Python call per tick for nothing.
@@ -1529,6 +1536,18 @@ def _valid_attribute_value(value: object) -> bool:
 
 
 _LIVE_TRACERS: weakref.WeakSet[Tracer] = weakref.WeakSet()
+
+
+def _in_running_event_loop() -> bool:
+    """Whether the calling thread runs an asyncio event loop (asyncio not imported: no)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _after_fork_in_child() -> None:

@@ -194,8 +194,18 @@ class GoldenWriter:
         self._steps = StepClock(_pause, on_step)
         self._temp_folder: Path | None = None
         self._closed = False
+        self._ready = threading.Event()
+        """Set once the writer thread has imported what it writes with."""
+        self._summaries = True
+        """Whether windows get their summary (numpy, which they need, may be absent)."""
         self._thread = threading.Thread(target=self._run, name="tracekit-golden", daemon=True)
         self._thread.start()
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait at most ``timeout_s`` for the writer thread to import pyarrow (and what
+        summaries use): an import holds the GIL for tens of milliseconds at a time,
+        which a program can take before its loop starts rather than in its first ticks."""
+        return self._ready.wait(timeout_s)
 
     # -- the sink protocol -----------------------------------------------------------
 
@@ -322,10 +332,12 @@ class GoldenWriter:
     def _run(self) -> None:
         try:
             import pyarrow.parquet  # noqa: F401  # here, off the caller's thread
-
-            prepare_summaries()  # and the summaries' kernels, before the first window
         except ImportError as exc:  # reported per window below
             logger.error("tracekit: the golden writer needs pyarrow: %s", exc)
+        # and the summaries' kernels, before the first window; without numpy (a lean
+        # install) windows are written without summaries: compact adds them
+        self._summaries = prepare_summaries()
+        self._ready.set()
         steps = self._steps
         if self._remote is not None:
             _close_before_s3_finalized(self._at_exit or self.close)
@@ -375,7 +387,8 @@ class GoldenWriter:
             repaired=self._count_repaired,
             clock=steps,
         )
-        table = summarized(table, steps.gil_released)  # kernels without the GIL, short steps
+        if self._summaries:  # kernels without the GIL, short steps
+            table = summarized(table, steps.gil_released)
         rows = int(table.num_rows)
         columns = table.columns
         steps.pause_if_due()
