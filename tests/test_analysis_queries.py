@@ -113,10 +113,16 @@ def test_batches_of_files_give_the_figures_of_one_read(
     write_run(tmp_path, "r", nested_ticks(random.Random(5), 300), window_ticks=30)
     assert len(files_under(tmp_path)) == 10
     whole = tracekit.load(tmp_path).stages(by=("symbol",))
+    report = tracekit.load(tmp_path).analyze(by=("symbol",), every="5s", sketches=True)
     monkeypatch.setattr(traceset, "SELF_TIME_BATCH_BYTES", 1)  # one file a batch
     assert len(traceset._batches([str(p) for p in files_under(tmp_path)])) == 10
     batched = tracekit.load(tmp_path).stages(by=("symbol",))
     assert batched.equals(whole)
+    # analyze's one pass reads a batch at a time too: the same tables.
+    in_batches = tracekit.load(tmp_path).analyze(by=("symbol",), every="5s", sketches=True)
+    assert in_batches.deadline["ticks"].sum() == 300
+    for table in ("stages", "deadline", "attribution", "guards", "requests", "parallel"):
+        assert getattr(in_batches, table).equals(getattr(report, table)), table
     rows = read_rows(files_under(tmp_path))
     own = self_times(rows)
     for stage in ("handle", "inner"):
