@@ -874,11 +874,22 @@ class TraceSet:
                 "parallel": self._parallel_query(by, every, frame),
                 **({"sketch": self._sketch_query(by, every, frame)} if sketches else {}),
             }
-            for name, result in zip(named, pl.collect_all(named.values()), strict=True):
-                parts.setdefault(name, []).append(result)
+            found = dict(zip(named, pl.collect_all(named.values()), strict=True))
             if self_time:
-                parts.setdefault("self_rows", []).append(self._self_rows_of(frame, by, every))
-        merged = {name: pl.concat(frames) for name, frames in parts.items()}
+                found["self_rows"] = self._self_rows_of(frame, by, every)
+            for name, column in (
+                ("stage_rows", "duration_ns"),
+                ("request_rows", "duration_ns"),
+                ("self_rows", _SELF),
+            ):
+                if name in found:
+                    found[name] = _narrow(found[name], column)
+            for name, result in found.items():
+                parts.setdefault(name, []).append(result)
+        merged = {
+            name: pl.concat(frames, how="vertical_relaxed", rechunk=False)
+            for name, frames in parts.items()
+        }
         for name, counts in (
             ("deadline", ["ticks", "misses", "misses_with_detail"]),
             ("tick_counts", ["ticks"]),
@@ -889,6 +900,16 @@ class TraceSet:
                 merged[name] = _sum_over_batches(merged[name], counts)
         merged["parallel"] = _finish_parallel(merged["parallel"])
         return merged
+
+
+def _narrow(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``frame`` with ``column`` (ns) as UInt32 when every value fits: the rows kept for
+    percentiles take 4 bytes less a row, with the same figures."""
+    values = frame[column]
+    low, high = values.min(), values.max()
+    if not isinstance(low, int) or not isinstance(high, int) or low < 0 or high >= 2**32:
+        return frame
+    return frame.with_columns(values.cast(pl.UInt32))
 
 
 def _sum_over_batches(frame: pl.DataFrame, counts: Sequence[str]) -> pl.DataFrame:
