@@ -18,6 +18,7 @@ from tracekit.analysis import queries, traceset
 from tracekit.store import schema
 
 STAGE, REQUEST = schema.KIND_STAGE, schema.KIND_REQUEST
+INTEGERS = ("tick_id", "start_unix_ns", "duration_ns")
 
 
 def random_rows(rng: random.Random, ticks: int) -> list[dict[str, Any]]:
@@ -76,6 +77,19 @@ def test_sorted_sweep_equals_the_pairwise_reference(seed: int) -> None:
         assert cover == 0 or row["kind"] == STAGE  # only stages have children
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_lanes_of_far_apart_ticks_are_ranked_not_mixed(seed: int) -> None:
+    # Tick ids too far apart to mix run, tick and symbol into one int64 take the
+    # dense-rank path of the lane key; the figures are the reference's all the same.
+    rows = random_rows(random.Random(seed), ticks=4)
+    for row in rows:
+        row["tick_id"] = (row["tick_id"] - 2) * 2**61 + row["tick_id"]
+    text = dict.fromkeys(("run_id", "symbol", "kind"), pl.String)
+    frame = pl.DataFrame(rows, schema={**text, **dict.fromkeys(INTEGERS, pl.Int64)})
+    assert frame["tick_id"].max() - frame["tick_id"].min() > 2**62  # type: ignore[operator]
+    assert queries.with_self_time(frame)[queries.SELF].to_list() == self_times(rows)
+
+
 def test_no_spans_no_cover() -> None:
     empty = pl.DataFrame(
         schema={
@@ -113,10 +127,16 @@ def test_batches_of_files_give_the_figures_of_one_read(
     write_run(tmp_path, "r", nested_ticks(random.Random(5), 300), window_ticks=30)
     assert len(files_under(tmp_path)) == 10
     whole = tracekit.load(tmp_path).stages(by=("symbol",))
+    report = tracekit.load(tmp_path).analyze(by=("symbol",), every="5s", sketches=True)
     monkeypatch.setattr(traceset, "SELF_TIME_BATCH_BYTES", 1)  # one file a batch
     assert len(traceset._batches([str(p) for p in files_under(tmp_path)])) == 10
     batched = tracekit.load(tmp_path).stages(by=("symbol",))
     assert batched.equals(whole)
+    # analyze's one pass reads a batch at a time too: the same tables.
+    in_batches = tracekit.load(tmp_path).analyze(by=("symbol",), every="5s", sketches=True)
+    assert in_batches.deadline["ticks"].sum() == 300
+    for table in ("stages", "deadline", "attribution", "guards", "requests", "parallel"):
+        assert getattr(in_batches, table).equals(getattr(report, table)), table
     rows = read_rows(files_under(tmp_path))
     own = self_times(rows)
     for stage in ("handle", "inner"):
@@ -132,3 +152,23 @@ def test_batches_of_files_give_the_figures_of_one_read(
             )
     handle = whole.filter(pl.col("stage") == "handle")
     assert (handle["self_mean_ms"] < handle["mean_ms"]).all()  # the nesting is seen
+
+
+def test_a_batch_of_long_spans_joins_the_narrow_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # analyze keeps a batch's durations as UInt32 when they fit; a file holding a span
+    # of more than 2**32 ns (4.3 s) keeps Int64, and both give the figures of the
+    # streaming queries behind stages() and requests().
+    ticks = nested_ticks(random.Random(7), 90)
+    first = ticks[0]
+    long_spans = ((STAGE, "handle", "BTC", None, None, first.start_ns, 5_000 * MS),)
+    ticks[0] = Tick(first.tick_id, first.start_ns, 5_100 * MS, spans=long_spans)
+    write_run(tmp_path, "r", ticks, window_ticks=30)
+    monkeypatch.setattr(traceset, "SELF_TIME_BATCH_BYTES", 1)  # one file a batch
+    traces = tracekit.load(tmp_path)
+    report = traces.analyze()
+    assert report.stages["max_ms"].max() == pytest.approx(5_100.0)
+    assert report.stages.equals(traces.stages())
+    assert report.requests.equals(traces.requests())
+    assert report.parallel.equals(traces.parallel())

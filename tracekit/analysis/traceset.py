@@ -60,7 +60,8 @@ _NS_PER_MS = queries.NS_PER_MS
 _WEIGHT = queries.WEIGHT
 _SELF = queries.SELF
 SELF_TIME_BATCH_BYTES = 8 * 2**20
-"""Bytes on disk of the files whose spans are read together to find self time."""
+"""Bytes on disk of the files read (and held) together: by :meth:`TraceSet.analyze`'s
+one pass, and to find self time."""
 
 
 def _time_ns(value: datetime | int | str, parameter: str) -> int:
@@ -511,7 +512,7 @@ class TraceSet:
     def parallel(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Parallel symbols per tick: min, mean, max."""
         with reading(self.files):
-            return self._parallel_query(by, every).collect(engine="streaming")
+            return _finish_parallel(self._parallel_query(by, every).collect(engine="streaming"))
 
     def analyze(
         self,
@@ -537,34 +538,28 @@ class TraceSet:
         """
         by = _check_by(by)
         self.check_symbols()
-        ticks_query, guards_query = self._guard_queries(by, every)
-        extra = [self._sketch_query(by, every)] if sketches else []
         with reading(self.files):
-            frames = pl.collect_all(
-                [
-                    self._stages_query(by, every),
-                    self._deadline_query(by, every),
-                    self._missed_spans_query(by, every),
-                    ticks_query,
-                    guards_query,
-                    self._requests_query(by, every),
-                    self._parallel_query(by, every),
-                    *extra,
-                ],
-                engine="streaming",
-            )
-        stages, deadline, missed_spans, tick_counts, guards, requests, parallel = frames[:7]
-        attribution = self._attribution_from(missed_spans, by)
+            tables = self._one_pass(by, every, sketches=sketches, self_time=self_time)
+        deadline = tables["deadline"]
         if deadline.height == 0 or int(deadline["ticks"].sum()) == 0:
             raise EmptyDataError(
                 f"{_describe(self.files)}: no tick in the selection; "
                 "widen `runs`, `since` or `until`"
             )
+        keys = [*by, *([WINDOW_COLUMN] if every is not None else [])]
+        text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
+        stage_rows = tables.pop("stage_rows").lazy()
+        stages = queries.grouped_latency(
+            stage_rows, ["stage", *keys], weighted=self.weighted, text_keys=text
+        ).collect()
+        requests = self._requests_figures(tables.pop("request_rows").lazy(), keys).collect()
+        attribution = self._attribution_from(tables["missed_spans"], by)
         if self_time:
-            stages = _with_self_figures(stages, self._self_time_table(by, every))
+            figures = self._self_time_table(by, every, tables.pop("self_rows"))
+            stages = _with_self_figures(stages, figures)
         stages = self._select_stages(_finish_stages(stages))
         if sketches:
-            stages = _with_sketches(stages, frames[7])
+            stages = _with_sketches(stages, tables["sketch"])
         return Analysis(
             files=self.files,
             skipped=self.skipped,
@@ -582,9 +577,9 @@ class TraceSet:
             stages=stages,
             deadline=finish_deadline(deadline),
             attribution=attribution,
-            guards=_finish_guards(tick_counts, guards),
+            guards=_finish_guards(tables["tick_counts"], tables["guards"]),
             requests=_finish_stages(requests),
-            parallel=parallel,
+            parallel=tables["parallel"],
         )
 
     def _select_stages(self, stages: pl.DataFrame) -> pl.DataFrame:
@@ -617,11 +612,11 @@ class TraceSet:
         return frame, keys
 
     def _stage_rows(
-        self, by: Sequence[GroupKey], every: str | None
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
     ) -> tuple[pl.LazyFrame, list[str]]:
         """Sampled stage rows and every tick row (as ``tick_total``): stage, keys,
         duration, and ``_weight`` when weighted."""
-        frame, keys = self._keyed(self._selected(), by, every)
+        frame, keys = self._keyed(self._selected() if frame is None else frame, by, every)
         # Every tick is read: tick_total is exact, unweighted.
         tick = pl.col("kind") == schema.KIND_TICK
         weighted = pl.when(tick).then(1.0).otherwise(_WEIGHT).alias(_WEIGHT)
@@ -640,58 +635,71 @@ class TraceSet:
         batches: list[list[str] | None] = (
             [None] if self._frame is not None else list(_batches(self.files))
         )
-        parts = []
         with reading(self.files):  # one batch at a time: polars sorts on every core
-            for batch in batches:
-                frame, keys = self._keyed(self._selected(batch), by, every)
-                nesting = queries.nesting_columns(frame)
-                columns = dict.fromkeys(
-                    [*queries.LANE, "kind", "name", "start_unix_ns", "duration_ns", *nesting, *keys]
-                )
-                weight = [_WEIGHT] if self.weighted else []
-                spans = queries.sampled_spans(frame).select(*columns, *weight).collect()
-                text = [key for key in keys if key != WINDOW_COLUMN]
-                parts.append(
-                    queries.with_self_time(spans)
-                    .filter(pl.col("kind") == schema.KIND_STAGE)
-                    .select(
-                        pl.col("name").cast(pl.Categorical).alias("stage"),
-                        *(pl.col(key).cast(pl.Categorical) for key in text),
-                        *(key for key in keys if key not in text),
-                        _SELF,
-                        *weight,
-                    )
-                )
+            parts = [self._self_rows_of(self._selected(batch), by, every) for batch in batches]
         return pl.concat(parts)
 
-    def _self_time_table(self, by: Sequence[GroupKey], every: str | None) -> pl.DataFrame:
-        """``self_p50_ms`` to ``self_mean_ms`` per stage (and group)."""
-        keys = ["stage", *_check_by(by), *([WINDOW_COLUMN] if every is not None else [])]
+    def _self_rows_of(
+        self, frame: pl.LazyFrame, by: Sequence[GroupKey], every: str | None
+    ) -> pl.DataFrame:
+        """:meth:`_self_time_rows` of the rows of ``frame`` (whole ticks)."""
+        frame, keys = self._keyed(frame, by, every)
+        nesting = queries.nesting_columns(frame)
+        columns = dict.fromkeys(
+            [*queries.LANE, "kind", "name", "start_unix_ns", "duration_ns", *nesting, *keys]
+        )
+        weight = [_WEIGHT] if self.weighted else []
+        spans = queries.sampled_spans(frame).select(*columns, *weight).collect()
         text = [key for key in keys if key != WINDOW_COLUMN]
         return (
-            queries.self_time_figures(
-                self._self_time_rows(by, every).lazy(), keys, weighted=self.weighted
+            queries.with_self_time(spans)
+            .filter(pl.col("kind") == schema.KIND_STAGE)
+            .select(
+                pl.col("name").cast(pl.Categorical).alias("stage"),
+                *(pl.col(key).cast(pl.Categorical) for key in text),
+                *(key for key in keys if key not in text),
+                _SELF,
+                *weight,
             )
+        )
+
+    def _self_time_table(
+        self, by: Sequence[GroupKey], every: str | None, rows: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
+        """``self_p50_ms`` to ``self_mean_ms`` per stage (and group), from
+        :meth:`_self_time_rows` (read here unless given)."""
+        keys = ["stage", *_check_by(by), *([WINDOW_COLUMN] if every is not None else [])]
+        text = [key for key in keys if key != WINDOW_COLUMN]
+        if rows is None:
+            rows = self._self_time_rows(by, every)
+        return (
+            queries.self_time_figures(rows.lazy(), keys, weighted=self.weighted)
             .with_columns(pl.col(key).cast(pl.String) for key in text)
             .collect()
         )
 
-    def _stages_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        rows, keys = self._stage_rows(by, every)
+    def _stages_query(
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
+    ) -> pl.LazyFrame:
+        rows, keys = self._stage_rows(by, every, frame)
         text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
         return queries.grouped_latency(
             rows, ["stage", *keys], weighted=self.weighted, text_keys=text
         )
 
-    def _sketch_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        rows, keys = self._stage_rows(by, every)
+    def _sketch_query(
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
+    ) -> pl.LazyFrame:
+        rows, keys = self._stage_rows(by, every, frame)
         micros = (pl.col("duration_ns").cast(pl.Float64) / 1000.0).clip(lower_bound=1.0)
         sketch_bin = (micros.log(2) * SKETCH_BINS_PER_OCTAVE).floor().cast(pl.Int32)
         count = pl.col(_WEIGHT).sum() if self.weighted else pl.len()
         return rows.group_by(["stage", *keys, sketch_bin.alias("bin")]).agg(count.alias("count"))
 
-    def _deadline_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        frame, keys = self._keyed(self._selected(), by, every)
+    def _deadline_query(
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
+    ) -> pl.LazyFrame:
+        frame, keys = self._keyed(self._selected() if frame is None else frame, by, every)
         keys = [key for key in keys if key != "symbol"]  # misses are tick-wide
         ticks = frame.filter(pl.col("kind") == schema.KIND_TICK)
         return (
@@ -708,10 +716,12 @@ class TraceSet:
             .drop("deadline_ns")
         )
 
-    def _missed_spans_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
+    def _missed_spans_query(
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
+    ) -> pl.LazyFrame:
         """The stage and request rows of missed ticks with detail (a small frame), each
         with its tick's window when ``every`` is given."""
-        frame, keys = self._keyed(self._selected(), by, every)
+        frame, keys = self._keyed(self._selected() if frame is None else frame, by, every)
         tick_key = ["run_id", "tick_id"]
         window = [WINDOW_COLUMN] if WINDOW_COLUMN in keys else []
         missed = (
@@ -751,8 +761,10 @@ class TraceSet:
         """
         return attribution_from_spans(spans, by)
 
-    def _guard_queries(self, by: Sequence[GroupKey], every: str | None) -> list[pl.LazyFrame]:
-        frame, keys = self._keyed(self._selected(), by, every)
+    def _guard_queries(
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
+    ) -> list[pl.LazyFrame]:
+        frame, keys = self._keyed(self._selected() if frame is None else frame, by, every)
         tick_keys = [key for key in keys if key != "symbol"]
         ticks = (
             frame.filter(pl.col("kind") == schema.KIND_TICK)
@@ -766,43 +778,182 @@ class TraceSet:
         )
         return [ticks, guards]
 
-    def _requests_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        frame, keys = self._keyed(self._selected(), by, every)
-        requests = frame.filter(
-            (pl.col("kind") == schema.KIND_REQUEST) & (pl.col("detail") == schema.DETAIL_SAMPLED)
+    def _request_rows(
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
+    ) -> tuple[pl.LazyFrame, list[str]]:
+        """Sampled request rows: verb, api and the keys (as Categorical), duration,
+        ``error`` and ``_weight`` when weighted."""
+        frame, keys = self._keyed(self._selected() if frame is None else frame, by, every)
+        text = ["verb", "api", *(key for key in keys if key != WINDOW_COLUMN)]
+        rows = frame.filter(queries.is_sampled(schema.KIND_REQUEST)).select(
+            pl.col("verb").cast(pl.Categorical),
+            pl.col("name").cast(pl.Categorical).alias("api"),
+            *(pl.col(key).cast(pl.Categorical) for key in text[2:]),
+            *(key for key in keys if key not in text),
+            "duration_ns",
+            (pl.col("status") == schema.STATUS_ERROR).alias("error"),
+            *([_WEIGHT] if self.weighted else []),
         )
-        requests = requests.with_columns(
-            pl.col("name").alias("api"), (pl.col("status") == schema.STATUS_ERROR).alias("error")
-        )
+        return rows, keys
+
+    def _requests_figures(self, rows: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+        """The request table from :meth:`_request_rows`."""
         if self.weighted:
             error_share = (pl.col("error") * pl.col(_WEIGHT)).sum() / pl.col(_WEIGHT).sum()
         else:
             error_share = pl.col("error").mean()
         group = ["verb", "api", *keys]
         return queries.grouped_latency(
-            requests,
+            rows,
             group,
             error_share.alias("error_share"),
             weighted=self.weighted,
             text_keys=[key for key in group if key != WINDOW_COLUMN],
         )
 
-    def _parallel_query(self, by: Sequence[GroupKey], every: str | None) -> pl.LazyFrame:
-        frame, keys = self._keyed(self._selected(), by, every)
+    def _requests_query(
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
+    ) -> pl.LazyFrame:
+        rows, keys = self._request_rows(by, every, frame)
+        return self._requests_figures(rows, keys)
+
+    def _parallel_query(
+        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
+    ) -> pl.LazyFrame:
+        """Per group of ticks: count, min, sum and max of ``parallel_symbols`` (partial
+        sums that add up over batches; :func:`_finish_parallel` makes the table)."""
+        frame, keys = self._keyed(self._selected() if frame is None else frame, by, every)
         keys = [key for key in keys if key != "symbol"]
         ticks = frame.filter(pl.col("kind") == schema.KIND_TICK)
-        column = pl.col("parallel_symbols")
-        return (
-            ticks.group_by(keys or [pl.lit(True).alias("_all")])
-            .agg(
-                column.count().alias("n"),
-                column.min().alias("min"),
-                column.mean().alias("mean"),
-                column.max().alias("max"),
-            )
-            .drop("_all", strict=False)
-            .sort(keys or "n")
+        column = pl.col("parallel_symbols").cast(pl.Int64)
+        return ticks.group_by(keys or [pl.lit(True).alias("_all")]).agg(
+            column.count().alias("n"),
+            column.min().alias("min"),
+            column.sum().alias("_sum"),
+            column.max().alias("max"),
         )
+
+    # -- every table in one pass ------------------------------------------------------
+
+    def _one_pass(
+        self, by: Sequence[GroupKey], every: str | None, *, sketches: bool, self_time: bool
+    ) -> dict[str, pl.DataFrame]:
+        """Every table's rows or partial counts, reading each batch of files once.
+
+        A batch (about :data:`SELF_TIME_BATCH_BYTES` on disk, or the frame read into
+        memory for many small files) is read once with only the columns analyze
+        needs; every query then runs on it in memory, and self time is found on its
+        spans (a tick's rows are all in one file). Counts are summed over batches;
+        the rows behind percentiles are kept, narrow (Categorical keys and the
+        duration), for the grouped quantiles at the end.
+        """
+        batches: list[list[str] | None] = (
+            [None] if self._frame is not None else list(_batches(self.files))
+        )
+        needed = [
+            *queries.LANE,
+            "kind",
+            "name",
+            "verb",
+            "status",
+            "detail",
+            "start_unix_ns",
+            "duration_ns",
+            "deadline_ns",
+            "deadline_missed",
+            "parallel_symbols",
+            *([_WEIGHT] if self.weighted else []),
+        ]
+        parts: dict[str, list[pl.DataFrame]] = {}
+        for batch in batches:
+            selected = self._selected(batch)
+            nesting = queries.nesting_columns(selected)  # recorded parents, when read
+            frame = selected.select([*needed, *nesting]).collect().lazy()
+            stage_rows, keys = self._stage_rows(by, every, frame)
+            text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
+            request_rows, _ = self._request_rows(by, every, frame)
+            ticks, guards = self._guard_queries(by, every, frame)
+            named = {
+                "stage_rows": stage_rows.with_columns(
+                    pl.col(key).cast(pl.Categorical) for key in text
+                ),
+                "request_rows": request_rows,
+                "deadline": self._deadline_query(by, every, frame),
+                "missed_spans": self._missed_spans_query(by, every, frame),
+                "tick_counts": ticks,
+                "guards": guards,
+                "parallel": self._parallel_query(by, every, frame),
+                **({"sketch": self._sketch_query(by, every, frame)} if sketches else {}),
+            }
+            found = dict(zip(named, pl.collect_all(named.values()), strict=True))
+            if self_time:
+                found["self_rows"] = self._self_rows_of(frame, by, every)
+            for name, column in (
+                ("stage_rows", "duration_ns"),
+                ("request_rows", "duration_ns"),
+                ("self_rows", _SELF),
+            ):
+                if name in found:
+                    found[name] = _narrow(found[name], column)
+            for name, result in found.items():
+                parts.setdefault(name, []).append(result)
+        merged = {
+            name: pl.concat(frames, how="vertical_relaxed", rechunk=False)
+            for name, frames in parts.items()
+        }
+        for name, counts in (
+            ("deadline", ["ticks", "misses", "misses_with_detail"]),
+            ("tick_counts", ["ticks"]),
+            ("guards", ["trips"]),
+            ("sketch", ["count"]),
+        ):
+            if name in merged:
+                merged[name] = _sum_over_batches(merged[name], counts)
+        merged["parallel"] = _finish_parallel(merged["parallel"])
+        return merged
+
+
+def _narrow(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``frame`` with ``column`` (ns) as UInt32 when every value fits: the rows kept for
+    percentiles take 4 bytes less a row, with the same figures."""
+    values = frame[column]
+    low, high = values.min(), values.max()
+    if not isinstance(low, int) or not isinstance(high, int) or low < 0 or high >= 2**32:
+        return frame
+    return frame.with_columns(values.cast(pl.UInt32))
+
+
+def _sum_over_batches(frame: pl.DataFrame, counts: Sequence[str]) -> pl.DataFrame:
+    """Partial counts of several batches summed per group (the other columns)."""
+    keys = [column for column in frame.columns if column not in counts]
+    return frame.group_by(keys, maintain_order=True).agg(pl.col(counts).sum())
+
+
+def _finish_parallel(partial: pl.DataFrame) -> pl.DataFrame:
+    """The parallel-symbols table from :meth:`TraceSet._parallel_query`'s partial sums
+    (of one or more batches)."""
+    keys = [column for column in partial.columns if column not in ("n", "min", "_sum", "max")]
+    return (
+        partial.group_by(keys, maintain_order=True)
+        .agg(
+            pl.col("n").sum(),
+            pl.col("min").min(),
+            pl.col("_sum").sum(),
+            pl.col("max").max(),
+        )
+        .select(
+            *keys,
+            "n",
+            "min",
+            pl.when(pl.col("n") > 0)
+            .then(pl.col("_sum") / pl.col("n"))
+            .otherwise(None)
+            .alias("mean"),
+            "max",
+        )
+        .drop("_all", strict=False)
+        .sort([key for key in keys if key != "_all"] or "n")
+    )
 
 
 def _with_sketches(stages: pl.DataFrame, bins: pl.DataFrame) -> pl.DataFrame:
