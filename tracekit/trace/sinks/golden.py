@@ -947,36 +947,26 @@ def window_table(
             room = max(1, min(GATHER_ROWS, SLICE_ROWS - len(tick_ids)))
             chunk = spans[first : first + room]
             count = len(chunk)
-            if len(chunk[0]) == _NESTED_RECORD_ITEMS:  # record_parents: ids at the end
-                (
-                    chunk_kinds,
-                    chunk_names,
-                    chunk_symbols,
-                    chunk_verbs,
-                    chunk_errors,
-                    chunk_starts,
-                    chunk_durations,
-                    chunk_ids,
-                    chunk_parents,
-                ) = zip(*chunk, strict=True)
+            gathered = list(zip(*chunk, strict=True))
+            (
+                chunk_kinds,
+                chunk_names,
+                chunk_symbols,
+                chunk_verbs,
+                chunk_errors,
+                chunk_starts,
+                chunk_durations,
+            ) = gathered[:7]
+            if len(gathered) == _NESTED_RECORD_ITEMS:  # record_parents: ids at the end
                 if not span_ids:  # the slice's first ids: nulls for the rows before
                     for column in ids:
                         column.extend(itertools.repeat(None, len(tick_ids)))
-                span_ids.extend(chunk_ids)
-                parent_ids.extend(chunk_parents)
-            else:
-                (
-                    chunk_kinds,
-                    chunk_names,
-                    chunk_symbols,
-                    chunk_verbs,
-                    chunk_errors,
-                    chunk_starts,
-                    chunk_durations,
-                ) = zip(*chunk, strict=True)
-                if span_ids:
-                    for column in ids:
-                        column.extend(itertools.repeat(None, count))
+                span_ids.extend(gathered[7])
+                parent_ids.extend(gathered[8])
+            elif span_ids:
+                for column in ids:
+                    column.extend(itertools.repeat(None, count))
+            del gathered
             del chunk
             tick_ids.extend(itertools.repeat(tick_id, count))
             kinds.extend(chunk_kinds)
