@@ -710,3 +710,21 @@ def test_csv_table_without_csv_format_is_refused() -> None:
     csv = run_in_process("analyze", SAMPLES / "current", "-f", "csv", "--csv-table", "guards")
     assert csv.returncode == 0, csv.stderr
     assert "reason" in csv.stdout.splitlines()[0]
+
+
+def test_since_after_until_is_refused_by_name() -> None:
+    result = run_in_process(
+        "analyze", SAMPLES / "current", "--since", "2030-01-01", "--until", "2020-01-01"
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: --since (2030-01-01) is not before --until")
+    assert result.stderr.count("\n") == 1
+
+
+def test_only_bad_files_with_skip_bad_does_not_suggest_skip_bad(tmp_path: Path) -> None:
+    (tmp_path / "run_id=r").mkdir()
+    (tmp_path / "run_id=r" / "golden-000001.parquet").write_bytes(b"not parquet")
+    result = run_in_process("analyze", tmp_path, "--skip-bad")
+    assert result.returncode == 2
+    assert "no usable golden-trace file" in result.stderr
+    assert "--skip-bad" not in result.stderr

@@ -56,10 +56,16 @@ class Sources:
         if not files:
             raise EmptyDataError(
                 f"no usable golden-trace file among {len(self.files)} found "
-                f"(first problem: {bad[0].reason})"
+                f"(first problem: {_without_skip_hint(bad[0].reason)})"
             )
         metadata = {path: meta for path, meta in self.metadata.items() if path in files}
         return Sources(files, (*self.skipped, *bad), metadata)
+
+
+def _without_skip_hint(reason: str) -> str:
+    """A skipped file's reason without "or pass `skip_bad=True`": with no usable file
+    left, skipping the bad ones cannot help."""
+    return reason.replace(" or pass `skip_bad=True`", "")
 
 
 def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
@@ -247,7 +253,7 @@ def find_sources(
     if not good:
         raise EmptyDataError(
             f"no usable golden-trace file among {len(files)} found "
-            f"(first problem: {skipped[0].reason})"
+            f"(first problem: {_without_skip_hint(skipped[0].reason)})"
         )
     return Sources(tuple(good), tuple(skipped), metadata)
 

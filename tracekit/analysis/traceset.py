@@ -302,6 +302,15 @@ class TraceSet:
             since_ns=None if since is None else _time_ns(since, "since"),
             until_ns=None if until is None else _time_ns(until, "until"),
         )
+        if (
+            selection.since_ns is not None
+            and selection.until_ns is not None
+            and selection.since_ns >= selection.until_ns
+        ):
+            raise InputError(
+                f"`since` ({since}) is not before `until` ({until}): nothing starts in "
+                "[since, until); swap them or widen the range"
+            )
         return self._replace(selection)
 
     def check_symbols(self) -> None:
