@@ -953,12 +953,12 @@ def _finish_parallel(partial: pl.DataFrame) -> pl.DataFrame:
         .select(
             *keys,
             "n",
-            "min",
+            pl.col("min").cast(pl.Int32),  # the column's own type (parallel_symbols)
             pl.when(pl.col("n") > 0)
             .then(pl.col("_sum") / pl.col("n"))
             .otherwise(None)
             .alias("mean"),
-            "max",
+            pl.col("max").cast(pl.Int32),
         )
         .drop("_all", strict=False)
         .sort([key for key in keys if key != "_all"] or "n")
