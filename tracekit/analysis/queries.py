@@ -23,12 +23,11 @@ without the ids (older files, or a tracer without the option).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 import polars as pl
 
-from tracekit.stats.intervals import PERCENTILES, QUANTILE_METHOD
+from tracekit.stats.intervals import PERCENTILES
 from tracekit.store import schema
 
 if TYPE_CHECKING:
@@ -59,8 +58,9 @@ def stage_rows(frame: pl.LazyFrame, *columns: str | pl.Expr) -> pl.LazyFrame:
     detail = frame.filter(is_sampled(schema.KIND_STAGE)).select(
         pl.col("name").alias("stage"), *columns
     )
+    name = frame.collect_schema()["name"]  # String, or Categorical as analyze reads it
     ticks = frame.filter(pl.col("kind") == schema.KIND_TICK).select(
-        pl.lit(schema.TICK_TOTAL).alias("stage"), *columns
+        pl.lit(schema.TICK_TOTAL).cast(name).alias("stage"), *columns
     )
     return pl.concat([detail, ticks])
 
@@ -303,31 +303,9 @@ def with_self_time(spans: pl.DataFrame) -> pl.DataFrame:
 # -- latency figures -------------------------------------------------------------------
 
 
-def latency_aggregates(column: str = "duration_ns", prefix: str = "") -> list[pl.Expr]:
-    """n, p50/p95/p99, max and mean in ms of ``column`` (only the percentiles and the
-    mean with a ``prefix``)."""
-    duration = pl.col(column)
-    figures = [
-        *(
-            (duration.quantile(q, interpolation=QUANTILE_METHOD) / NS_PER_MS).alias(
-                f"{prefix}{label}_ms"
-            )
-            for label, q in PERCENTILES
-        ),
-        (duration.mean() / NS_PER_MS).alias(f"{prefix}mean_ms"),
-    ]
-    if prefix:
-        return figures
-    return [
-        pl.len().alias("n"),
-        *figures[:-1],
-        (duration.max() / NS_PER_MS).alias("max_ms"),
-        figures[-1],
-    ]
-
-
 def weighted_latency(column: str = "duration_ns", prefix: str = "") -> list[pl.Expr]:
-    """The figures of :func:`latency_aggregates` with each row weighted by ``_weight``.
+    """n, p50/p95/p99, max and mean in ms of ``column`` with each row weighted by
+    ``_weight`` (only the percentiles and the mean with a ``prefix``).
 
     A weighted percentile is the linear-interpolation percentile of the sample in
     which each row is repeated ``weight`` times: with total weight W, the position
@@ -357,33 +335,3 @@ def weighted_latency(column: str = "duration_ns", prefix: str = "") -> list[pl.E
     if prefix:
         return [*figures, mean]
     return [pl.len().alias("n"), *figures, (value.max() / NS_PER_MS).alias("max_ms"), mean]
-
-
-def self_time_figures(rows: pl.LazyFrame, keys: Sequence[str], *, weighted: bool) -> pl.LazyFrame:
-    """``self_p50_ms`` to ``self_mean_ms`` per group of stage rows with ``self_ns``."""
-    figures = weighted_latency if weighted else latency_aggregates
-    return rows.group_by(list(keys)).agg(*figures(SELF, "self_"))
-
-
-def grouped_latency(
-    rows: pl.LazyFrame,
-    keys: Sequence[str],
-    *extra: pl.Expr,
-    weighted: bool = False,
-    text_keys: Sequence[str] | None = None,
-) -> pl.LazyFrame:
-    """Latency aggregates per group, with string keys grouped as Categorical.
-
-    polars' grouped ``quantile`` holds every row of its input with its keys; as
-    Categorical a key costs 4 bytes a row instead of a 16-byte string view, which
-    halves the peak memory of analyze (``docs/benchmarks.md``). The keys are
-    strings again in the result.
-    """
-    text = list(text_keys) if text_keys is not None else list(keys)
-    aggregates = weighted_latency() if weighted else latency_aggregates()
-    return (
-        rows.with_columns(pl.col(key).cast(pl.Categorical) for key in text)
-        .group_by(list(keys))
-        .agg(*aggregates, *extra)
-        .with_columns(pl.col(key).cast(pl.String) for key in text)
-    )

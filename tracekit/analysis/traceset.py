@@ -35,7 +35,8 @@ from typing import Any, Literal
 
 import polars as pl
 
-from tracekit.analysis import queries
+from tracekit.analysis import queries, reader
+from tracekit.analysis.grouped import GroupedRows
 from tracekit.analysis.identity import (
     DuplicateFile,
     RunOverride,
@@ -408,7 +409,10 @@ class TraceSet:
     def _selected(self, only: Sequence[str] | None = None) -> pl.LazyFrame:
         """:meth:`scan` (of the files ``only``, if given), with ``_weight`` when the
         files' sample rates differ."""
-        frame = self._files(with_paths=False, only=only)
+        return self._filter(self._files(with_paths=False, only=only))
+
+    def _filter(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """``frame`` narrowed by the selection (runs, times, symbols)."""
         selection = self.selection
         if selection.runs:
             frame = frame.filter(pl.col("run_id").is_in(selection.runs))
@@ -469,20 +473,24 @@ class TraceSet:
                 spans, see :mod:`tracekit.analysis.queries`; null for ``tick_total``).
                 False leaves them out, and skips reading the spans a second time.
         """
-        with reading(self.files):
-            frame = self._stages_query(by, every).collect(engine="streaming")
+        grouped = self._groupings(by, every, self_time=self_time)
+        frame = self._gather(grouped["stages"], lambda batch: self._stage_rows(by, every, batch)[0])
         if self_time:
-            frame = _with_self_figures(frame, self._self_time_table(by, every))
-        return self.finish_stage_table(frame)
+            frame = _with_self_figures(frame, self._self_time_table(by, every, grouped["self"]))
+        return self._select_stages(_finish_stages(frame))
 
     def stage_table_query(self) -> pl.LazyFrame:
-        """The query behind :meth:`stages` (no grouping), to collect with others in one
-        pass (the perf gate's profile does); finish it with :meth:`finish_stage_table`."""
-        return self._stages_query((), None)
+        """The rows behind :meth:`stages` (no grouping), to collect with other queries
+        in one pass (the perf gate's profile does); :meth:`finish_stage_table` makes
+        the table of them."""
+        return self._stage_rows((), None)[0].with_columns(pl.col("stage").cast(pl.Categorical))
 
-    def finish_stage_table(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """:meth:`stages`' table from the collected :meth:`stage_table_query`."""
-        return self._select_stages(_finish_stages(frame))
+    def finish_stage_table(self, rows: pl.DataFrame) -> pl.DataFrame:
+        """:meth:`stages`' table (without self time) from the collected
+        :meth:`stage_table_query`."""
+        grouped = self._groupings((), None, self_time=False)["stages"]
+        grouped.add(rows)
+        return self._select_stages(_finish_stages(grouped.table()))
 
     def deadline(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Ticks, misses and the miss rate with its 95% Wilson interval, per deadline.
@@ -515,8 +523,10 @@ class TraceSet:
 
     def requests(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Exchange requests by verb and api: n, p50/p95/p99, max, mean, error share."""
-        with reading(self.files):
-            return _finish_stages(self._requests_query(by, every).collect(engine="streaming"))
+        grouped = self._groupings(by, every, self_time=False)["requests"]
+        return _finish_stages(
+            self._gather(grouped, lambda batch: self._request_rows(by, every, batch)[0])
+        )
 
     def parallel(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Parallel symbols per tick: min, mean, max."""
@@ -555,17 +565,10 @@ class TraceSet:
                 f"{_describe(self.files)}: no tick in the selection; "
                 "widen `runs`, `since` or `until`"
             )
-        keys = [*by, *([WINDOW_COLUMN] if every is not None else [])]
-        text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
-        stage_rows = tables.pop("stage_rows").lazy()
-        stages = queries.grouped_latency(
-            stage_rows, ["stage", *keys], weighted=self.weighted, text_keys=text
-        ).collect()
-        requests = self._requests_figures(tables.pop("request_rows").lazy(), keys).collect()
+        stages = tables["stages"]
         attribution = self._attribution_from(tables["missed_spans"], by)
         if self_time:
-            figures = self._self_time_table(by, every, tables.pop("self_rows"))
-            stages = _with_self_figures(stages, figures)
+            stages = _with_self_figures(stages, tables["self_figures"])
         stages = self._select_stages(_finish_stages(stages))
         if sketches:
             stages = _with_sketches(stages, tables["sketch"])
@@ -587,7 +590,7 @@ class TraceSet:
             deadline=finish_deadline(deadline),
             attribution=attribution,
             guards=_finish_guards(tables["tick_counts"], tables["guards"]),
-            requests=_finish_stages(requests),
+            requests=_finish_stages(tables["requests"]),
             parallel=tables["parallel"],
         )
 
@@ -632,22 +635,6 @@ class TraceSet:
         weight = [weighted] if self.weighted else []
         return queries.stage_rows(frame, *keys, "duration_ns", *weight), keys
 
-    def _self_time_rows(self, by: Sequence[GroupKey], every: str | None) -> pl.DataFrame:
-        """Every sampled stage row with its self time: stage (Categorical), keys,
-        ``self_ns`` and ``_weight`` when weighted.
-
-        A tick's rows are all in one file (a window, or a compacted run of windows),
-        so the spans are read a batch of files at a time, each batch's self times
-        found by :func:`~tracekit.analysis.queries.with_self_time`; only the stage
-        rows' keys and self times are kept (about 12 bytes a row).
-        """
-        batches: list[list[str] | None] = (
-            [None] if self._frame is not None else list(_batches(self.files))
-        )
-        with reading(self.files):  # one batch at a time: polars sorts on every core
-            parts = [self._self_rows_of(self._selected(batch), by, every) for batch in batches]
-        return pl.concat(parts)
-
     def _self_rows_of(
         self, frame: pl.LazyFrame, by: Sequence[GroupKey], every: str | None
     ) -> pl.DataFrame:
@@ -673,28 +660,55 @@ class TraceSet:
         )
 
     def _self_time_table(
-        self, by: Sequence[GroupKey], every: str | None, rows: pl.DataFrame | None = None
+        self, by: Sequence[GroupKey], every: str | None, grouped: GroupedRows
     ) -> pl.DataFrame:
-        """``self_p50_ms`` to ``self_mean_ms`` per stage (and group), from
-        :meth:`_self_time_rows` (read here unless given)."""
-        keys = ["stage", *_check_by(by), *([WINDOW_COLUMN] if every is not None else [])]
-        text = [key for key in keys if key != WINDOW_COLUMN]
-        if rows is None:
-            rows = self._self_time_rows(by, every)
-        return (
-            queries.self_time_figures(rows.lazy(), keys, weighted=self.weighted)
-            .with_columns(pl.col(key).cast(pl.String) for key in text)
-            .collect()
-        )
+        """``self_p50_ms`` to ``self_mean_ms`` per stage (and group) of every sampled
+        stage row.
 
-    def _stages_query(
-        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
-    ) -> pl.LazyFrame:
-        rows, keys = self._stage_rows(by, every, frame)
-        text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
-        return queries.grouped_latency(
-            rows, ["stage", *keys], weighted=self.weighted, text_keys=text
+        A tick's rows are all in one file (a window, or a compacted run of windows),
+        so the spans are read a batch of files at a time, each batch's self times
+        found by :func:`~tracekit.analysis.queries.with_self_time`; only the stage
+        rows' group and self time are kept.
+        """
+        return self._gather(grouped, lambda batch: self._self_rows_of(batch, by, every))
+
+    def _groupings(
+        self, by: Sequence[GroupKey], every: str | None, *, self_time: bool
+    ) -> dict[str, GroupedRows]:
+        """The percentile tables' row keepers: ``stages``, ``requests`` and, with
+        ``self_time``, ``self`` (the stages' self time)."""
+        keys = [*_check_by(by), *([WINDOW_COLUMN] if every is not None else [])]
+        weighted = self.weighted
+        grouped = {
+            "stages": GroupedRows(["stage", *keys], "duration_ns", weighted=weighted),
+            "requests": GroupedRows(
+                ["verb", "api", *keys],
+                "duration_ns",
+                share=("error", "error_share"),
+                weighted=weighted,
+            ),
+        }
+        if self_time:
+            grouped["self"] = GroupedRows(
+                ["stage", *keys], _SELF, prefix="self_", weighted=weighted
+            )
+        return grouped
+
+    def _gather(
+        self,
+        grouped: GroupedRows,
+        rows_of: Callable[[pl.LazyFrame], pl.LazyFrame | pl.DataFrame],
+    ) -> pl.DataFrame:
+        """``grouped``'s table of the rows ``rows_of`` finds in each batch of files
+        (:func:`_batches`), read one batch at a time."""
+        batches: list[list[str] | None] = (
+            [None] if self._frame is not None else list(_batches(self.files))
         )
+        with reading(self.files):  # one batch at a time: polars sorts on every core
+            for batch in batches:
+                rows = rows_of(self._selected(batch))
+                grouped.add(rows.collect() if isinstance(rows, pl.LazyFrame) else rows)
+        return grouped.table()
 
     def _sketch_query(
         self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
@@ -805,27 +819,6 @@ class TraceSet:
         )
         return rows, keys
 
-    def _requests_figures(self, rows: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
-        """The request table from :meth:`_request_rows`."""
-        if self.weighted:
-            error_share = (pl.col("error") * pl.col(_WEIGHT)).sum() / pl.col(_WEIGHT).sum()
-        else:
-            error_share = pl.col("error").mean()
-        group = ["verb", "api", *keys]
-        return queries.grouped_latency(
-            rows,
-            group,
-            error_share.alias("error_share"),
-            weighted=self.weighted,
-            text_keys=[key for key in group if key != WINDOW_COLUMN],
-        )
-
-    def _requests_query(
-        self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
-    ) -> pl.LazyFrame:
-        rows, keys = self._request_rows(by, every, frame)
-        return self._requests_figures(rows, keys)
-
     def _parallel_query(
         self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
     ) -> pl.LazyFrame:
@@ -874,11 +867,23 @@ class TraceSet:
             *([_WEIGHT] if self.weighted else []),
         ]
         parts: dict[str, list[pl.DataFrame]] = {}
-        for batch in batches:
-            selected = self._selected(batch)
-            nesting = queries.nesting_columns(selected)  # recorded parents, when read
-            frame = selected.select([*needed, *nesting]).collect().lazy()
-            stage_rows, keys = self._stage_rows(by, every, frame)
+        nesting = list(queries.NESTING)  # all nulls in files written before them
+        keys = [*by, *([WINDOW_COLUMN] if every is not None else [])]
+        grouped = self._groupings(by, every, self_time=self_time)
+        kept = {"stage_rows": "stages", "request_rows": "requests", "self_rows": "self"}
+
+        def read(batch: list[str] | None) -> pl.DataFrame:
+            if batch is None:  # the frame in memory (many small files)
+                return self._files(with_paths=False).select([*needed, *nesting]).collect()
+            overrides = {override.path: override.run_id for override in self.run_overrides}
+            weights = self._weights if self.weighted else None
+            return reader.read_batch(
+                batch, [*needed, *nesting], runs=overrides, weights=weights, weight_column=_WEIGHT
+            )
+
+        for batch_frame in reader.prefetched(batches, read):
+            frame = self._filter(batch_frame.lazy())
+            stage_rows, _ = self._stage_rows(by, every, frame)
             text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
             request_rows, _ = self._request_rows(by, every, frame)
             ticks, guards = self._guard_queries(by, every, frame)
@@ -895,21 +900,25 @@ class TraceSet:
                 **({"sketch": self._sketch_query(by, every, frame)} if sketches else {}),
             }
             found = dict(zip(named, pl.collect_all(named.values()), strict=True))
+            for name in named:
+                if name not in ("stage_rows", "request_rows"):  # small: keys as text again
+                    found[name] = _as_strings(found[name])
             if self_time:
                 found["self_rows"] = self._self_rows_of(frame, by, every)
-            for name, column in (
-                ("stage_rows", "duration_ns"),
-                ("request_rows", "duration_ns"),
-                ("self_rows", _SELF),
-            ):
+            for name, table in kept.items():
                 if name in found:
-                    found[name] = _narrow(found[name], column)
+                    grouped[table].add(found.pop(name))
             for name, result in found.items():
                 parts.setdefault(name, []).append(result)
+            del found, batch_frame, frame
         merged = {
             name: pl.concat(frames, how="vertical_relaxed", rechunk=False)
             for name, frames in parts.items()
         }
+        merged["stages"] = grouped["stages"].table()
+        merged["requests"] = grouped["requests"].table()
+        if self_time:
+            merged["self_figures"] = grouped["self"].table()
         for name, counts in (
             ("deadline", ["ticks", "misses", "misses_with_detail"]),
             ("tick_counts", ["ticks"]),
@@ -922,14 +931,10 @@ class TraceSet:
         return merged
 
 
-def _narrow(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """``frame`` with ``column`` (ns) as UInt32 when every value fits: the rows kept for
-    percentiles take 4 bytes less a row, with the same figures."""
-    values = frame[column]
-    low, high = values.min(), values.max()
-    if not isinstance(low, int) or not isinstance(high, int) or low < 0 or high >= 2**32:
-        return frame
-    return frame.with_columns(values.cast(pl.UInt32))
+def _as_strings(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its Categorical columns (read by :mod:`~tracekit.analysis.reader`)
+    as String, the type of every table's text columns."""
+    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
 def _sum_over_batches(frame: pl.DataFrame, counts: Sequence[str]) -> pl.DataFrame:
