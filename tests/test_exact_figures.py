@@ -53,8 +53,7 @@ def shape(name: str, n: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
     elif name == "negative":
         values = rng.normal(0, 1e6, n)
     elif name == "wide":  # beyond 2**62: the packed sort cannot hold group and value
-        values = rng.integers(0, 2**62, n, dtype=np.int64)
-        return np.asarray(values, dtype=np.int64)
+        return rng.integers(0, 2**62, n, dtype=np.int64)
     else:
         raise AssertionError(name)
     return np.asarray(np.clip(values, -(2**40), 2**40), dtype=np.int64)
@@ -263,9 +262,12 @@ def test_read_batch_applies_run_overrides_and_weights(tmp_path: Path) -> None:
 def test_read_batch_of_no_file_has_the_columns() -> None:
     frame = read_batch([], ["kind", "duration_ns", "_weight"], runs={})
     assert frame.height == 0
-    assert frame.schema == pl.Schema(
-        {"kind": pl.Categorical(), "duration_ns": pl.Int64, "_weight": pl.Float64}
-    )
+    expected: dict[str, pl.DataType] = {
+        "kind": pl.Categorical(),
+        "duration_ns": pl.Int64(),
+        "_weight": pl.Float64(),
+    }
+    assert dict(frame.schema) == expected
 
 
 def test_prefetched_keeps_order_reads_ahead_and_raises_at_the_item() -> None:
