@@ -6,7 +6,7 @@ The references are independent: ``numpy.quantile(method="linear")`` and Python's
 exact integer arithmetic for the kernel; polars' own ``group_by`` for the row
 keeper; pyarrow reading the file for the reader. Each is checked over several data
 shapes (log-normal, heavy-tailed, bimodal, autocorrelated, drifting, negative,
-beyond 32 bits) and over both of the kernel's orderings (packed sort and lexsort).
+beyond 32 bits) and over both of the kernel's orderings (packed partition and lexsort).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def shape(name: str, n: int, rng: np.random.Generator) -> npt.NDArray[np.int64]:
         values = rng.lognormal(15, 0.4, n) * np.linspace(1.0, 1.5, n)
     elif name == "negative":
         values = rng.normal(0, 1e6, n)
-    elif name == "wide":  # beyond 2**62: the packed sort cannot hold group and value
+    elif name == "wide":  # beyond 2**62: the packed array cannot hold group and value
         return rng.integers(0, 2**62, n, dtype=np.int64)
     else:
         raise AssertionError(name)
@@ -115,6 +115,49 @@ def test_sums_beyond_64_bits_are_exact() -> None:
     figures = grouped_figures([(gids, values)], 1, QUANTILES)
     assert figures.total == [40 * (2**62 - 1)]
     assert figures.mean()[0] == float(2**62 - 1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_many_small_groups_with_ties_are_exact(seed: int) -> None:
+    """Thousands of groups of 1 to a few values, few distinct values: every group's
+    run and the ranks read inside it must come out of the one partition intact."""
+    rng = np.random.default_rng([seed, 99])
+    groups = 3_000
+    n = 20_000
+    gids = rng.integers(0, groups, n).astype(np.uint32)
+    values = rng.integers(0, 6, n, dtype=np.int64) * 1_000 + 7
+    figures = grouped_figures(
+        [(gids[: n // 2], values[: n // 2]), (gids[n // 2 :], values[n // 2 :])], groups, QUANTILES
+    )
+    for group in range(groups):
+        mine = values[gids == group].astype(np.float64)
+        assert figures.count[group] == len(mine)
+        if len(mine) == 0:
+            assert np.isnan(figures.maximum[group])
+            continue
+        for index, q in enumerate(QUANTILES):
+            expected = float(np.quantile(mine, q, method="linear"))
+            assert figures.quantiles[index][group] == pytest.approx(expected, rel=1e-12)
+        assert figures.maximum[group] == mine.max()
+        assert figures.total[group] == int(mine.sum())
+
+
+def test_sums_of_several_groups_beyond_64_bits_are_exact() -> None:
+    """Values of 62 bits in four groups (packed: 62 + 2 bits), 50 a group: the sums
+    wrap 64 bits, so they are taken in blocks, after the partition."""
+    rng = np.random.default_rng(5)
+    gids = np.repeat(np.arange(4, dtype=np.uint32), 50)
+    rng.shuffle(gids)
+    values = rng.integers(2**61, 2**62, 200, dtype=np.int64)
+    values[0] = 0
+    figures = grouped_figures([(gids, values)], 4, QUANTILES)
+    for group in range(4):
+        mine = values[gids == group]
+        assert figures.total[group] == sum(int(value) for value in mine)
+        assert figures.maximum[group] == float(mine.max())
+        for index, q in enumerate(QUANTILES):
+            expected = float(np.quantile(mine.astype(np.float64), q, method="linear"))
+            assert figures.quantiles[index][group] == pytest.approx(expected, rel=1e-12)
 
 
 def test_no_rows_gives_empty_groups() -> None:
