@@ -17,8 +17,8 @@ instead: slower, the same figures.
 
 Percentiles are type 7 (linear interpolation between closest ranks, the rule of
 polars' ``interpolation="linear"``, DuckDB's ``quantile_cont`` and R's default):
-with ``n`` values, the position ``h = q (n - 1)`` of the group's values in order, between the
-values at ``floor(h)`` and ``ceil(h)``.
+with ``n`` values, the position ``h = q (n - 1)`` of the group's values in order,
+between the values at ``floor(h)`` and ``ceil(h)``.
 """
 
 from __future__ import annotations
@@ -110,12 +110,18 @@ def _read_positions(
     (non-empty) group's first and last, and both closest ranks of each percentile
     (computed as :func:`_quantile` computes them)."""
     positions = [starts, starts + count - 1]
-    h_base = (count - 1).astype(np.float64)
     for q in quantiles:
-        h = h_base * q
-        positions.append(starts + np.floor(h).astype(np.int64))
-        positions.append(starts + np.ceil(h).astype(np.int64))
+        _, below, above = _closest_ranks(count, q)
+        positions += [starts + below, starts + above]
     return np.unique(np.concatenate(positions))
+
+
+def _closest_ranks(
+    count: npt.NDArray[np.int64], q: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Type 7's position ``h = q (n - 1)`` in each group, and the ranks either side."""
+    h = (count - 1).astype(np.float64) * q
+    return h, np.floor(h).astype(np.int64), np.ceil(h).astype(np.int64)
 
 
 def _packed_order(
@@ -164,13 +170,10 @@ def _quantile(
     low: int,
 ) -> npt.NDArray[np.float64]:
     result = np.full(len(count), np.nan)
-    n = count[present]
-    h = (n - 1).astype(np.float64) * q
-    below = np.floor(h)
-    above = np.ceil(h)
+    h, below, above = _closest_ranks(count[present], q)
     start = starts[present]
-    lower = _at(ordered, start + below.astype(np.int64), low)
-    upper = _at(ordered, start + above.astype(np.int64), low)
+    lower = _at(ordered, start + below, low)
+    upper = _at(ordered, start + above, low)
     result[present] = lower + (h - below) * (upper - lower)
     return result
 
