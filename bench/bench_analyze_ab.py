@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import random
 import statistics
 import subprocess
@@ -187,5 +186,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    os.environ.pop("PYTHONPATH", None)  # the new side is the installed working tree
     sys.exit(main())

@@ -108,7 +108,7 @@ def _read_positions(
 ) -> npt.NDArray[np.int64]:
     """Every position of the ordered array a figure reads, sorted and unique: each
     (non-empty) group's first and last, and both closest ranks of each percentile
-    (computed as :func:`_quantile` computes them)."""
+    (:func:`_closest_ranks`, as :func:`_quantile` reads them)."""
     positions = [starts, starts + count - 1]
     for q in quantiles:
         _, below, above = _closest_ranks(count, q)
