@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from analysis_helpers import known_ticks, write_run
@@ -300,6 +301,34 @@ def test_read_batch_applies_run_overrides_and_weights(tmp_path: Path) -> None:
     assert frame["run_id"][rows_a:].cast(pl.String).unique().to_list() == ["renamed"]
     assert frame["_weight"][:rows_a].unique().to_list() == [10.0]
     assert frame["_weight"][rows_a:].unique().to_list() == [1.0]  # not listed
+
+
+def test_read_batch_of_several_files_equals_each_file_read_alone(tmp_path: Path) -> None:
+    # Several local files are read by one polars scan, one file by pyarrow: the same
+    # frame either way, with overrides, weights and added columns some files lack.
+    paths = []
+    for index, run in enumerate(["a", "b", "c", "d"]):
+        start = 1_700_000_000_000_000_000 + index * 100_000_000_000
+        (path,) = write_run(tmp_path / run, run, known_ticks(run, 12 + 5 * index, start))
+        paths.append(str(path))
+    table = pq.read_table(paths[1])  # this one written after the added columns
+    for offset, name in enumerate(schema.NESTING_COLUMNS):
+        values = pa.array([offset + row for row in range(table.num_rows)], pa.int32())
+        table = table.append_column(pa.field(name, pa.int32()), values)
+    pq.write_table(table, paths[1])
+    columns = [
+        "run_id", "tick_id", "kind", "name", "symbol", "duration_ns", "deadline_missed",
+        *schema.NESTING_COLUMNS, "_weight",
+    ]  # fmt: skip
+    runs = {paths[2]: "moved"}
+    for weights in ({paths[0]: 4.0, paths[1]: 0.5}, None):
+        wanted = columns if weights is not None else columns[:-1]
+        got = read_batch(paths, wanted, runs=runs, weights=weights)
+        alone = [read_batch([path], wanted, runs=runs, weights=weights) for path in paths]
+        assert_frame_equal(got, pl.concat(alone), categorical_as_str=True)
+        assert got.schema == alone[0].schema
+    assert got.filter(pl.col("run_id") == "moved").height == pq.read_metadata(paths[2]).num_rows
+    assert got[schema.NESTING_COLUMNS[0]].null_count() == got.height - table.num_rows
 
 
 def test_read_batch_of_no_file_has_the_columns() -> None:

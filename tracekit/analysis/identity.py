@@ -116,9 +116,12 @@ def duplicate_files(
         # Widest first, then the tracer's own file name, then path order: the keeper of
         # a group comes before the files it covers.
         entries.sort(key=lambda e: (e[0], -e[1], not _canonical(e[2], e[0], e[1]), e[2]))
+        # The kept files hold disjoint windows, in order; every later entry starts at or
+        # after the last kept one, so only that one can hold or overlap its windows.
         kept: list[tuple[int, int, str]] = []
         for first, last, path in entries:
-            cover = next((k for k in kept if k[0] <= first and last <= k[1]), None)
+            latest = kept[-1] if kept else None
+            cover = latest if latest is not None and last <= latest[1] else None
             if cover is not None:
                 same = (cover[0], cover[1]) == (first, last)
                 what = "the same window" if same else "windows inside those"
@@ -131,7 +134,7 @@ def duplicate_files(
                     )
                 )
                 continue
-            clash = next((k for k in kept if k[0] <= last and first <= k[1]), None)
+            clash = latest if latest is not None and first <= latest[1] else None
             if clash is not None:
                 raise InputError(
                     f"{path} and {clash[2]} hold overlapping windows of run {run} "

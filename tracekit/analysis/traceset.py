@@ -430,6 +430,13 @@ class TraceSet:
         """Files holding a tick, stage or request row with a negative or null duration."""
         timed = pl.col("kind").is_in([schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST])
         bad = pl.col("duration_ns").is_null() | (pl.col("duration_ns") < 0)
+        with reading(self.files):
+            # Counted first without paths, the common case (no bad row) reads two
+            # columns and nothing else: over 10,000 small files 1.2 s against 2.0 s
+            # for the query naming the files (docs/benchmarks.md, analyze round 6).
+            count = self._files(with_paths=False).select((timed & bad).sum()).collect().item()
+        if not count:
+            return []
         frame = self._files(with_paths=True)
         with reading(self.files):
             found = (

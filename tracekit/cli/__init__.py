@@ -75,6 +75,10 @@ def main() -> None:
 
     import typer
 
+    from tracekit.cli.allocator import keep_freed_memory
+
+    keep_freed_memory()
+
     # The tracer logs its write errors for traced programs; a command reports them in
     # its own one ``Error:`` line (``tracekit simulate``), so they are not logged twice.
     logger = logging.getLogger("tracekit")

@@ -71,36 +71,69 @@ def check_footer(path: str) -> Footer:
             or a column the schema says is never null holds a null.
     """
     with open_input(path, "golden-trace file", _SKIP_HINT) as file:
-        footer, arrow_schema = _read_footer(path, file)
-        checked = _check(path, footer, arrow_schema)
+        footer, columns = _read_footer(path, file)
+        checked = _check(path, footer, columns)
         _check_nulls(path, footer, file)
     return checked
 
 
-def _read_footer(path: str, file: Any) -> tuple[Any, Any]:
-    """The footer (``FileMetaData``) and the Arrow schema it describes."""
+def _read_footer(path: str, file: Any) -> tuple[Any, _Columns]:
+    """The footer (``FileMetaData``) and what its Arrow schema says of the columns."""
     import pyarrow.parquet as pq
 
     try:
         footer = pq.read_metadata(file)
-        arrow_schema = footer.schema.to_arrow_schema()
         stored = (footer.metadata or {}).get(b"ARROW:schema")
         if stored is not None:  # the Arrow types the writer meant, as pq.read_schema reads
-            import base64
-
-            import pyarrow as pa
-
-            arrow_schema = pa.ipc.read_schema(pa.BufferReader(base64.b64decode(stored)))
+            columns = _stored_columns(stored)
+        else:
+            columns = _columns(footer.schema.to_arrow_schema())
     except Exception as exc:  # any failure to parse a footer means the same: unreadable
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InputError(
             f"{path}: not a readable Parquet file ({detail}); "
             f"it may be truncated or not a golden trace: {_SKIP_HINT}"
         ) from None
-    return footer, arrow_schema
+    return footer, columns
 
 
-def _check(path: str, footer: Any, arrow_schema: Any) -> Footer:
+@dataclasses.dataclass(frozen=True)
+class _Columns:
+    """What a file's Arrow schema says against schema v1 and its added columns."""
+
+    missing: tuple[str, ...]
+    repeated: bool
+    wrong: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=256)
+def _stored_columns(stored: bytes) -> _Columns:
+    """:func:`_columns` of a serialized Arrow schema. The files of one writer share
+    it byte for byte, so over many small files it is decoded and compared once
+    (``docs/benchmarks.md``, analyze round 6)."""
+    import base64
+
+    import pyarrow as pa
+
+    return _columns(pa.ipc.read_schema(pa.BufferReader(base64.b64decode(stored))))
+
+
+def _columns(arrow_schema: Any) -> _Columns:
+    names = arrow_schema.names
+    # The added columns a file has (files written before them lack them) are checked
+    # too: readers take their types from the schema, whichever file comes first.
+    return _Columns(
+        missing=tuple(name for name in schema.COLUMN_NAMES if name not in names),
+        repeated=len(set(names)) != len(names),
+        wrong=tuple(
+            f"{field.name} is {arrow_schema.field(field.name).type}, not {field.type}"
+            for field in _expected_schema()
+            if field.name in names and not arrow_schema.field(field.name).type.equals(field.type)
+        ),
+    )
+
+
+def _check(path: str, footer: Any, columns: _Columns) -> Footer:
     metadata: dict[str, str] = {}
     for key, value in (footer.metadata or {}).items():
         if not key.startswith(b"tracekit."):
@@ -125,28 +158,19 @@ def _check(path: str, footer: Any, arrow_schema: Any) -> Footer:
             f"{path}: golden-trace schema version {number} is not supported "
             f"(this tracekit reads version {supported}); upgrade tracekit to read it"
         )
-    missing = [name for name in schema.COLUMN_NAMES if name not in arrow_schema.names]
-    if missing:
+    if columns.missing:
         raise SchemaError(
-            f"{path}: schema version {version} file lacks column(s) {', '.join(missing)}; "
-            "the file was not written by tracekit's tracer"
+            f"{path}: schema version {version} file lacks column(s) "
+            f"{', '.join(columns.missing)}; the file was not written by tracekit's tracer"
         )
-    if len(set(arrow_schema.names)) != len(arrow_schema.names):
+    if columns.repeated:
         raise SchemaError(
             f"{path}: a column name appears twice; "
             f"the file was not written by tracekit's tracer: {_SKIP_HINT}"
         )
-    # The added columns a file has (files written before them lack them) are checked
-    # too: readers take their types from the schema, whichever file comes first.
-    wrong = [
-        f"{field.name} is {arrow_schema.field(field.name).type}, not {field.type}"
-        for field in _expected_schema()
-        if field.name in arrow_schema.names
-        and not arrow_schema.field(field.name).type.equals(field.type)
-    ]
-    if wrong:
+    if columns.wrong:
         raise SchemaError(
-            f"{path}: column types differ from schema v1 ({'; '.join(wrong)}); "
+            f"{path}: column types differ from schema v1 ({'; '.join(columns.wrong)}); "
             f"the file was not written by tracekit's tracer: {_SKIP_HINT}"
         )
     uncompressed = sum(
