@@ -228,6 +228,41 @@ def test_grouped_rows_equal_polars_group_by(seed: int) -> None:
     assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-14, abs_tol=0)
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_kept_rows_narrowed_per_batch_give_the_same_figures(seed: int) -> None:
+    # Each batch keeps its group numbers in the narrowest type the groups so far
+    # need (1, 2 or 4 bytes) and its values as uint32 when they fit: batches that
+    # cross 256 and 65,536 groups, and values beyond 4.29 s, mix the types.
+    rng = np.random.default_rng(seed)
+    sizes = [(200, 2_000, 2**31), (3_000, 20_000, 2**33), (80_000, 150_000, 2**31)]
+    batches = []
+    for groups, n, top in sizes:
+        batches.append(
+            pl.DataFrame(
+                {
+                    "symbol": pl.Series(
+                        [f"S{code}" for code in rng.integers(0, groups, n)], dtype=pl.String
+                    ).cast(pl.Categorical),
+                    "duration_ns": pl.Series(rng.integers(0, top, n), dtype=pl.Int64),
+                }
+            )
+        )
+    grouped = GroupedRows(["symbol"], "duration_ns")
+    kinds = []
+    for batch in batches:
+        grouped.add(batch)
+        gids, values = grouped._chunks[-1]
+        kinds.append((gids.dtype, values.dtype))
+    assert kinds == [
+        (np.dtype(np.uint8), np.dtype(np.uint32)),
+        (np.dtype(np.uint16), np.dtype(np.int64)),
+        (np.dtype(np.uint32), np.dtype(np.uint32)),
+    ]
+    got = grouped.table().sort("symbol")
+    expected = reference(pl.concat(batches), ["symbol"], "duration_ns", None)
+    assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-14, abs_tol=0)
+
+
 def test_a_prefix_gives_only_percentiles_and_mean() -> None:
     frame = pl.DataFrame({"stage": ["a", "a", "b"], "_self_ns": [1_000_000, 3_000_000, 5]})
     grouped = GroupedRows(["stage"], "_self_ns", prefix="self_")

@@ -110,7 +110,7 @@ class GroupedRows:
         array = values.to_numpy()
         if array.dtype not in (np.uint32, np.int32, np.int64):
             array = array.astype(np.int64)
-        self._chunks.append((row_gids, array))
+        self._chunks.append((_smallest_unsigned(row_gids, len(self._groups)), _narrowed(array)))
 
     def _local_codes(self, frame: pl.DataFrame) -> tuple[npt.NDArray[np.int64], list[list[Any]]]:
         """Each row's group within ``frame`` as one integer (a mixed-radix number of
@@ -224,6 +224,26 @@ class GroupedRows:
             .with_columns(pl.col(key).cast(pl.String) for key in text)
             .collect()
         )
+
+
+def _smallest_unsigned(gids: npt.NDArray[np.uint32], groups: int) -> Ints:
+    """Group numbers below ``groups`` in the narrowest unsigned type that holds them:
+    one byte a row for up to 256 groups, the common case (stages, requests)."""
+    if groups <= 2**8:
+        return gids.astype(np.uint8)
+    if groups <= 2**16:
+        return gids.astype(np.uint16)
+    return gids
+
+
+def _narrowed(values: Ints) -> Ints:
+    """int64 durations (ns) as uint32 when every one fits (below 4.29 s): the rows
+    kept for percentiles take 4 bytes less a row, with the same figures."""
+    if values.dtype != np.int64 or not len(values):
+        return values
+    if int(values.min()) < 0 or int(values.max()) >= 2**32:
+        return values
+    return values.astype(np.uint32)
 
 
 def _narrow(frame: pl.DataFrame, column: str) -> pl.DataFrame:

@@ -23,6 +23,7 @@ key-value metadata alone (no data is scanned):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping, Sequence
 
@@ -64,7 +65,13 @@ class RunOverride:
 
 def folder_run(path: str) -> str | None:
     """The run of the innermost ``run_id=<run>`` folder of ``path``, if any."""
-    folder = os.path.dirname(os.path.abspath(path))
+    return _folder_run(os.path.dirname(os.path.abspath(path)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_run(folder: str) -> str | None:
+    """:func:`folder_run` of a folder (the files of a run share it: asked once per file
+    and per question, 10,000 small files would walk the same path 30,000 times)."""
     while True:
         folder, name = os.path.split(folder)
         if name.startswith(_RUN_FOLDER_PREFIX):

@@ -87,7 +87,7 @@ def _read_footer(path: str, file: Any) -> tuple[Any, _Columns]:
         if stored is not None:  # the Arrow types the writer meant, as pq.read_schema reads
             columns = _stored_columns(stored)
         else:
-            columns = _columns(footer.schema.to_arrow_schema())
+            columns = _columns(footer.schema.to_arrow_schema().remove_metadata())
     except Exception as exc:  # any failure to parse a footer means the same: unreadable
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InputError(
@@ -106,19 +106,21 @@ class _Columns:
     wrong: tuple[str, ...]
 
 
-@functools.lru_cache(maxsize=256)
 def _stored_columns(stored: bytes) -> _Columns:
-    """:func:`_columns` of a serialized Arrow schema. The files of one writer share
-    it byte for byte, so over many small files it is decoded and compared once
-    (``docs/benchmarks.md``, analyze round 6)."""
+    """:func:`_columns` of a serialized Arrow schema."""
     import base64
 
     import pyarrow as pa
 
-    return _columns(pa.ipc.read_schema(pa.BufferReader(base64.b64decode(stored))))
+    decoded = pa.ipc.read_schema(pa.BufferReader(base64.b64decode(stored)))
+    return _columns(decoded.remove_metadata())
 
 
+@functools.lru_cache(maxsize=64)
 def _columns(arrow_schema: Any) -> _Columns:
+    """What the columns of a schema (without its key-value metadata, which differs
+    from file to file) say. The files of one writer share them, so over many small
+    files they are compared once (``docs/benchmarks.md``, analyze round 6)."""
     names = arrow_schema.names
     # The added columns a file has (files written before them lack them) are checked
     # too: readers take their types from the schema, whichever file comes first.
