@@ -10,6 +10,9 @@ integers (``docs/benchmarks.md``, analyze round 5: the queries of a batch 3-4x
 faster). The frames read here have exactly the columns asked for, in that order,
 with the string columns Categorical and the others in their schema types.
 
+A file of many row groups may be read in parts (:func:`file_parts`), cut only
+where no tick has rows on both sides.
+
 :func:`prefetched` reads the next batch on a background thread while the caller
 works on the current one: pyarrow reads without the GIL, so reading and the
 queries share the two cores.
@@ -18,6 +21,8 @@ queries share the two cores.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -46,8 +51,74 @@ def _polars_types() -> dict[str, Any]:
     }
 
 
-def read_file(path: str, columns: Sequence[str]) -> pl.DataFrame:
-    """The ``columns`` of one golden file, string columns as Categorical.
+@dataclasses.dataclass(frozen=True)
+class FilePart:
+    """Consecutive row groups of one large file, read as a batch of their own.
+
+    Attributes:
+        path: The file.
+        row_groups: Its row groups in this part, in order.
+    """
+
+    path: str
+    row_groups: tuple[int, ...]
+
+
+def file_parts(path: str, target_bytes: int) -> list[FilePart]:
+    """A large local file cut into parts of about ``target_bytes`` (compressed), so
+    that a batch's memory does not grow with the file (a 6.4M-row file read whole
+    peaks at 1.9 GiB: ``docs/benchmarks.md``, analyze round 6).
+
+    A tick's rows must stay in one part (self time, attribution and the per-tick
+    queries work part by part), so a cut falls only between row groups where every
+    ``tick_id`` before it is below every ``tick_id`` after it, as the row groups'
+    statistics say: a tick cannot then have rows on both sides, whatever the runs
+    in the file. A file without such statistics, or whose row groups interleave
+    ticks, is one part.
+    """
+    import pyarrow.parquet as pq
+
+    whole = [FilePart(path, ())]
+    if is_object_url(path):
+        return whole
+    try:
+        footer = pq.read_metadata(path)
+    except (OSError, ValueError):  # checked before; a file that changed since stays whole
+        return whole
+    groups = footer.num_row_groups
+    if groups < 2:
+        return whole
+    column = footer.schema.names.index("tick_id")
+    columns = footer.num_columns
+    lows: list[int] = []
+    highs: list[int] = []
+    sizes: list[int] = []
+    for index in range(groups):
+        row_group = footer.row_group(index)
+        statistics = row_group.column(column).statistics
+        if statistics is None or not statistics.has_min_max:
+            return whole
+        lows.append(int(statistics.min))
+        highs.append(int(statistics.max))
+        sizes.append(sum(row_group.column(i).total_compressed_size for i in range(columns)))
+    below = list(itertools.accumulate(highs, max))  # the highest tick up to each group
+    above = list(itertools.accumulate(reversed(lows), min))[::-1]  # the lowest from each
+    parts: list[FilePart] = []
+    current: list[int] = []
+    size = 0
+    for index in range(groups):
+        current.append(index)
+        size += sizes[index]
+        last = index == groups - 1
+        if last or (size >= target_bytes and below[index] < above[index + 1]):
+            parts.append(FilePart(path, tuple(current)))
+            current, size = [], 0
+    return parts if len(parts) > 1 else whole
+
+
+def read_file(path: str, columns: Sequence[str], row_groups: Sequence[int] = ()) -> pl.DataFrame:
+    """The ``columns`` of one golden file (or of its ``row_groups``), string columns
+    as Categorical.
 
     A column the file lacks (one of :data:`~tracekit.store.schema.ADDED_COLUMNS`,
     in a file written before it) is all nulls; the file was checked by
@@ -66,7 +137,11 @@ def read_file(path: str, columns: Sequence[str]) -> pl.DataFrame:
             source, read_dictionary=[name for name in columns if name in STRINGS]
         )
         present = set(parquet.schema_arrow.names)
-        table = parquet.read(columns=[name for name in columns if name in present])
+        chosen = [name for name in columns if name in present]
+        if row_groups:
+            table = parquet.read_row_groups(list(row_groups), columns=chosen)
+        else:
+            table = parquet.read(columns=chosen)
     finally:
         if source is not path:
             source.close()
@@ -76,6 +151,29 @@ def read_file(path: str, columns: Sequence[str]) -> pl.DataFrame:
         pl.col(name).cast(types[name]) if name in present else pl.lit(None, types[name]).alias(name)
         for name in columns
     )
+
+
+def read_part(
+    part: FilePart,
+    columns: Sequence[str],
+    *,
+    runs: Mapping[str, str],
+    weights: Mapping[str, float] | None = None,
+    weight_column: str = "_weight",
+) -> pl.DataFrame:
+    """The ``columns`` of one part of a file (see :func:`read_batch` for the rest)."""
+    import polars as pl
+
+    frame = read_file(
+        part.path, [name for name in columns if name != weight_column], part.row_groups
+    )
+    if part.path in runs and "run_id" in columns:
+        frame = frame.with_columns(pl.lit(runs[part.path]).cast(pl.Categorical).alias("run_id"))
+    if weights is not None:
+        frame = frame.with_columns(
+            pl.lit(weights.get(part.path, 1.0), pl.Float64).alias(weight_column)
+        )
+    return frame.select(columns)
 
 
 def read_batch(
@@ -111,18 +209,13 @@ def read_batch(
     if len(paths) > 1 and not any(is_object_url(path) for path in paths):
         frame = _scan_files(paths, wanted, runs=runs, weights=weights, weight_column=weight_column)
         return frame.select(columns)
-    parts = []
-    for path in paths:
-        frame = read_file(path, wanted)
-        if path in runs and "run_id" in wanted:
-            frame = frame.with_columns(pl.lit(runs[path]).cast(pl.Categorical).alias("run_id"))
-        if weights is not None:
-            frame = frame.with_columns(
-                pl.lit(weights.get(path, 1.0), pl.Float64).alias(weight_column)
-            )
-        parts.append(frame)
-    frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
-    return frame.select(columns)
+    parts = [
+        read_part(
+            FilePart(path, ()), columns, runs=runs, weights=weights, weight_column=weight_column
+        )
+        for path in paths
+    ]
+    return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
 
 
 _FILE = "_tracekit_file"

@@ -63,6 +63,9 @@ _SELF = queries.SELF
 SELF_TIME_BATCH_BYTES = 8 * 2**20
 """Bytes on disk of the files read (and held) together: by :meth:`TraceSet.analyze`'s
 one pass, and to find self time."""
+LARGE_FILE_BYTES = 2 * SELF_TIME_BATCH_BYTES
+"""From this size on disk, analyze's one pass reads a file in parts of about
+:data:`SELF_TIME_BATCH_BYTES` where its row groups allow."""
 
 
 def _time_ns(value: datetime | int | str, parameter: str) -> int:
@@ -154,6 +157,24 @@ def _batches(files: Sequence[str]) -> list[list[str]]:
             batches.append([])
             size = 0
     return [batch for batch in batches if batch]
+
+
+def _batches_and_parts(files: Sequence[str]) -> list[list[str] | reader.FilePart]:
+    """:func:`_batches`, with a file of :data:`LARGE_FILE_BYTES` or more read in parts
+    of about :data:`SELF_TIME_BATCH_BYTES` where its row groups allow
+    (:func:`~tracekit.analysis.reader.file_parts`)."""
+    found: list[list[str] | reader.FilePart] = []
+    for batch in _batches(files):
+        size = 0
+        if len(batch) == 1:
+            with contextlib.suppress(OSError):
+                size = os.path.getsize(batch[0])
+        if size < LARGE_FILE_BYTES:
+            found.append(batch)
+            continue
+        parts = reader.file_parts(batch[0], SELF_TIME_BATCH_BYTES)
+        found.extend(parts if len(parts) > 1 else [batch])
+    return found
 
 
 def _read_in_memory(files: Sequence[str]) -> pl.DataFrame:
@@ -856,15 +877,16 @@ class TraceSet:
     ) -> dict[str, pl.DataFrame]:
         """Every table's rows or partial counts, reading each batch of files once.
 
-        A batch (about :data:`SELF_TIME_BATCH_BYTES` on disk, or the frame read into
-        memory for many small files) is read once with only the columns analyze
-        needs; every query then runs on it in memory, and self time is found on its
-        spans (a tick's rows are all in one file). Counts are summed over batches;
+        A batch (about :data:`SELF_TIME_BATCH_BYTES` on disk: several files, one
+        file, or part of a large file's row groups; or the frame read into memory for
+        many small files) is read once with only the columns analyze needs; every
+        query then runs on it in memory, and self time is found on its spans (a
+        tick's rows are all in one file, and in one part of it). Counts are summed over batches;
         the rows behind percentiles are kept, narrow (Categorical keys and the
         duration), for the grouped quantiles at the end.
         """
-        batches: list[list[str] | None] = (
-            [None] if self._frame is not None else list(_batches(self.files))
+        batches: list[list[str] | reader.FilePart | None] = (
+            [None] if self._frame is not None else [*_batches_and_parts(self.files)]
         )
         needed = [
             *queries.LANE,
@@ -886,13 +908,18 @@ class TraceSet:
         grouped = self._groupings(by, every, self_time=self_time)
         kept = {"stage_rows": "stages", "request_rows": "requests", "self_rows": "self"}
 
-        def read(batch: list[str] | None) -> pl.DataFrame:
+        def read(batch: list[str] | reader.FilePart | None) -> pl.DataFrame:
             if batch is None:  # the frame in memory (many small files)
                 return self._files(with_paths=False).select([*needed, *nesting]).collect()
             overrides = {override.path: override.run_id for override in self.run_overrides}
             weights = self._weights if self.weighted else None
+            columns = [*needed, *nesting]
+            if isinstance(batch, reader.FilePart):
+                return reader.read_part(
+                    batch, columns, runs=overrides, weights=weights, weight_column=_WEIGHT
+                )
             return reader.read_batch(
-                batch, [*needed, *nesting], runs=overrides, weights=weights, weight_column=_WEIGHT
+                batch, columns, runs=overrides, weights=weights, weight_column=_WEIGHT
             )
 
         for batch_frame in reader.prefetched(batches, read):
