@@ -1,0 +1,94 @@
+"""load(defer_value_check=True): the rows' check runs with the first question, the same
+error as load()'s, and analyze() finds it inside its one pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from analysis_helpers import EPOCH_NS, MS, Tick, known_ticks, write_run
+
+import tracekit
+from tracekit.analysis import traceset
+from tracekit.analysis.sources import SkippedFile
+from tracekit.errors import InputError
+
+
+def _dataset(root: Path, *, bad: str | None) -> Path:
+    """Three runs of good ticks, and (``bad``) one file of a negative or null duration
+    in the middle of the sorted files."""
+    for index, run in enumerate(["a", "c", "d"]):
+        write_run(root, run, known_ticks(run, 30, EPOCH_NS + index * 100_000 * MS))
+    if bad == "negative":
+        stage = ("stage", "spread", "BTC", None, None, EPOCH_NS, -5)
+        write_run(root, "b", [Tick(1, EPOCH_NS, 10 * MS, spans=(stage,))])
+    elif bad == "null":
+        write_run(root, "b", [Tick(1, EPOCH_NS, None)])
+    return root
+
+
+def _eager_error(root: Path) -> str:
+    with pytest.raises(InputError) as caught:
+        tracekit.load(root)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("bad", ["negative", "null"])
+@pytest.mark.parametrize("one_file_a_batch", [False, True])
+def test_analyze_raises_load_s_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: str, one_file_a_batch: bool
+) -> None:
+    root = _dataset(tmp_path, bad=bad)
+    expected = _eager_error(root)
+    assert "run_id=b" in expected
+    assert bad in expected
+    if one_file_a_batch:  # the bad file in a later batch than the first
+        monkeypatch.setattr(traceset, "SELF_TIME_BATCH_BYTES", 1)
+    traces = tracekit.load(root, defer_value_check=True)  # nothing read yet
+    with pytest.raises(InputError) as caught:
+        traces.analyze()
+    assert str(caught.value) == expected
+    with pytest.raises(InputError) as again:  # still pending: every question refuses
+        traces.select(runs=["a"]).stages()
+    assert str(again.value) == expected
+
+
+def test_other_questions_check_first(tmp_path: Path) -> None:
+    root = _dataset(tmp_path, bad="negative")
+    expected = _eager_error(root)
+    for question in ("stages", "requests", "guards", "parallel"):
+        traces = tracekit.load(root, defer_value_check=True)
+        with pytest.raises(InputError) as caught:
+            getattr(traces, question)()
+        assert str(caught.value) == expected, question
+
+
+def test_good_rows_give_the_same_analysis_and_are_checked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _dataset(tmp_path, bad=None)
+    eager = tracekit.load(root).analyze().to_dict()
+    scans: list[int] = []
+    original = traceset.TraceSet.bad_values
+
+    def counted(self: traceset.TraceSet) -> list[SkippedFile]:
+        scans.append(1)
+        return original(self)
+
+    monkeypatch.setattr(traceset.TraceSet, "bad_values", counted)
+    traces = tracekit.load(root, defer_value_check=True)
+    assert traces.analyze().to_dict() == eager
+    traces.stages()
+    traces.select(runs=["a"]).requests()
+    assert scans == []  # the one pass checked every row; nothing scanned again
+    fresh = tracekit.load(root, defer_value_check=True)
+    fresh.stages()
+    fresh.guards()
+    assert scans == [1]  # a question other than analyze checks once, first
+
+
+def test_skip_bad_checks_at_load(tmp_path: Path) -> None:
+    root = _dataset(tmp_path, bad="negative")
+    traces = tracekit.load(root, skip_bad=True, defer_value_check=True)
+    assert [Path(s.path).parent.name for s in traces.skipped] == ["run_id=b"]
+    assert list(traces.analyze().runs) == ["a", "c", "d"]
