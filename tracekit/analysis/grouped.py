@@ -1,7 +1,9 @@
 """Exact latency figures per group, gathered one batch of rows at a time.
 
 :class:`GroupedRows` keeps, of each row added, only its group's number and its
-value (8 bytes a row with UInt32 durations), and makes the table of
+value in the narrowest types that hold them (5 bytes a row for up to 256 groups
+and durations below 4.29 s; ``docs/benchmarks.md``, analyze round 6), and makes
+the table of
 :func:`~tracekit.analysis.queries.latency_aggregates` at the end with
 :func:`~tracekit.stats.exact.grouped_figures` (one numpy sort for every group).
 This replaces holding the rows with their keys in polars for a grouped
