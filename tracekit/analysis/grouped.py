@@ -238,24 +238,27 @@ def _smallest_unsigned(gids: npt.NDArray[np.uint32], groups: int) -> Ints:
     return gids
 
 
+def _fits_uint32(low: object, high: object) -> bool:
+    """Whether durations (ns) from ``low`` to ``high`` fit in ``uint32`` (below 4.29 s):
+    the rows kept for percentiles then take 4 bytes less a row, with the same figures."""
+    return isinstance(low, int) and isinstance(high, int) and low >= 0 and high < 2**32
+
+
 def _narrowed(values: Ints) -> Ints:
-    """int64 durations (ns) as uint32 when every one fits (below 4.29 s): the rows
-    kept for percentiles take 4 bytes less a row, with the same figures."""
+    """int64 ``values`` as uint32 when every one fits (:func:`_fits_uint32`)."""
     if values.dtype != np.int64 or not len(values):
         return values
-    if int(values.min()) < 0 or int(values.max()) >= 2**32:
+    if not _fits_uint32(int(values.min()), int(values.max())):
         return values
     return values.astype(np.uint32)
 
 
 def _narrow(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """``frame`` with ``column`` (ns) as UInt32 when every value fits: the rows kept for
-    percentiles take 4 bytes less a row, with the same figures."""
+    """``frame`` with ``column`` as UInt32 when every value fits (:func:`_fits_uint32`)."""
     import polars as pl
 
     values = frame[column]
-    low, high = values.min(), values.max()
-    if not isinstance(low, int) or not isinstance(high, int) or low < 0 or high >= 2**32:
+    if not _fits_uint32(values.min(), values.max()):
         return frame
     return frame.with_columns(values.cast(pl.UInt32))
 

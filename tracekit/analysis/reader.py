@@ -14,8 +14,8 @@ A file of many row groups may be read in parts (:func:`file_parts`), cut only
 where no tick has rows on both sides.
 
 :func:`prefetched` reads the next batch on a background thread while the caller
-works on the current one: pyarrow reads without the GIL, so reading and the
-queries share the two cores.
+works on the current one: pyarrow and polars read without the GIL, so reading
+and the queries share the two cores.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tracekit.analysis.sources import scan_options
 from tracekit.store import schema
 from tracekit.store.location import is_object_url, parse_object_url, reader_filesystem
 
@@ -232,8 +233,6 @@ def _scan_files(
 ) -> pl.DataFrame:
     """Several local files in one polars scan, with :func:`read_batch`'s columns."""
     import polars as pl
-
-    from tracekit.analysis.sources import scan_options
 
     types = _polars_types()
     overrides = {path: runs[path] for path in paths if path in runs}
