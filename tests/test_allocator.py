@@ -33,3 +33,13 @@ def test_importing_the_library_leaves_the_allocator_alone() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_user_s_own_malloc_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    assert allocator.keep_freed_memory() is False
+
+
+def test_without_ctypes_it_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ctypes", None)  # import ctypes raises ImportError
+    assert allocator.keep_freed_memory() is False

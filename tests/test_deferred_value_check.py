@@ -92,3 +92,38 @@ def test_skip_bad_checks_at_load(tmp_path: Path) -> None:
     traces = tracekit.load(root, skip_bad=True, defer_value_check=True)
     assert [Path(s.path).parent.name for s in traces.skipped] == ["run_id=b"]
     assert list(traces.analyze().runs) == ["a", "c", "d"]
+
+
+def test_bad_values_lists_the_files_of_a_deferred_set(tmp_path: Path) -> None:
+    root = _dataset(tmp_path, bad="null")
+    traces = tracekit.load(root, defer_value_check=True)
+    (found,) = traces.bad_values()  # the list, as for an eager set: no raise
+    assert Path(found.path).parent.name == "run_id=b"
+    assert found.reason == _eager_error(root)
+
+
+def test_many_small_files_in_memory_are_checked_in_the_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Few enough bytes to be read into memory once: the one pass checks that frame
+    # as it checks a batch, with no read of its own.
+    monkeypatch.setattr(traceset, "MANY_FILES", 2)
+    root = _dataset(tmp_path, bad=None)
+    eager = tracekit.load(root).analyze().to_dict()
+    scans: list[int] = []
+    original = traceset.TraceSet.bad_values
+
+    def counted(self: traceset.TraceSet) -> list[SkippedFile]:
+        scans.append(1)
+        return original(self)
+
+    monkeypatch.setattr(traceset.TraceSet, "bad_values", counted)
+    traces = tracekit.load(root, defer_value_check=True)
+    assert traces._frame is not None  # the in-memory path
+    assert traces.analyze().to_dict() == eager
+    assert scans == []
+    bad_root = _dataset(tmp_path / "bad", bad="negative")
+    expected = _eager_error(bad_root)
+    with pytest.raises(InputError) as caught:
+        tracekit.load(bad_root, defer_value_check=True).analyze()
+    assert str(caught.value) == expected

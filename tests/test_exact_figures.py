@@ -397,6 +397,35 @@ def test_prefetched_keeps_order_reads_ahead_and_raises_at_the_item() -> None:
     assert list(prefetched([], read)) == []
 
 
+@pytest.mark.parametrize("ahead", [1, 2, 3])
+def test_prefetched_holds_at_most_ahead_plus_one(ahead: int) -> None:
+    lock = threading.Lock()
+    held = [0]
+    most = [0]
+
+    class Result:
+        def __init__(self, item: int) -> None:
+            self.item = item
+            with lock:
+                held[0] += 1
+                most[0] = max(most[0], held[0])
+
+        def release(self) -> None:
+            with lock:
+                held[0] -= 1
+
+    got = []
+    for result in prefetched(list(range(12)), Result, ahead=ahead):
+        got.append(result.item)
+        result.release()
+    assert got == list(range(12))
+    assert most[0] <= ahead + 1
+    items = prefetched([0, 1, 2, 3, 4, 5], lambda i: 1 // (i - 4) and i, ahead=ahead)
+    assert [next(items) for _ in range(4)] == [0, 1, 2, 3]
+    with pytest.raises(ZeroDivisionError):
+        next(items)
+
+
 def test_prefetched_ticks_are_whole_per_file(tmp_path: Path) -> None:
     paths = write_run(tmp_path, "r", known_ticks("r", 30, 1), window_ticks=10)
     frames = list(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from analysis_helpers import golden_table, known_ticks, metadata
+from analysis_helpers import golden_table, known_ticks, metadata, write_run
 
 import tracekit
 from tracekit.analysis import reader, traceset
@@ -93,3 +93,19 @@ def test_read_part_reads_only_its_row_groups(tmp_path: Path) -> None:
     expected = pq.ParquetFile(path).read_row_groups([2, 3], columns=["tick_id"])
     assert frame["tick_id"].to_list() == expected["tick_id"].to_pylist()
     assert frame["_weight"].unique().to_list() == [1.0]
+
+
+def test_a_large_file_after_small_ones_is_still_read_in_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = _one_file(tmp_path / "b", row_group_size=97)
+    (small,) = write_run(tmp_path / "a", "a", known_ticks("a", 3, START_NS - 10**12))
+    # The small file opens a batch that the large one joins (and closes).
+    monkeypatch.setattr(traceset, "SELF_TIME_BATCH_BYTES", small.stat().st_size + 1)
+    monkeypatch.setattr(traceset, "LARGE_FILE_BYTES", big.stat().st_size)
+    paths = sorted([str(small), str(big)])
+    assert traceset._batches(paths) == [paths]
+    found = traceset._batches_and_parts(paths)
+    assert found[0] == [str(small)]
+    assert len(found) > 2
+    assert all(isinstance(part, reader.FilePart) and part.path == str(big) for part in found[1:])

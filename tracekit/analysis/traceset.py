@@ -99,8 +99,10 @@ def load(
             first question that reads rows instead of here: :meth:`TraceSet.analyze`
             checks each batch as it reads it (no read of its own: at 20M rows 0.45 s
             less, at 10,000 small files 1.1 s), every other question checks first.
-            The error is the same; only when it is raised differs. Not with
-            ``skip_bad``, which must know the files it leaves out here.
+            A bad file gets the same error, raised by that question instead of
+            here; an error that needs no rows (an unknown run in :meth:`select`, a
+            bad ``every``) may then come first. Not with ``skip_bad``, which must
+            know the files it leaves out here.
 
     Files holding the same windows of a run as another file are left out (their
     ticks counted once) and listed in :attr:`TraceSet.duplicates`; a file's run is
@@ -184,15 +186,17 @@ def _batches_and_parts(files: Sequence[str]) -> list[list[str] | reader.FilePart
     (:func:`~tracekit.analysis.reader.file_parts`)."""
     found: list[list[str] | reader.FilePart] = []
     for batch in _batches(files):
+        # A large file closes the batch it joins: it is the batch's last file.
         size = 0
-        if len(batch) == 1:
-            with contextlib.suppress(OSError):
-                size = os.path.getsize(batch[0])
+        with contextlib.suppress(OSError):
+            size = os.path.getsize(batch[-1])
         if size < LARGE_FILE_BYTES:
             found.append(batch)
             continue
-        parts = reader.file_parts(batch[0], SELF_TIME_BATCH_BYTES)
-        found.extend(parts if len(parts) > 1 else [batch])
+        if len(batch) > 1:
+            found.append(batch[:-1])
+        parts = reader.file_parts(batch[-1], SELF_TIME_BATCH_BYTES)
+        found.extend(parts if len(parts) > 1 else [batch[-1:]])
     return found
 
 
@@ -404,13 +408,15 @@ class TraceSet:
 
     # -- the data -------------------------------------------------------------------
 
-    def _files(self, *, with_paths: bool, only: Sequence[str] | None = None) -> pl.LazyFrame:
+    def _files(
+        self, *, with_paths: bool, only: Sequence[str] | None = None, checked: bool = True
+    ) -> pl.LazyFrame:
         """Every row of the files (and their path in ``file`` if asked), unfiltered.
 
         A file under another run's ``run_id=`` folder has that run in ``run_id``; when
         the files' sample rates differ, every row carries ``_weight``.
         """
-        if self._values.pending:
+        if checked and self._values.pending:  # rows only once they passed the check
             self._check_values()
         overrides = {override.path: override.run_id for override in self.run_overrides}
         weights = self._weights
@@ -482,15 +488,10 @@ class TraceSet:
         Raises:
             InputError: A file holds a negative or null duration (the first such file).
         """
-        self._values.pending = False  # bad_values() reads through _files()
-        try:
-            bad = self.bad_values()
-        except BaseException:
-            self._values.pending = True
-            raise
+        bad = self.bad_values()
         if bad:
-            self._values.pending = True
             raise InputError(bad[0].reason)
+        self._values.pending = False
 
     def bad_values(self) -> list[SkippedFile]:
         """Files holding a tick, stage or request row with a negative or null duration."""
@@ -501,14 +502,14 @@ class TraceSet:
             # 210 MiB against 0.65 s and 580 MiB in memory (docs/benchmarks.md,
             # analyze round 6).
             count = (
-                self._files(with_paths=False)
+                self._files(with_paths=False, checked=False)
                 .select(_BAD_VALUE.sum())
                 .collect(engine="streaming")
                 .item()
             )
         if not count:
             return []
-        frame = self._files(with_paths=True)
+        frame = self._files(with_paths=True, checked=False)
         with reading(self.files):
             found = (
                 frame.filter(_BAD_VALUE)
@@ -953,7 +954,9 @@ class TraceSet:
 
         def read(batch: list[str] | reader.FilePart | None) -> pl.DataFrame:
             if batch is None:  # the frame in memory (many small files)
-                return self._files(with_paths=False).select([*needed, *nesting]).collect()
+                # Unchecked: the loop below checks it, as it does every batch.
+                frame = self._files(with_paths=False, checked=False)
+                return frame.select([*needed, *nesting]).collect()
             overrides = {override.path: override.run_id for override in self.run_overrides}
             weights = self._weights if self.weighted else None
             columns = [*needed, *nesting]
@@ -966,7 +969,9 @@ class TraceSet:
             )
 
         unchecked = self._values.pending
-        for batch_frame in reader.prefetched(batches, read):
+        # Batches of several small files are read two ahead (see reader.prefetched).
+        ahead = 2 if any(isinstance(batch, list) and len(batch) > 1 for batch in batches) else 1
+        for batch_frame in reader.prefetched(batches, read, ahead=ahead):
             if unchecked and batch_frame.select(_BAD_VALUE.any()).item():
                 self._check_values()  # names the first bad file, as load() would
             frame = self._filter(batch_frame.lazy())

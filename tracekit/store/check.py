@@ -122,16 +122,23 @@ def _columns(arrow_schema: Any) -> _Columns:
     from file to file) say. The files of one writer share them, so over many small
     files they are compared once (``docs/benchmarks.md``, analyze round 6)."""
     names = arrow_schema.names
+    repeated = len(set(names)) != len(names)
     # The added columns a file has (files written before them lack them) are checked
-    # too: readers take their types from the schema, whichever file comes first.
-    return _Columns(
-        missing=tuple(name for name in schema.COLUMN_NAMES if name not in names),
-        repeated=len(set(names)) != len(names),
-        wrong=tuple(
+    # too: readers take their types from the schema, whichever file comes first. A
+    # repeated name has no one type (and is refused as repeated).
+    wrong = (
+        ()
+        if repeated
+        else tuple(
             f"{field.name} is {arrow_schema.field(field.name).type}, not {field.type}"
             for field in _expected_schema()
             if field.name in names and not arrow_schema.field(field.name).type.equals(field.type)
-        ),
+        )
+    )
+    return _Columns(
+        missing=tuple(name for name in schema.COLUMN_NAMES if name not in names),
+        repeated=repeated,
+        wrong=wrong,
     )
 
 
