@@ -263,6 +263,43 @@ def test_kept_rows_narrowed_per_batch_give_the_same_figures(seed: int) -> None:
     assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-14, abs_tol=0)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_categorical_keys_are_grouped_by_their_codes(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every key Categorical: groups come from the global physical codes, never from
+    # the general path. Later batches bring categories the first had not seen, nulls
+    # in both keys, and a flag share.
+    rng = np.random.default_rng(seed)
+    monkeypatch.setattr(GroupedRows, "_local_codes", None)  # calling it would fail
+    batches = []
+    for index in range(4):
+        n = int(rng.integers(1, 3_000))
+        stages = [f"st{seed}-{index}-{code}" for code in rng.integers(0, 4 + index, n)]
+        symbols = [None if code == 0 else f"S{code}" for code in rng.integers(0, 5, n)]
+        batches.append(
+            pl.DataFrame(
+                {
+                    "stage": pl.Series(
+                        [None if rng.random() < 0.02 else value for value in stages],
+                        dtype=pl.String,
+                    ).cast(pl.Categorical),
+                    "symbol": pl.Series(symbols, dtype=pl.String).cast(pl.Categorical),
+                    "duration_ns": pl.Series(rng.integers(0, 2**40, n), dtype=pl.Int64),
+                    "error": pl.Series(rng.random(n) < 0.2),
+                }
+            )
+        )
+    keys = ["stage", "symbol"]
+    grouped = GroupedRows(keys, "duration_ns", share=("error", "error_share"))
+    for batch in batches:
+        grouped.add(batch)
+    got = grouped.table().sort(keys, nulls_last=True)
+    expected = reference(pl.concat(batches), keys, "duration_ns", "error")
+    assert got.schema == expected.schema
+    assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-14, abs_tol=0)
+
+
 def test_a_prefix_gives_only_percentiles_and_mean() -> None:
     frame = pl.DataFrame({"stage": ["a", "a", "b"], "_self_ns": [1_000_000, 3_000_000, 5]})
     grouped = GroupedRows(["stage"], "_self_ns", prefix="self_")
