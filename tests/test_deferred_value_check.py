@@ -33,6 +33,20 @@ def _eager_error(root: Path) -> str:
     return str(caught.value)
 
 
+def _count_scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one at every call of ``TraceSet.bad_values`` (the check's
+    own read of the rows)."""
+    scans: list[int] = []
+    original = traceset.TraceSet.bad_values
+
+    def counted(self: traceset.TraceSet) -> list[SkippedFile]:
+        scans.append(1)
+        return original(self)
+
+    monkeypatch.setattr(traceset.TraceSet, "bad_values", counted)
+    return scans
+
+
 @pytest.mark.parametrize("bad", ["negative", "null"])
 @pytest.mark.parametrize("one_file_a_batch", [False, True])
 def test_analyze_raises_load_s_error(
@@ -68,14 +82,7 @@ def test_good_rows_give_the_same_analysis_and_are_checked_once(
 ) -> None:
     root = _dataset(tmp_path, bad=None)
     eager = tracekit.load(root).analyze().to_dict()
-    scans: list[int] = []
-    original = traceset.TraceSet.bad_values
-
-    def counted(self: traceset.TraceSet) -> list[SkippedFile]:
-        scans.append(1)
-        return original(self)
-
-    monkeypatch.setattr(traceset.TraceSet, "bad_values", counted)
+    scans = _count_scans(monkeypatch)
     traces = tracekit.load(root, defer_value_check=True)
     assert traces.analyze().to_dict() == eager
     traces.stages()
@@ -110,14 +117,7 @@ def test_many_small_files_in_memory_are_checked_in_the_pass(
     monkeypatch.setattr(traceset, "MANY_FILES", 2)
     root = _dataset(tmp_path, bad=None)
     eager = tracekit.load(root).analyze().to_dict()
-    scans: list[int] = []
-    original = traceset.TraceSet.bad_values
-
-    def counted(self: traceset.TraceSet) -> list[SkippedFile]:
-        scans.append(1)
-        return original(self)
-
-    monkeypatch.setattr(traceset.TraceSet, "bad_values", counted)
+    scans = _count_scans(monkeypatch)
     traces = tracekit.load(root, defer_value_check=True)
     assert traces._frame is not None  # the in-memory path
     assert traces.analyze().to_dict() == eager

@@ -191,6 +191,18 @@ def reference(frame: pl.DataFrame, keys: list[str], value: str, share: str | Non
     )
 
 
+def assert_grouped_equals_reference(batches: list[pl.DataFrame], keys: list[str]) -> None:
+    """GroupedRows over ``batches`` (``duration_ns`` by ``keys``, the ``error`` share)
+    gives polars' own figures of the rows together."""
+    grouped = GroupedRows(keys, "duration_ns", share=("error", "error_share"))
+    for batch in batches:
+        grouped.add(batch)
+    got = grouped.table().sort(keys, nulls_last=True)
+    expected = reference(pl.concat(batches), keys, "duration_ns", "error")
+    assert got.schema == expected.schema
+    assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-14, abs_tol=0)
+
+
 def random_batch(rng: np.random.Generator, n: int) -> pl.DataFrame:
     start = 1_700_000_000_000_000_000
     return pl.DataFrame(
@@ -219,13 +231,7 @@ def test_grouped_rows_equal_polars_group_by(seed: int) -> None:
     rng = np.random.default_rng(seed)
     batches = [random_batch(rng, int(rng.integers(0, 4_000))) for _ in range(5)]
     keys = ["stage", "symbol", "window"]
-    grouped = GroupedRows(keys, "duration_ns", share=("error", "error_share"))
-    for batch in batches:
-        grouped.add(batch)
-    got = grouped.table().sort(keys, nulls_last=True)
-    expected = reference(pl.concat(batches), keys, "duration_ns", "error")
-    assert got.schema == expected.schema
-    assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-14, abs_tol=0)
+    assert_grouped_equals_reference(batches, keys)
 
 
 @pytest.mark.parametrize("seed", range(2))
@@ -291,13 +297,7 @@ def test_categorical_keys_are_grouped_by_their_codes(
             )
         )
     keys = ["stage", "symbol"]
-    grouped = GroupedRows(keys, "duration_ns", share=("error", "error_share"))
-    for batch in batches:
-        grouped.add(batch)
-    got = grouped.table().sort(keys, nulls_last=True)
-    expected = reference(pl.concat(batches), keys, "duration_ns", "error")
-    assert got.schema == expected.schema
-    assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-14, abs_tol=0)
+    assert_grouped_equals_reference(batches, keys)
 
 
 def test_a_prefix_gives_only_percentiles_and_mean() -> None:
