@@ -925,9 +925,10 @@ class TraceSet:
         file, or part of a large file's row groups; or the frame read into memory for
         many small files) is read once with only the columns analyze needs; every
         query then runs on it in memory, and self time is found on its spans (a
-        tick's rows are all in one file, and in one part of it). Counts are summed over batches;
-        the rows behind percentiles are kept, narrow (Categorical keys and the
-        duration), for the grouped quantiles at the end.
+        tick's rows are all in one file, and in one part of it). Counts are summed
+        over batches; the rows behind percentiles are kept, narrow (Categorical keys
+        and the duration), for the grouped quantiles at the end. With the value check
+        deferred (:func:`load`), each batch is checked before it is used.
         """
         batches: list[list[str] | reader.FilePart | None] = (
             [None] if self._frame is not None else [*_batches_and_parts(self.files)]
