@@ -88,8 +88,7 @@ class GroupedRows:
             return
         categorical = self._categorical_codes(frame)
         if categorical is not None:  # keys from their codes: one gather a row
-            local, used, keys = categorical
-            counts = np.bincount(local)
+            local, counts, used, keys = categorical
             gids = self._gids(keys)
             gid_of = np.zeros(len(counts), dtype=np.uint32)
             gid_of[used] = gids
@@ -130,14 +129,16 @@ class GroupedRows:
 
     def _categorical_codes(
         self, frame: pl.DataFrame
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[tuple[Any, ...]]] | None:
+    ) -> (
+        tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], list[Any]] | None
+    ):
         """When every key is Categorical: each row's code made of the keys' physical
-        codes (a mixed-radix number, a null key one past its column's codes), the codes
-        used (sorted) and their keys, as text. polars' categories are global, so a
-        code names one string in every batch: nothing to deduplicate per batch
-        (``docs/benchmarks.md``, analyze round 6: 4-6 ms instead of 13-25 ms for a
-        batch of 600,000 stage rows). None where a key is not Categorical, the codes
-        spread too wide, or a code has no string yet.
+        codes (a mixed-radix number, a null key one past its column's codes), the rows
+        of every code, the codes used (sorted) and their keys, as text. polars'
+        categories are global, so a code names one string in every batch: nothing to
+        deduplicate per batch (``docs/benchmarks.md``, analyze round 6: 4-6 ms
+        instead of 13-25 ms for a batch of 600,000 stage rows). None where a key is
+        not Categorical, the codes spread too wide, or a code has no string yet.
         """
         import polars as pl
 
@@ -162,7 +163,8 @@ class GroupedRows:
             local = codes if local is None else local + codes * radix_before
             sizes.append(size)
         assert local is not None
-        used = np.flatnonzero(np.bincount(local))
+        counts = np.bincount(local)
+        used = np.flatnonzero(counts)
         digits: list[list[Any]] = []
         rest = used.copy()
         for key, size in zip(self.keys, sizes, strict=True):
@@ -178,7 +180,7 @@ class GroupedRows:
                 values[index] = value
             digits.append(values)
         keys = list(zip(*digits, strict=True))
-        return local, used, keys
+        return local, counts, used, keys
 
     def _local_codes(self, frame: pl.DataFrame) -> tuple[npt.NDArray[np.int64], list[list[Any]]]:
         """Each row's group within ``frame`` as one integer (a mixed-radix number of
