@@ -39,6 +39,8 @@ WEIGHT: Final = "_weight"
 """Column of ``1 / sample_rate`` on every row when files' rates differ."""
 SELF: Final = "self_ns"
 """Column of a span's self time in ns (null for tick rows)."""
+WINDOW_COLUMN: Final = "window_start"
+"""Column of a row's wall-clock window (``every``): its start, a UTC datetime."""
 LANE: Final = ("run_id", "tick_id", "symbol")
 """A span's children share these columns with it."""
 COVERED: Final = "_covered"

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import polars as pl
 
 from tracekit.analysis import queries, reader
+from tracekit.analysis.attribution import attribution_table, tick_costs
 from tracekit.analysis.grouped import GroupedRows
 from tracekit.analysis.identity import (
     DuplicateFile,
@@ -55,7 +56,7 @@ from tracekit.store.location import storage_options
 
 GroupKey = Literal["symbol", "run_id"]
 GROUP_KEYS: tuple[GroupKey, ...] = ("symbol", "run_id")
-WINDOW_COLUMN = "window_start"
+WINDOW_COLUMN = queries.WINDOW_COLUMN
 
 _NS_PER_MS = queries.NS_PER_MS
 _WEIGHT = queries.WEIGHT
@@ -591,9 +592,16 @@ class TraceSet:
         the missed ticks the component appears in, ``mean_ms`` the same of inclusive
         time. With ``every``, a tick belongs to the window its tick row starts in.
         """
-        with reading(self.files):
-            spans = self._missed_spans_query(by, every).collect(engine="streaming")
-        return self._attribution_from(spans, by)
+        by = _check_by(by)
+        batches: list[list[str] | None] = (
+            [None] if self._frame is not None else list(_batches(self.files))
+        )
+        costs = []
+        with reading(self.files):  # a tick's rows are all in one file: batch by batch
+            for batch in batches:
+                spans = self._missed_spans_query(by, every, self._selected(batch)).collect()
+                costs.append(tick_costs(spans))
+        return self._attribution_from(pl.concat(costs, how="vertical_relaxed"), by, every)
 
     def guards(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
         """Guard trips by reason: count, per 1,000 ticks, share of all trips."""
@@ -645,7 +653,7 @@ class TraceSet:
                 "widen `runs`, `since` or `until`"
             )
         stages = tables["stages"]
-        attribution = self._attribution_from(tables["missed_spans"], by)
+        attribution = self._attribution_from(tables["attribution"], by, every)
         if self_time:
             stages = _with_self_figures(stages, tables["self_figures"])
         stages = self._select_stages(_finish_stages(stages))
@@ -855,13 +863,14 @@ class TraceSet:
             *queries.nesting_columns(spans),
         )
 
-    def _attribution_from(self, spans: pl.DataFrame, by: Sequence[GroupKey]) -> pl.DataFrame:
-        """The attribution table from :meth:`_missed_spans_query`'s rows, in memory.
-
-        Collected apart from the scan so that the pairing of self time works on a
-        frame read once (the main scan stays shared by every table).
-        """
-        return attribution_from_spans(spans, by)
+    def _attribution_from(
+        self, costs: pl.DataFrame, by: Sequence[GroupKey], every: str | None
+    ) -> pl.DataFrame:
+        """The attribution table from the :func:`~tracekit.analysis.attribution.tick_costs`
+        of every batch's missed spans (:meth:`_missed_spans_query`)."""
+        keys: list[str] = [key for key in by if key != "symbol"]
+        keys += [WINDOW_COLUMN] if every is not None else []
+        return attribution_table(costs, keys)
 
     def _guard_queries(
         self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
@@ -993,9 +1002,11 @@ class TraceSet:
                 **({"sketch": self._sketch_query(by, every, frame)} if sketches else {}),
             }
             found = dict(zip(named, pl.collect_all(named.values()), strict=True))
+            # Whole ticks: their costs now, not their spans at the end.
+            found["attribution"] = tick_costs(found.pop("missed_spans"))
             for name in named:
-                if name not in ("stage_rows", "request_rows"):  # small: keys as text again
-                    found[name] = _as_strings(found[name])
+                if name not in ("stage_rows", "request_rows", "missed_spans"):
+                    found[name] = _as_strings(found[name])  # small: keys as text again
             if self_time:
                 found["self_rows"] = self._self_rows_of(frame, by, every)
             for name, table in kept.items():
@@ -1133,60 +1144,6 @@ def _finish_stages(frame: pl.DataFrame) -> pl.DataFrame:
         )
     keys = [c for c in frame.columns if c in (*GROUP_KEYS, WINDOW_COLUMN)]
     return frame.sort(["verb", "api", *keys], nulls_last=True)
-
-
-def attribution_from_spans(spans: pl.DataFrame, by: Sequence[GroupKey] = ()) -> pl.DataFrame:
-    """The attribution table of missed ticks from their stage and request rows.
-
-    ``spans`` holds ``run_id, tick_id, kind, name, symbol, start_unix_ns,
-    duration_ns`` (and the window column with ``every``; ``span_id`` and
-    ``parent_span_id`` when read, for exact self time) of the missed ticks with
-    detail: a small frame, in memory. The Spark engine computes it the same way.
-    """
-    window = [WINDOW_COLUMN] if WINDOW_COLUMN in spans.columns else []
-    keys: list[str] = [key for key in _check_by(by) if key != "symbol"] + window
-    tick_key = ["run_id", "tick_id"]
-    component = (
-        pl.when(pl.col("kind") == schema.KIND_REQUEST)
-        .then(pl.lit("request:") + pl.col("name"))
-        .otherwise(pl.col("name"))
-    )
-    # Symbols run concurrently: a component costs the tick its slowest symbol's time.
-    per_tick = (
-        queries.with_self_time(spans)
-        .lazy()
-        .with_columns(component.alias("component"))
-        .group_by([*tick_key, *window, "component", "symbol"])
-        .agg(pl.col("duration_ns").sum(), pl.col(_SELF).sum())
-        .group_by([*tick_key, *window, "component"])
-        .agg(pl.col("duration_ns").max(), pl.col(_SELF).max())
-    )
-    dominant = (
-        per_tick.sort([*tick_key, _SELF, "component"], descending=[False, False, True, False])
-        .group_by(tick_key)
-        .agg(pl.col("component").first().alias("dominant"))
-    )
-    joined = per_tick.join(dominant, on=tick_key)
-    return (
-        joined.group_by([*keys, "component"])
-        .agg(
-            (pl.col("component") == pl.col("dominant")).sum().alias("ticks_dominated"),
-            pl.len().alias("missed_ticks_present"),
-            (pl.col(_SELF).mean() / _NS_PER_MS).alias("self_mean_ms"),
-            (pl.col("duration_ns").mean() / _NS_PER_MS).alias("mean_ms"),
-        )
-        .with_columns(
-            (
-                pl.col("ticks_dominated")
-                / pl.col("ticks_dominated").sum().over(keys or pl.lit(True))
-            ).alias("share")
-        )
-        .sort(
-            [*keys, "ticks_dominated", "component"],
-            descending=[*[False] * len(keys), True, False],
-        )
-        .collect()
-    )
 
 
 def finish_deadline(frame: pl.DataFrame) -> pl.DataFrame:

@@ -302,11 +302,11 @@ def attribution_table(frame: DataFrame) -> pl.DataFrame:
     Spark finds the missed ticks with detail and their stage and request rows (a
     small share of the data); the table itself, self time and all, is computed from
     those rows by the very function analyze uses
-    (:func:`tracekit.analysis.traceset.attribution_from_spans`).
+    (:func:`tracekit.analysis.attribution.attribution_from_spans`).
     """
     from pyspark.sql import functions as F
 
-    from tracekit.analysis.traceset import attribution_from_spans
+    from tracekit.analysis.attribution import attribution_from_spans
 
     tick_key = ["run_id", "tick_id"]
     missed = (
