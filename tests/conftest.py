@@ -6,6 +6,8 @@ Hypothesis example database is switched off for the same reason).
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 import threading
 import time
@@ -23,6 +25,16 @@ from tracekit import TraceConfig, Tracer, VirtualClock
 from tracekit.trace.records import FinishedTick, SpanRecord
 
 pytest_plugins = ["pytester"]
+
+# The footer cache (tracekit.store.footer_cache) of every test, and of the commands
+# tests start, goes to a temp folder of this session, not the user's ~/.cache.
+CACHE_DIR = tempfile.mkdtemp(prefix="tracekit-tests-cache-")
+os.environ["TRACEKIT_CACHE_DIR"] = CACHE_DIR
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(CACHE_DIR, ignore_errors=True)
+
 
 # Hypothesis caches (constants, unicode data) go to the temp folder, not the repository.
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "tracekit-tests-hypothesis")

@@ -20,6 +20,8 @@ from tracekit.errors import EmptyDataError, InputError, SchemaError
 from tracekit.store import schema
 from tracekit.store.check import check_file
 from tracekit.store.compact import covered_by_compacted
+from tracekit.store.footer_cache import FooterCache
+from tracekit.store.footer_cache import enabled as footer_cache_enabled
 from tracekit.store.location import is_object_url, list_parquet, storage_options
 
 
@@ -193,6 +195,7 @@ def find_sources(
     *,
     skip_bad: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    footer_cache: bool = True,
 ) -> Sources:
     """Resolve paths and check every file.
 
@@ -201,6 +204,9 @@ def find_sources(
         skip_bad: Leave bad files out (listed in :attr:`Sources.skipped`) instead of
             failing on the first one.
         progress: Called as ``progress(done, total)`` after each file is checked.
+        footer_cache: Reuse the checks of files unchanged since an earlier run
+            (:mod:`tracekit.store.footer_cache`; also off with
+            ``TRACEKIT_FOOTER_CACHE=0``).
 
     Raises:
         InputError: A path is missing, a file is bad (without ``skip_bad``), or no
@@ -211,7 +217,13 @@ def find_sources(
     skipped: list[SkippedFile] = []
     metadata: dict[str, dict[str, str]] = {}
 
+    cache = FooterCache() if footer_cache and footer_cache_enabled() else None
+    known = cache.known(files) if cache is not None else {}
+
     def check(path: str) -> bool:
+        if path in known:
+            metadata[path] = known[path]
+            return True
         try:
             metadata[path] = check_file(path)
         except InputError as exc:
@@ -250,6 +262,8 @@ def find_sources(
         if check(path):
             good.append(path)
     good.sort()
+    if cache is not None:
+        cache.remember({path: metadata[path] for path in good if path not in known})
     if not good:
         raise EmptyDataError(
             f"no usable golden-trace file among {len(files)} found "
