@@ -983,11 +983,12 @@ class TraceSet:
             )
 
         unchecked = self._values.pending
-        # Batches of several small files are read two ahead (see reader.prefetched).
-        ahead = 2 if any(isinstance(batch, list) and len(batch) > 1 for batch in batches) else 1
-        for batch_frame in reader.prefetched(batches, read, ahead=ahead):
-            if unchecked and batch_frame.select(_BAD_VALUE.any()).item():
-                self._check_values()  # names the first bad file, as load() would
+
+        def reduced(batch: list[str] | reader.FilePart | None) -> tuple[bool, _Found]:
+            """One batch read and reduced to its tables' rows and partial counts
+            (on a worker: see below), and whether it holds a bad value."""
+            batch_frame = read(batch)
+            bad = bool(unchecked and batch_frame.select(_BAD_VALUE.any()).item())
             frame = self._filter(batch_frame.lazy())
             stage_rows, _ = self._stage_rows(by, every, frame)
             text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
@@ -1013,12 +1014,23 @@ class TraceSet:
                     found[name] = _as_strings(found[name])  # small: keys as text again
             if self_time:
                 found["self_rows"] = self._self_rows_of(frame, by, every)
+            return bad, found
+
+        # Each batch is read and reduced on one of two workers, the main thread only
+        # merging what they return (small: the kept rows and counts): polars,
+        # pyarrow and most of numpy run without the GIL, so two batches at a time
+        # keep both cores busy where one reader and one main thread left them
+        # waiting on each other; the batches held stay two, as before
+        # (docs/benchmarks.md, analyze round 7).
+        for bad, found in reader.prefetched(batches, reduced, ahead=2):
+            if bad:
+                self._check_values()  # names the first bad file, as load() would
             for name, table in kept.items():
                 if name in found:
                     grouped[table].add(found.pop(name))
             for name, result in found.items():
                 parts.setdefault(name, []).append(result)
-            del found, batch_frame, frame
+            del found
         if unchecked:  # every row of every file was read and none was bad
             self._values.pending = False
         merged = {
@@ -1040,6 +1052,9 @@ class TraceSet:
         merged["parallel"] = _finish_parallel(merged["parallel"])
         return merged
 
+
+_Found = dict[str, pl.DataFrame]
+"""A batch's tables, by name (see :meth:`TraceSet._one_pass`)."""
 
 _BAD_VALUE = pl.col("kind").is_in([schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST]) & (
     pl.col("duration_ns").is_null() | (pl.col("duration_ns") < 0)
