@@ -109,3 +109,16 @@ def test_a_large_file_after_small_ones_is_still_read_in_parts(
     assert found[0] == [str(small)]
     assert len(found) > 2
     assert all(isinstance(part, reader.FilePart) and part.path == str(big) for part in found[1:])
+
+
+def test_a_file_without_the_added_columns_reads_them_as_nulls(tmp_path: Path) -> None:
+    # Written before `attributes`, `span_id` and `parent_span_id` (added=False): a
+    # string column asked for as a dictionary used to be a KeyError in pyarrow.
+    path = _one_file(tmp_path, row_group_size=500)
+    assert "attributes" not in pq.read_schema(path).names
+    frame = reader.read_file(str(path), ["kind", "attributes", "span_id"], row_groups=(0,))
+    assert frame.columns == ["kind", "attributes", "span_id"]
+    assert frame.height == 500
+    assert frame["attributes"].null_count() == frame.height
+    assert frame["span_id"].null_count() == frame.height
+    assert frame.schema["attributes"] == frame.schema["kind"]  # Categorical both

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
+from analysis_helpers import write_known_dataset
 
 import tracekit
-from tests.analysis_helpers import write_known_dataset
 from tracekit.analysis import sources
 from tracekit.errors import InputError, SchemaError
 from tracekit.store import footer_cache

@@ -95,3 +95,13 @@ def test_ten_thousand_windows_with_copies() -> None:
     assert all(
         os.path.basename(d.kept) in os.path.basename(d.path) or "copy-" in d.kept for d in found
     )
+
+
+def test_a_backwards_window_range_repeats_nothing_and_is_covered_by_nothing() -> None:
+    # "5-0" holds no window: before, any kept file from 5 on "covered" it and it was
+    # dropped as a repeat of an unrelated file.
+    files, metadata = _files([(1, 9), (12, 0)])
+    odd = "/d/run_id=r/golden-000005.parquet"
+    files.append(odd)
+    metadata[odd] = {schema.META_WINDOW: "5-0", schema.META_RUN_ID: "r"}
+    assert duplicate_files(files, metadata) == []

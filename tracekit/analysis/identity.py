@@ -97,12 +97,16 @@ def run_overrides(metadata: Mapping[str, Mapping[str, str]]) -> list[RunOverride
 
 
 def _windows(meta: Mapping[str, str]) -> tuple[int, int] | None:
+    """The first and last window a file's metadata names; None when it names none,
+    or a range that runs backwards (``5-0``: no window is in it, so it neither
+    covers nor repeats another file)."""
     text = meta.get(schema.META_WINDOW, "")
     first, _, last = text.partition("-")
     try:
-        return int(first), int(last or first)
+        low, high = int(first), int(last or first)
     except ValueError:
         return None
+    return (low, high) if low <= high else None
 
 
 def duplicate_files(

@@ -135,11 +135,14 @@ def read_file(path: str, columns: Sequence[str], row_groups: Sequence[int] = ())
     else:
         source = path
     try:
-        parquet = pq.ParquetFile(
-            source, read_dictionary=[name for name in columns if name in STRINGS]
-        )
-        present = set(parquet.schema_arrow.names)
+        # The footer first: a dictionary asked for a column the file lacks is an
+        # error in pyarrow, and older files lack the added columns.
+        footer = pq.read_metadata(source)
+        present = set(footer.schema.names)
         chosen = [name for name in columns if name in present]
+        parquet = pq.ParquetFile(
+            source, metadata=footer, read_dictionary=[name for name in chosen if name in STRINGS]
+        )
         if row_groups:
             table = parquet.read_row_groups(list(row_groups), columns=chosen)
         else:
