@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from tracekit.analysis.grouped import GroupedRows
-from tracekit.analysis.reader import prefetched, read_batch, read_file
+from tracekit.analysis.prefetch import prefetched
+from tracekit.analysis.reader import read_batch, read_file
 from tracekit.stats.exact import grouped_figures
 from tracekit.store import schema
 

@@ -284,6 +284,71 @@ def test_one_object_and_a_bucket_root_are_read(aws_env: S3Server) -> None:
     assert len(every) == 2
 
 
+def _upload_windows(server: S3Server, prefix: str, tmp_path: Path, windows: int) -> Path:
+    """``windows`` window files of one run written locally and copied to ``prefix``;
+    the local folder."""
+    from analysis_helpers import known_ticks, write_run
+
+    local = tmp_path / "windows"
+    paths = write_run(local, "bot", known_ticks("bot", 10 * windows, 0), window_ticks=10)
+    filesystem = server.filesystem()
+    for path in paths:
+        key = f"{BUCKET}/{prefix}/{path.relative_to(local).as_posix()}"
+        with filesystem.open_output_stream(key) as sink:
+            sink.write(path.read_bytes())
+    return local
+
+
+def test_footers_on_a_store_are_checked_several_at_a_time_in_order(
+    aws_env: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from tracekit.analysis import sources
+    from tracekit.store.check import check_file
+
+    local = _upload_windows(aws_env, "many", tmp_path, 40)
+    filesystem = aws_env.filesystem()
+    for window in (31, 12):  # two bad objects: the error names the first in order
+        with filesystem.open_output_stream(
+            f"{BUCKET}/many/run_id=bot/golden-{window:06d}.parquet"
+        ) as sink:
+            sink.write(b"not parquet" * 50)
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    def watched(path: str) -> dict[str, str]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.01)  # a slower store: the checks overlap for sure
+            return check_file(path)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(sources, "check_file", watched)
+    remote = f"s3://{BUCKET}/many"
+    with pytest.raises(InputError, match=r"golden-000012\.parquet: not a readable Parquet"):
+        sources.find_sources([remote])
+    found = sources.find_sources([remote], skip_bad=True)
+    assert [Path(s.path).name for s in found.skipped] == [
+        "golden-000012.parquet",
+        "golden-000031.parquet",
+    ]
+    assert most > 1  # several footers in flight at once
+    assert most <= sources.OBJECT_CHECKS_AHEAD + 1
+    expected = sources.find_sources([local], footer_cache=False)
+    names = {Path(path).name: meta for path, meta in found.metadata.items()}
+    assert len(names) == 38
+    for path, meta in expected.metadata.items():
+        if Path(path).name not in ("golden-000012.parquet", "golden-000031.parquet"):
+            assert names[Path(path).name] == meta
+
+
 # -- the server goes away mid-run ---------------------------------------------------------
 
 

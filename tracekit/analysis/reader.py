@@ -13,19 +13,15 @@ with the string columns Categorical and the others in their schema types.
 A file of many row groups may be read in parts (:func:`file_parts`), cut only
 where no tick has rows on both sides.
 
-:func:`prefetched` reads the next batch on a background thread while the caller
-works on the current one: pyarrow and polars read without the GIL, so reading
-and the queries share the two cores.
+Batches are read ahead of their use by :func:`~tracekit.analysis.prefetch.prefetched`.
 """
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tracekit.analysis.sources import scan_options
 from tracekit.store import schema
@@ -34,8 +30,6 @@ from tracekit.store.location import is_object_url, parse_object_url, reader_file
 if TYPE_CHECKING:
     import polars as pl
 
-T = TypeVar("T")
-R = TypeVar("R")
 
 STRINGS = frozenset(
     column.name
@@ -261,30 +255,3 @@ def _scan_files(
             .alias(weight_column)
         )
     return scan.select(columns).collect()
-
-
-def prefetched(items: Sequence[T], read: Callable[[T], R], *, ahead: int = 1) -> Iterator[R]:
-    """``read(item)`` of each item in turn, the next ``ahead`` items read on
-    background threads while the caller works on the current one (at most
-    ``ahead + 1`` results are held).
-
-    Reading two ahead pays where a batch is many small files: opening a file is
-    latency more than work, and two scans overlap it (``docs/benchmarks.md``,
-    analyze round 6: 10,000 files of 640 rows analysed in 3.7-3.9 s instead of
-    4.5 s, for 10 MiB more).
-
-    An error raised by ``read`` is raised here, at the item it belongs to.
-    """
-    if len(items) <= 1:
-        for item in items:
-            yield read(item)
-        return
-    with concurrent.futures.ThreadPoolExecutor(ahead, thread_name_prefix="tracekit-read") as pool:
-        pending = collections.deque(pool.submit(read, item) for item in items[:ahead])
-        for item in items[ahead:]:
-            current = pending.popleft().result()
-            pending.append(pool.submit(read, item))
-            yield current
-            del current
-        while pending:
-            yield pending.popleft().result()

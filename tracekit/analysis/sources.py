@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from tracekit.analysis.prefetch import prefetched
 from tracekit.errors import EmptyDataError, InputError, SchemaError
 from tracekit.store import schema
 from tracekit.store.check import check_file
@@ -190,6 +191,10 @@ def _find_unreadable(files: Sequence[str]) -> str | None:
     return None
 
 
+OBJECT_CHECKS_AHEAD = 16
+"""Footers of objects on a store checked at once, beside the one in use."""
+
+
 def find_sources(
     paths: Sequence[str | Path],
     *,
@@ -220,26 +225,40 @@ def find_sources(
     cache = FooterCache() if footer_cache and footer_cache_enabled() else None
     known = cache.known(files) if cache is not None else {}
 
-    def check(path: str) -> bool:
+    def footer(path: str) -> dict[str, str] | InputError:
         if path in known:
-            metadata[path] = known[path]
-            return True
+            return known[path]
         try:
-            metadata[path] = check_file(path)
+            return check_file(path)
         except InputError as exc:
+            return exc
+
+    def checked(paths: Sequence[str]) -> Iterator[tuple[str, dict[str, str] | InputError]]:
+        """Each path with its footer's metadata or its error, in order. Objects on a
+        store are checked :data:`OBJECT_CHECKS_AHEAD` at a time: each is a round
+        trip, and waiting on one holds no lock. Local footers are checked in turn
+        (their check is Python more than waiting: threads only shared the GIL)."""
+        remote = sum(1 for path in paths if is_object_url(path) and path not in known)
+        ahead = OBJECT_CHECKS_AHEAD if remote > 1 else 0
+        outcomes = prefetched(paths, footer, ahead=ahead) if ahead else map(footer, paths)
+        yield from zip(paths, outcomes, strict=True)
+
+    def check(path: str, outcome: dict[str, str] | InputError) -> bool:
+        if progress is not None:
+            progress(len(metadata) + len(skipped) + 1, len(files))
+        if isinstance(outcome, InputError):
             if not skip_bad:
-                raise
-            skipped.append(SkippedFile(path, str(exc)))
+                raise outcome
+            skipped.append(SkippedFile(path, str(outcome)))
             return False
+        metadata[path] = outcome
         return True
 
     # Merged files first: a window file is left out (a leftover of an interrupted
     # `tracekit compact`) only when a merged file that covers it passed its check.
     merged = [path for path in files if schema.COMPACTED_FILE.match(os.path.basename(path))]
-    for path in merged:
-        if progress is not None:
-            progress(len(metadata) + len(skipped) + 1, len(files))
-        if not check(path):
+    for path, outcome in checked(merged):
+        if not check(path, outcome):
             continue
         if covers_its_name(path, metadata[path]):
             good.append(path)
@@ -256,10 +275,8 @@ def find_sources(
     windows = [path for path in files if path not in merged_set]
     covered = covered_by_compacted([*good, *windows])
     rest = [path for path in windows if path not in covered]
-    for path in rest:
-        if progress is not None:
-            progress(len(metadata) + len(skipped) + 1, len(files))
-        if check(path):
+    for path, outcome in checked(rest):
+        if check(path, outcome):
             good.append(path)
     good.sort()
     if cache is not None:

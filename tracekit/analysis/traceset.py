@@ -45,6 +45,7 @@ from tracekit.analysis.identity import (
     file_run,
     run_overrides,
 )
+from tracekit.analysis.prefetch import prefetched
 from tracekit.analysis.result import Analysis
 from tracekit.analysis.selection import Selection, parse_time_ns, unix_ns
 from tracekit.analysis.sources import SkippedFile, Sources, find_sources, reading, scan_options
@@ -1022,7 +1023,7 @@ class TraceSet:
         # keep both cores busy where one reader and one main thread left them
         # waiting on each other; the batches held stay two, as before
         # (docs/benchmarks.md, analyze round 7).
-        for bad, found in reader.prefetched(batches, reduced, ahead=2):
+        for bad, found in prefetched(batches, reduced, ahead=2):
             if bad:
                 self._check_values()  # names the first bad file, as load() would
             for name, table in kept.items():
