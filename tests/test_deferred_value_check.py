@@ -127,3 +127,23 @@ def test_many_small_files_in_memory_are_checked_in_the_pass(
     with pytest.raises(InputError) as caught:
         tracekit.load(bad_root, defer_value_check=True).analyze()
     assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize("self_time", [False, True])
+def test_a_null_duration_in_a_missed_tick_gets_load_s_error(
+    tmp_path: Path, self_time: bool
+) -> None:
+    # The bad row is a span of a missed, sampled tick: the attribution's self-time
+    # sweep would meet it (and fail in numpy) if the batch were used before its check.
+    for index, run in enumerate(["a", "c", "d"]):
+        write_run(tmp_path, run, known_ticks(run, 30, EPOCH_NS + index * 100_000 * MS))
+    null_stage = ("stage", "spread", "BTC", None, None, EPOCH_NS, None)
+    stage = ("stage", "quote", "BTC", None, None, EPOCH_NS, 5 * MS)
+    write_run(tmp_path, "b", [Tick(1, EPOCH_NS, 300 * MS, spans=(null_stage, stage))])
+    with pytest.raises(InputError) as eager:
+        tracekit.load(tmp_path)
+    deferred = tracekit.load(tmp_path, defer_value_check=True)
+    with pytest.raises(InputError) as late:
+        deferred.analyze(self_time=self_time)
+    assert str(late.value) == str(eager.value)
+    assert "run_id=b" in str(late.value)

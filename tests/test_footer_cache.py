@@ -156,7 +156,7 @@ def test_another_tracekit_checks_again(
 ) -> None:
     root = dataset(tmp_path)
     tracekit.load(root)
-    monkeypatch.setattr(footer_cache, "CHECKER", "9.9.9/schema-1")
+    monkeypatch.setattr(footer_cache, "checker", lambda: "9.9.9/schema-1/pyarrow-0")
     checks.clear()
     tracekit.load(root)
     assert len(checks) == 5
@@ -220,3 +220,51 @@ def test_a_merged_file_with_a_wrong_window_is_refused_every_time(tmp_path: Path)
     for _ in range(2):
         with pytest.raises(SchemaError, match="does not match its name"):
             tracekit.load(root)
+
+
+@pytest.mark.usefixtures("cache_dir")
+def test_the_settle_time_counts_from_the_stats_not_from_the_end_of_the_run(
+    tmp_path: Path, checks: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long run (here a slow progress callback) must not make a file changed just
+    # before its stats were taken look settled by the time the run ends.
+    monkeypatch.setattr(footer_cache, "SETTLE_NS", 200_000_000)
+    root = dataset(tmp_path)
+    time.sleep(0.05)
+    tracekit.load(root, progress=lambda done, total: time.sleep(0.3 if done == total else 0))
+    checks.clear()
+    tracekit.load(root)
+    assert len(checks) == 5
+
+
+@pytest.mark.usefixtures("settled")
+def test_replacing_answers_drops_no_other_file_below_the_limit(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(footer_cache, "MAX_ENTRIES", 5)
+    root = dataset(tmp_path)
+    tracekit.load(root)
+    victim = sorted(root.rglob("*.parquet"))[0]
+    for _ in range(3):  # the same file remembered again under a new stamp
+        time.sleep(0.02)
+        victim.write_bytes(victim.read_bytes())
+        tracekit.load(root)
+    with sqlite3.connect(cache_dir / footer_cache.FILE_NAME) as connection:
+        kept = [row[0] for row in connection.execute("SELECT path FROM footers")]
+    assert sorted(kept) == sorted(str(path) for path in root.rglob("*.parquet"))
+
+
+@pytest.mark.usefixtures("settled")
+def test_odd_names_and_places_are_a_miss_never_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checks: list[str]
+) -> None:
+    root = dataset(tmp_path)
+    odd = root / "run_id=alpha" / "golden-\udcff-1.parquet"  # not UTF-8 on disk
+    os.rename(sorted(root.rglob("golden-000001.parquet"))[0], os.fsencode(odd))
+    monkeypatch.setenv("TRACEKIT_CACHE_DIR", str(tmp_path / "cache"))
+    first = sources.find_sources([root])
+    assert str(odd) in first.files
+    monkeypatch.setenv("TRACEKIT_CACHE_DIR", str(tmp_path / ("x" * 300)))  # too long a name
+    checks.clear()
+    assert sources.find_sources([root]).files == first.files
+    assert len(checks) == 5

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def prefetched(items: Sequence[T], read: Callable[[T], R], *, ahead: int = 1) -> Iterator[R]:
+def prefetched(
+    items: Sequence[T], read: Callable[[T], R], *, ahead: int = 1
+) -> Generator[R, None, None]:
     """``read(item)`` of each item in turn, the next ``ahead`` items read on
     background threads while the caller works on the current one (at most
     ``ahead + 1`` results are held).

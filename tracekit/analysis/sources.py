@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import glob
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,12 @@ from tracekit.store.check import check_file
 from tracekit.store.compact import covered_by_compacted
 from tracekit.store.footer_cache import FooterCache
 from tracekit.store.footer_cache import enabled as footer_cache_enabled
-from tracekit.store.location import is_object_url, list_parquet, storage_options
+from tracekit.store.location import (
+    is_object_url,
+    list_parquet,
+    reader_filesystem,
+    storage_options,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,15 +238,22 @@ def find_sources(
         except InputError as exc:
             return exc
 
-    def checked(paths: Sequence[str]) -> Iterator[tuple[str, dict[str, str] | InputError]]:
+    def checked(
+        paths: Sequence[str],
+    ) -> Generator[tuple[str, dict[str, str] | InputError], None, None]:
         """Each path with its footer's metadata or its error, in order. Objects on a
         store are checked :data:`OBJECT_CHECKS_AHEAD` at a time: each is a round
         trip, and waiting on one holds no lock. Local footers are checked in turn
         (their check is Python more than waiting: threads only shared the GIL)."""
         remote = sum(1 for path in paths if is_object_url(path) and path not in known)
         ahead = OBJECT_CHECKS_AHEAD if remote > 1 else 0
-        outcomes = prefetched(paths, footer, ahead=ahead) if ahead else map(footer, paths)
-        yield from zip(paths, outcomes, strict=True)
+        if not ahead:
+            yield from zip(paths, map(footer, paths), strict=True)
+            return
+        reader_filesystem()  # made once here, not by the first checks at once
+        outcomes = prefetched(paths, footer, ahead=ahead)
+        with contextlib.closing(outcomes):  # closed with this one: nothing more starts
+            yield from zip(paths, outcomes, strict=True)
 
     def check(path: str, outcome: dict[str, str] | InputError) -> bool:
         if progress is not None:
@@ -257,27 +269,29 @@ def find_sources(
     # Merged files first: a window file is left out (a leftover of an interrupted
     # `tracekit compact`) only when a merged file that covers it passed its check.
     merged = [path for path in files if schema.COMPACTED_FILE.match(os.path.basename(path))]
-    for path, outcome in checked(merged):
-        if not check(path, outcome):
-            continue
-        if covers_its_name(path, metadata[path]):
-            good.append(path)
-            continue
-        del metadata[path]
-        reason = (
-            f"{path}: its {schema.META_WINDOW} metadata does not match its name; "
-            "it is not a merged file tracekit wrote: remove it or pass `skip_bad=True`"
-        )
-        if not skip_bad:
-            raise SchemaError(reason)
-        skipped.append(SkippedFile(path, reason))
+    with contextlib.closing(checked(merged)) as outcomes:  # an error stops the checks
+        for path, outcome in outcomes:
+            if not check(path, outcome):
+                continue
+            if covers_its_name(path, metadata[path]):
+                good.append(path)
+                continue
+            del metadata[path]
+            reason = (
+                f"{path}: its {schema.META_WINDOW} metadata does not match its name; "
+                "it is not a merged file tracekit wrote: remove it or pass `skip_bad=True`"
+            )
+            if not skip_bad:
+                raise SchemaError(reason)
+            skipped.append(SkippedFile(path, reason))
     merged_set = set(merged)
     windows = [path for path in files if path not in merged_set]
     covered = covered_by_compacted([*good, *windows])
     rest = [path for path in windows if path not in covered]
-    for path, outcome in checked(rest):
-        if check(path, outcome):
-            good.append(path)
+    with contextlib.closing(checked(rest)) as outcomes:
+        for path, outcome in outcomes:
+            if check(path, outcome):
+                good.append(path)
     good.sort()
     if cache is not None:
         cache.remember({path: metadata[path] for path in good if path not in known})

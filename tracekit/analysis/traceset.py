@@ -108,7 +108,7 @@ def load(
             know the files it leaves out here.
         footer_cache: Reuse the footer checks of files unchanged since an earlier
             load (:mod:`tracekit.store.footer_cache`: at 10,000 window files about
-            3.4 s less); ``TRACEKIT_FOOTER_CACHE=0`` also turns it off.
+            3 s less); ``TRACEKIT_FOOTER_CACHE=0`` also turns it off.
 
     Files holding the same windows of a run as another file are left out (their
     ticks counted once) and listed in :attr:`TraceSet.duplicates`; a file's run is
@@ -989,7 +989,8 @@ class TraceSet:
             """One batch read and reduced to its tables' rows and partial counts
             (on a worker: see below), and whether it holds a bad value."""
             batch_frame = read(batch)
-            bad = bool(unchecked and batch_frame.select(_BAD_VALUE.any()).item())
+            if unchecked and batch_frame.select(_BAD_VALUE.any()).item():
+                return True, {}  # used by no query: the main thread names the file
             frame = self._filter(batch_frame.lazy())
             stage_rows, _ = self._stage_rows(by, every, frame)
             text = [key for key in ["stage", *keys] if key != WINDOW_COLUMN]
@@ -1015,7 +1016,7 @@ class TraceSet:
                     found[name] = _as_strings(found[name])  # small: keys as text again
             if self_time:
                 found["self_rows"] = self._self_rows_of(frame, by, every)
-            return bad, found
+            return False, found
 
         # Each batch is read and reduced on one of two workers, the main thread only
         # merging what they return (small: the kept rows and counts): polars,
@@ -1026,6 +1027,7 @@ class TraceSet:
         for bad, found in prefetched(batches, reduced, ahead=2):
             if bad:
                 self._check_values()  # names the first bad file, as load() would
+                raise AssertionError("a batch held a bad value that the check missed")
             for name, table in kept.items():
                 if name in found:
                     grouped[table].add(found.pop(name))

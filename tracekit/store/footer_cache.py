@@ -5,13 +5,18 @@ about 0.3 ms; over 10,000 window files that is most of what ``tracekit analyze``
 spends before it reads a row (``docs/benchmarks.md``, analyze round 7). A golden
 file never changes once written (the writer renames it into place whole), so the
 answer is kept in a small SQLite database and reused while the file is the same
-file: same device, inode, size, modification and status-change times (``ctime``
-cannot be set from user space; any write, rename or ``touch`` moves it).
+file: same device, inode, size, modification and status-change times (on local
+file systems ``ctime`` cannot be set from user space, and any write, rename or
+``touch`` moves it; some network and FUSE file systems report it as the
+modification time, which a user can set back: there, a file rewritten in place at
+the same size with its old mtime restored would be taken as unchanged).
 
 Only passes are kept, never errors: a bad file is checked, and named, every time.
-A file changed within :data:`SETTLE_NS` of being checked is not kept (its times
-may not yet tell two writes apart, git's "racy" rule), nor is anything on an
-object store (a footer there is one round trip; a listing does not give ctime).
+A file changed less than :data:`SETTLE_NS` before its stats were taken is not kept
+(its times may not yet tell two writes apart, git's "racy" rule), nor is anything
+on an object store (a listing gives no ctime and no inode). The rule compares the
+file's times with this machine's clock: a file server's clock far behind it
+weakens it.
 
 The cache is a convenience and never an error: if its folder cannot be written,
 its database is locked, corrupt or of another version, the files are checked as
@@ -23,11 +28,13 @@ turns it off, as does ``tracekit.load(..., footer_cache=False)``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
 import stat
 import time
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -35,19 +42,26 @@ from typing import Final
 from tracekit._version import __version__
 from tracekit.store import schema
 
-FILE_NAME: Final = "footers.sqlite"
+FILE_NAME: Final = "footers-v1.sqlite"
 SETTLE_NS: Final = 2_000_000_000
 """A file is remembered only once its last change is this old (2 s)."""
-CHECKER: Final = f"{__version__}/schema-{schema.SCHEMA_VERSION}"
-"""The rules a remembered answer was found under: a new tracekit checks again."""
-MAX_ENTRIES: Final = 2_000_000
-"""Files remembered at most (about 4 KiB each with the footer's summary); the oldest
-answers are dropped beyond it."""
+MAX_ENTRIES: Final = 500_000
+"""Files remembered at most (under 1 KiB each: the metadata, the footer's summary
+with it, compressed); the answers remembered first are dropped beyond it."""
 _TIMEOUT_S: Final = 0.5
 _CHUNK: Final = 500  # parameters per query, well below SQLite's limit
 
 Stamp = tuple[int, int, int, int, int]
 """``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of a regular file."""
+
+
+@functools.cache
+def checker() -> str:
+    """The rules a remembered answer was found under (tracekit's version, the schema
+    version, pyarrow's, which parses the footers): another checks every file again."""
+    import pyarrow
+
+    return f"{__version__}/schema-{schema.SCHEMA_VERSION}/pyarrow-{pyarrow.__version__}"
 
 
 def cache_dir() -> Path:
@@ -87,6 +101,7 @@ class FooterCache:
     def __init__(self, folder: Path | None = None) -> None:
         self.path = (folder if folder is not None else cache_dir()) / FILE_NAME
         self._stamps: dict[str, Stamp] = {}
+        self._stamped_ns = 0
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -95,7 +110,7 @@ class FooterCache:
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS footers ("
                 " path TEXT PRIMARY KEY, stamp TEXT NOT NULL, checker TEXT NOT NULL,"
-                " metadata TEXT NOT NULL)"
+                " metadata BLOB NOT NULL)"
             )
             yield connection
         finally:
@@ -104,15 +119,18 @@ class FooterCache:
     def known(self, paths: Sequence[str]) -> dict[str, dict[str, str]]:
         """The tracekit metadata of each of ``paths`` whose check passed before and
         that has not changed since (local regular files only)."""
+        self._stamped_ns = time.time_ns()  # before the stats: see remember()
         local = [path for path in paths if "://" not in path]
         for path in local:
             found = _stamp(path)
             if found is not None:
                 self._stamps[path] = found
-        if not self._stamps or not self.path.exists():
-            return {}
         known: dict[str, dict[str, str]] = {}
+        # Any failure is a miss, whatever it is (a locked, corrupt or foreign
+        # database, a folder one cannot read, a name the file system refuses).
         try:
+            if not self._stamps or not self.path.exists():
+                return {}
             with self._connection() as connection:
                 names = list(self._stamps)
                 for start in range(0, len(names), _CHUNK):
@@ -121,27 +139,29 @@ class FooterCache:
                     rows = connection.execute(
                         "SELECT path, stamp, metadata FROM footers "  # the marks are only ?
                         f"WHERE checker = ? AND path IN ({marks})",
-                        [CHECKER, *chunk],
+                        [checker(), *chunk],
                     ).fetchall()
                     for path, stamp, metadata in rows:
                         if stamp == _text(self._stamps[path]):
                             known[path] = _metadata(metadata)
-        except (sqlite3.Error, OSError, ValueError):
+        except Exception:
             return {}
         return known
 
     def remember(self, checked: Mapping[str, Mapping[str, str]]) -> None:
         """Keep the metadata of files whose check just passed (those :meth:`known`
-        stamped and that have settled: :data:`SETTLE_NS`)."""
-        settled = time.time_ns() - SETTLE_NS
-        rows = [
-            (path, _text(stamp), CHECKER, json.dumps(dict(checked[path]), sort_keys=True))
-            for path, stamp in self._stamps.items()
-            if path in checked and max(stamp[3], stamp[4]) < settled
-        ]
-        if not rows:
-            return
+        stamped and that had settled when it did: changed :data:`SETTLE_NS` or more
+        before their stats were taken, so a later write within the same clock tick
+        of the file system cannot leave the stamp unchanged)."""
+        settled = self._stamped_ns - SETTLE_NS
         try:
+            rows = [
+                (path, _text(stamp), checker(), _packed(checked[path]))
+                for path, stamp in self._stamps.items()
+                if path in checked and max(stamp[3], stamp[4]) < settled
+            ]
+            if not rows:
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connection() as connection:
                 connection.execute("BEGIN")
@@ -150,13 +170,14 @@ class FooterCache:
                     "VALUES (?, ?, ?, ?)",
                     rows,
                 )
-                # A replaced row gets a new rowid: the lowest are the oldest answers.
+                # A replaced row gets a new rowid: the lowest were remembered first.
                 connection.execute(
-                    "DELETE FROM footers WHERE rowid <= (SELECT max(rowid) FROM footers) - ?",
+                    "DELETE FROM footers WHERE rowid IN (SELECT rowid FROM footers "
+                    "ORDER BY rowid LIMIT max(0, (SELECT count(*) FROM footers) - ?))",
                     (MAX_ENTRIES,),
                 )
                 connection.execute("COMMIT")
-        except (sqlite3.Error, OSError):
+        except Exception:  # a cache that cannot be written is no cache, never an error
             return
 
 
@@ -164,8 +185,12 @@ def _text(stamp: Stamp) -> str:
     return " ".join(str(part) for part in stamp)
 
 
-def _metadata(text: str) -> dict[str, str]:
-    value = json.loads(text)  # written by remember(): a mapping of text to text
+def _packed(metadata: Mapping[str, str]) -> bytes:
+    return zlib.compress(json.dumps(dict(metadata), sort_keys=True).encode("utf-8"), 1)
+
+
+def _metadata(packed: bytes) -> dict[str, str]:
+    value = json.loads(zlib.decompress(packed))  # from _packed(): text to text
     if type(value) is not dict or not all(type(item) is str for item in value.values()):
         raise ValueError("not a metadata mapping")
     return value
