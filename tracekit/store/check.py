@@ -71,19 +71,22 @@ def check_footer(path: str) -> Footer:
             or a column the schema says is never null holds a null.
     """
     with open_input(path, "golden-trace file", _SKIP_HINT) as file:
-        footer, columns = _read_footer(path, file)
-        checked = _check(path, footer, columns)
+        footer, pairs, columns = _read_footer(path, file)
+        checked = _check(path, footer, pairs, columns)
         _check_nulls(path, footer, file)
     return checked
 
 
-def _read_footer(path: str, file: Any) -> tuple[Any, _Columns]:
-    """The footer (``FileMetaData``) and what its Arrow schema says of the columns."""
+def _read_footer(path: str, file: Any) -> tuple[Any, dict[bytes, bytes], _Columns]:
+    """The footer (``FileMetaData``), its key-value metadata (built once: pyarrow
+    builds the mapping anew at each read of ``metadata``) and what its Arrow schema
+    says of the columns."""
     import pyarrow.parquet as pq
 
     try:
         footer = pq.read_metadata(file)
-        stored = (footer.metadata or {}).get(b"ARROW:schema")
+        pairs = footer.metadata or {}
+        stored = pairs.get(b"ARROW:schema")
         if stored is not None:  # the Arrow types the writer meant, as pq.read_schema reads
             columns = _stored_columns(stored)
         else:
@@ -94,7 +97,7 @@ def _read_footer(path: str, file: Any) -> tuple[Any, _Columns]:
             f"{path}: not a readable Parquet file ({detail}); "
             f"it may be truncated or not a golden trace: {_SKIP_HINT}"
         ) from None
-    return footer, columns
+    return footer, pairs, columns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,9 +145,9 @@ def _columns(arrow_schema: Any) -> _Columns:
     )
 
 
-def _check(path: str, footer: Any, columns: _Columns) -> Footer:
+def _check(path: str, footer: Any, pairs: dict[bytes, bytes], columns: _Columns) -> Footer:
     metadata: dict[str, str] = {}
-    for key, value in (footer.metadata or {}).items():
+    for key, value in pairs.items():
         if not key.startswith(b"tracekit."):
             continue
         try:
