@@ -28,7 +28,7 @@ import contextlib
 import dataclasses
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -598,14 +598,10 @@ class TraceSet:
         time. With ``every``, a tick belongs to the window its tick row starts in.
         """
         by = _check_by(by)
-        batches: list[list[str] | None] = (
-            [None] if self._frame is not None else list(_batches(self.files))
-        )
-        costs = []
-        with reading(self.files):  # a tick's rows are all in one file: batch by batch
-            for batch in batches:
-                spans = self._missed_spans_query(by, every, self._selected(batch)).collect()
-                costs.append(tick_costs(spans))
+        costs = [
+            tick_costs(spans)
+            for spans in self._per_batch(lambda batch: self._missed_spans_query(by, every, batch))
+        ]
         return self._attribution_from(pl.concat(costs, how="vertical_relaxed"), by, every)
 
     def guards(self, by: Sequence[GroupKey] = (), every: str | None = None) -> pl.DataFrame:
@@ -791,16 +787,23 @@ class TraceSet:
         grouped: GroupedRows,
         rows_of: Callable[[pl.LazyFrame], pl.LazyFrame | pl.DataFrame],
     ) -> pl.DataFrame:
-        """``grouped``'s table of the rows ``rows_of`` finds in each batch of files
-        (:func:`_batches`), read one batch at a time."""
+        """``grouped``'s table of the rows ``rows_of`` finds in each batch of files."""
+        for rows in self._per_batch(rows_of):
+            grouped.add(rows)
+        return grouped.table()
+
+    def _per_batch(
+        self, rows_of: Callable[[pl.LazyFrame], pl.LazyFrame | pl.DataFrame]
+    ) -> Iterator[pl.DataFrame]:
+        """What ``rows_of`` finds in each batch of files (:func:`_batches`; whole
+        ticks), read and collected one batch at a time (polars sorts on every core)."""
         batches: list[list[str] | None] = (
             [None] if self._frame is not None else list(_batches(self.files))
         )
-        with reading(self.files):  # one batch at a time: polars sorts on every core
+        with reading(self.files):
             for batch in batches:
                 rows = rows_of(self._selected(batch))
-                grouped.add(rows.collect() if isinstance(rows, pl.LazyFrame) else rows)
-        return grouped.table()
+                yield rows.collect() if isinstance(rows, pl.LazyFrame) else rows
 
     def _sketch_query(
         self, by: Sequence[GroupKey], every: str | None, frame: pl.LazyFrame | None = None
