@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -40,12 +41,23 @@ have run STEP_BUDGET_NS (0.25 ms); on the 2-core CI machine, under a load averag
 5-7, their p99 is 0.39-0.49 ms, so the 99th percentile is held to the goal itself
 (twice that)."""
 LONG_SHARE = 0.003
-"""Steps above 1 ms may be at most 0.3 % of the steps: the same code takes 0.26 ms
-otherwise, but on that shared VM 0.02-0.1 % of the steps exceed 1 ms of thread CPU
-time, as often as a fixed piece of pure-Python work the length of a step does
-(``bench/bench_loop_stall.py``'s control), so a few must be allowed: 5 times the most
-this test saw (0.06 %, under a load of 7). The writer before the step budget had
-0.15-1 % of its steps above 1 ms in the benchmark."""
+"""Steps above 1 ms may be at most 0.3 % of the steps, plus what the machine itself
+adds (``long_step_allowance``): the same code takes 0.26 ms otherwise, but on that
+shared VM 0.02-0.1 % of the steps exceed 1 ms of thread CPU time, as often as a fixed
+piece of pure-Python work the length of a step does (``bench/bench_loop_stall.py``'s
+control), so a few must be allowed: 5 times the most this test saw (0.06 %, under a
+load of 7). The writer before the step budget had 0.15-1 % of its steps above 1 ms in
+the benchmark."""
+MACHINE_NOISE_FACTOR = 3
+"""On a quiet machine the control pieces (``Watched.control``) are almost never long,
+and the writer gets LONG_SHARE alone. In a noisy period of the VM (a CI run once saw
+0.38 % and 0.33 % of the writer's steps above 1 ms in two tests in a row, where they
+are 0.02-0.11 % otherwise, with or without two CPU-bound neighbour processes, after
+the Spark and object-store tests or alone), the vCPU's stolen time is counted as the
+thread's CPU time and lengthens steps and control pieces alike; the writer may then
+have 3 times the control's share on top. A writer whose own code makes long steps
+exceeds it, since its control stays short: with one step in 150 made to last 1.2 ms,
+the two tests counted 44 and 97 long steps against 33 and 57 allowed."""
 LONG_STEP_MS = 5.0
 """At most one step above this: a writer step that is long in every window (joining,
 writing or freeing a window in one go: 15-40 ms) is long WINDOWS times."""
@@ -99,13 +111,50 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def write_and_watch(
-    tmp_path: Path, windows: list[list[FinishedTick]]
-) -> tuple[list[int], list[int], GoldenWriter]:
-    """Hand ``windows`` to a writer (which then holds their last references, as it
-    does the tracer's) and wait until written; return the writer's steps (CPU ns)
-    and, per wake-up of a probe thread, the writer thread's CPU ns since the probe's
+class Watched(NamedTuple):
+    steps: list[int]
+    """The writer's steps, in CPU ns."""
+    held: list[int]
+    """Per wake-up of a probe thread, the writer thread's CPU ns since the probe's
     previous wake-up, capped by the wall time between them."""
+    control: list[int]
+    """The CPU ns of each control piece: pure-Python work the length of a step
+    (STEP_BUDGET_NS on this machine), run by a third thread while the writer writes."""
+    writer: GoldenWriter
+
+
+def control_piece_loops() -> int:
+    """How many turns of ``control_piece`` take STEP_BUDGET_NS of CPU here."""
+    loops = 2_000
+    times = []
+    for _ in range(21):
+        start = time.thread_time_ns()
+        control_piece(loops)
+        times.append(time.thread_time_ns() - start)
+    return max(1, loops * STEP_BUDGET_NS // sorted(times)[len(times) // 2])
+
+
+def control_piece(loops: int) -> int:
+    total = 0
+    for turn in range(loops):
+        total += turn * turn
+    return total
+
+
+def long_step_allowance(watched: Watched) -> float:
+    """How many of the writer's steps may exceed STEP_P99_MS: LONG_SHARE of them, plus
+    MACHINE_NOISE_FACTOR times the share of control pieces the machine made as long
+    (at least one)."""
+    control_share = sum(piece > STEP_P99_MS * 1e6 for piece in watched.control) / max(
+        1, len(watched.control)
+    )
+    return max(1.0, (LONG_SHARE + MACHINE_NOISE_FACTOR * control_share) * len(watched.steps))
+
+
+def write_and_watch(tmp_path: Path, windows: list[list[FinishedTick]]) -> Watched:
+    """Hand ``windows`` to a writer (which then holds their last references, as it
+    does the tracer's) and wait until written, with a probe thread and a control
+    thread running (``Watched``)."""
     steps: list[int] = []
     count = len(windows)
 
@@ -130,8 +179,22 @@ def write_and_watch(
             held.append(min(wall - last_wall, cpu - last_cpu))
             last_wall, last_cpu = wall, cpu
 
-    watcher = threading.Thread(target=probe, name="gil-probe")
-    watcher.start()
+    loops = control_piece_loops()
+    control: list[int] = []
+
+    def run_control() -> None:
+        while not stop.is_set():
+            start = time.thread_time_ns()
+            control_piece(loops)
+            control.append(time.thread_time_ns() - start)
+            time.sleep(0.001)
+
+    threads = [
+        threading.Thread(target=probe, name="gil-probe"),
+        threading.Thread(target=run_control, name="gil-control"),
+    ]
+    for thread in threads:
+        thread.start()
     try:
         while windows:
             writer.submit(windows.pop())
@@ -140,9 +203,10 @@ def write_and_watch(
             time.sleep(0.01)
     finally:
         stop.set()
-        watcher.join()
+        for thread in threads:
+            thread.join()
         writer.close(60)
-    return steps, held, writer
+    return Watched(steps, held, control, writer)
 
 
 @pytest.mark.slow
@@ -150,9 +214,10 @@ def write_and_watch(
 def test_no_writer_step_holds_the_gil_long_while_it_writes_200k_row_windows(
     tmp_path: Path,
 ) -> None:
-    steps, held, writer = write_and_watch(
+    watched = write_and_watch(
         tmp_path, [big_window(first_tick=1 + n * TICKS) for n in range(WINDOWS)]
     )
+    steps, held, control, writer = watched
     stats = writer.stats()
     assert stats.files_written == WINDOWS
     assert stats.rows_written == WINDOWS * ROWS
@@ -162,7 +227,13 @@ def test_no_writer_step_holds_the_gil_long_while_it_writes_200k_row_windows(
     assert len(steps) >= sum(steps) // (2 * STEP_BUDGET_NS)
     assert ordered_steps[len(steps) // 2] <= 2 * STEP_BUDGET_NS, ordered_steps[-5:]
     assert ordered_steps[len(steps) * 99 // 100] / 1e6 <= STEP_P99_MS, ordered_steps[-5:]
-    assert sum(step > STEP_P99_MS * 1e6 for step in steps) <= LONG_SHARE * len(steps)
+    long_steps = sum(step > STEP_P99_MS * 1e6 for step in steps)
+    assert long_steps <= long_step_allowance(watched), (
+        long_steps,
+        len(steps),
+        sorted(control)[-5:],
+    )
+    assert len(control) > 100  # the control ran all along
     assert sum(step > LONG_STEP_MS * 1e6 for step in steps) <= 1, ordered_steps[-5:]
     assert ordered_steps[-1] / 1e6 <= MAX_STEP_MS, ordered_steps[-5:]
     assert writer.longest_step_ns == max(steps)
