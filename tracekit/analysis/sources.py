@@ -20,6 +20,7 @@ from tracekit.analysis.prefetch import prefetched
 from tracekit.errors import EmptyDataError, InputError, SchemaError
 from tracekit.store import schema
 from tracekit.store.check import check_file
+from tracekit.store.check_workers import checked_in_parallel
 from tracekit.store.compact import covered_by_compacted
 from tracekit.store.footer_cache import FooterCache
 from tracekit.store.footer_cache import enabled as footer_cache_enabled
@@ -248,7 +249,11 @@ def find_sources(
         remote = sum(1 for path in paths if is_object_url(path) and path not in known)
         ahead = OBJECT_CHECKS_AHEAD if remote > 1 else 0
         if not ahead:
-            yield from zip(paths, map(footer, paths), strict=True)
+            # Local files unknown to the cache: on every core when there are many.
+            fresh = [path for path in paths if path not in known]
+            with contextlib.closing(checked_in_parallel(fresh, footer)) as outcomes:
+                for path in paths:
+                    yield path, known[path] if path in known else next(outcomes)
             return
         reader_filesystem()  # made once here, not by the first checks at once
         outcomes = prefetched(paths, footer, ahead=ahead)
