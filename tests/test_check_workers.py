@@ -150,10 +150,10 @@ def test_workers_are_stopped_when_the_caller_stops_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     paths = mixed_files(tmp_path)
-    started: list[subprocess.Popen[str]] = []
+    started: list[subprocess.Popen[bytes]] = []
     real = subprocess.Popen
 
-    def recording(*args: object, **kwargs: object) -> subprocess.Popen[str]:
+    def recording(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
         process = real(*args, **kwargs)  # type: ignore[call-overload]
         started.append(process)
         return process  # type: ignore[no-any-return]

@@ -111,7 +111,9 @@ def checked_in_parallel(
 
 @dataclasses.dataclass
 class _Worker:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
+    given: IO[str]
+    """Its standard input: the JSON list of its paths."""
     answers: IO[str]
     """Its standard output: a temporary file, so that it never waits on a full pipe
     while this process checks its own slice."""
@@ -123,30 +125,26 @@ def _start(paths: list[str]) -> _Worker | None:
     env["PYTHONPATH"] = os.pathsep.join(
         part for part in (package_root, env.get("PYTHONPATH", "")) if part
     )
-    # Closed by _stop, once the answers are read.
+    # The paths as a file too: writing them to a pipe would wait for the worker to
+    # start. Both are closed by _stop, once the answers are read.
+    given = tempfile.TemporaryFile("w+", encoding="ascii")  # noqa: SIM115
     answers = tempfile.TemporaryFile("w+", encoding="ascii", errors="replace")  # noqa: SIM115
     try:
+        given.write(json.dumps(paths))  # ASCII: odd bytes of names as \udcxx
+        given.flush()
+        given.seek(0)
         process = subprocess.Popen(
             [sys.executable, "-m", "tracekit.store.check_workers"],
-            stdin=subprocess.PIPE,
+            stdin=given,
             stdout=answers,
             stderr=subprocess.DEVNULL,
-            text=True,
-            encoding="ascii",
             env=env,
         )
     except (OSError, ValueError):  # no interpreter to start: this process checks them
+        given.close()
         answers.close()
         return None
-    worker = _Worker(process, answers)
-    assert process.stdin is not None
-    try:
-        process.stdin.write(json.dumps(paths))  # ASCII: odd bytes of names as \udcxx
-        process.stdin.close()
-    except OSError:  # it died at once
-        _stop(worker)
-        return None
-    return worker
+    return _Worker(process, given, answers)
 
 
 def _answers(
@@ -186,6 +184,7 @@ def _stop(worker: _Worker) -> None:
     with contextlib.suppress(OSError):
         worker.process.kill()
     worker.process.wait()
+    worker.given.close()
     worker.answers.close()
 
 
