@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    import test_object_store as harness
+    import s3_server as harness
     from analysis_helpers import known_ticks, write_run
 
     from tracekit.analysis import sources

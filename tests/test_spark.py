@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pytest
 from cli_helpers import SAMPLES
+from spark_helpers import TABLES, TOLERANCE, assert_frames_close, start_session
 from typer.testing import CliRunner
 
 import tracekit
@@ -41,35 +40,10 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow  # a JVM starts once for the module (about 10-30 s)
 
-REQUIRED = os.environ.get("TRACEKIT_REQUIRE_SPARK") == "1"
-TOLERANCE = 1e-9
-QUICK_JVM = {
-    # A short-lived JVM on small data: compile less, start sooner (about 2x faster here).
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.adaptive.enabled": "false",
-    "spark.sql.shuffle.partitions": "2",
-}
-TABLES = ("stages", "deadline", "attribution", "guards", "requests", "parallel")
-
-
-def _unavailable(message: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"{message} (TRACEKIT_REQUIRE_SPARK=1)")
-    pytest.skip(message)
-
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        _unavailable("pyspark is not installed: pip install -e '.[spark]'")
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        _unavailable("no Java on this machine (java -version); Spark needs Java 17+")
-    from tracekit.spark import local_session
-
-    session = local_session("local[2]", config=QUICK_JVM)
+    session = start_session()
     yield session
     session.stop()
 
@@ -121,22 +95,6 @@ def computed(spark: SparkSession, simulated: Path) -> dict[str, Computed]:
         )
         traces.frame.unpersist()
     return result
-
-
-def assert_frames_close(name: str, ours: pl.DataFrame, theirs: pl.DataFrame) -> None:
-    """Same columns, types and rows; floats equal to 1e-9 (relative, or absolute near 0)."""
-    assert ours.columns == theirs.columns, name
-    assert ours.schema == theirs.schema, name
-    assert ours.height == theirs.height, f"{name}: {ours} != {theirs}"
-    for column in ours.columns:
-        for index, (a, b) in enumerate(zip(ours[column], theirs[column], strict=True)):
-            where = f"{name}.{column}[{index}]"
-            if isinstance(a, float) or isinstance(b, float):
-                assert (a is None) == (b is None), f"{where}: {a} != {b}"
-                if a is not None:
-                    assert math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE), where
-            else:
-                assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 @pytest.mark.parametrize("dataset", ["samples", "simulated"])

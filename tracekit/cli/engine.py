@@ -57,4 +57,9 @@ def spark_session(master: str | None) -> tuple[SparkSession, bool]:
     from tracekit.spark import default_session
 
     session = default_session(master)
-    return session, str(session.conf.get("spark.master", "")).startswith("local")
+    local = str(session.conf.get("spark.master", "")).startswith("local")
+    if local:
+        # tracekit reports a failed read as one `Error:` line; on one machine Spark's
+        # own log would print each failed task's stack traces before it.
+        session.sparkContext.setLogLevel("FATAL")
+    return session, local

@@ -8,7 +8,7 @@ profile is gated locally with ``tracekit compare`` (``docs/scale.md``).
 >>> from tracekit import spark as tkspark
 >>> session = tkspark.local_session()          # or the cluster's SparkSession
 >>> tkspark.analyze(session, "samples/current")  # an Analysis, as tracekit.load().analyze()
->>> tkspark.build_profile(session, "s3a://bucket/traces").write(Path("fleet.json"))
+>>> tkspark.build_profile(session, "s3://bucket/traces").write(Path("fleet.json"))
 
 Needs ``pip install 'tracekit[spark]'`` and Java 17 or newer.
 """

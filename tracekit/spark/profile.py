@@ -64,7 +64,20 @@ def build_profile(
 
 
 def profile_traces(traces: SparkTraces) -> Profile:
-    """:func:`build_profile` for traces already read."""
+    """:func:`build_profile` for traces already read.
+
+    Raises:
+        InputError: An ``s3://`` object cannot be read (see
+            :func:`tracekit.spark.read_errors.object_read_errors`).
+        EmptyDataError: No tick in the data.
+    """
+    from tracekit.spark.read_errors import object_read_errors
+
+    with object_read_errors():
+        return _profile(traces)
+
+
+def _profile(traces: SparkTraces) -> Profile:
     from pyspark.sql import functions as F
 
     frame = traces.frame

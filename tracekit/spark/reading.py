@@ -1,9 +1,12 @@
 """Golden traces as a Spark DataFrame, and the session to read them with.
 
-Local paths go through the same file checks as ``tracekit.load`` (footers, schema
-version, windows a compacted file covers); URIs with a scheme (``s3a://``,
-``hdfs://``, ``abfss://``, ...) are handed to Spark as they are and read with the
-schema of ``tracekit.store.schema``, recursively, ``golden-*.parquet`` only.
+Local paths and ``s3://`` locations go through the same file checks as
+``tracekit.load`` (footers, schema version, windows a compacted file covers);
+Spark reads local files with its Parquet reader and ``s3://`` objects through
+tracekit's data source (:mod:`tracekit.spark.objects`: no Hadoop S3 connector
+needed). Other URIs with a scheme (``s3a://``, ``hdfs://``, ``abfss://``, ...) are
+handed to Spark as they are and read with the schema of ``tracekit.store.schema``,
+recursively, ``golden-*.parquet`` only.
 """
 
 from __future__ import annotations
@@ -29,9 +32,17 @@ LOCAL_SHUFFLE_PARTITIONS: Final = 4
 query on one machine's worth of data."""
 
 
+SPARK_COLUMNS: Final = (
+    *schema.COLUMNS,
+    *(column for column in schema.ADDED_COLUMNS if column.name in schema.NESTING_COLUMNS),
+)
+"""The columns the Spark engine reads: schema v1 and the added ``span_id`` and
+``parent_span_id`` (null in files without them)."""
+
+
 def spark_schema() -> StructType:
-    """The golden-trace schema as a Spark ``StructType`` (``run_id`` stays a string),
-    with the added ``span_id`` and ``parent_span_id`` (null in files without them)."""
+    """The golden-trace schema as a Spark ``StructType`` (``run_id`` stays a string):
+    :data:`SPARK_COLUMNS`."""
     from pyspark.sql import types as T
 
     spark_types = {
@@ -43,10 +54,7 @@ def spark_schema() -> StructType:
     return T.StructType(
         [
             T.StructField(column.name, spark_types[column.arrow_type], column.nullable)
-            for column in (
-                *schema.COLUMNS,
-                *(c for c in schema.ADDED_COLUMNS if c.name in schema.NESTING_COLUMNS),
-            )
+            for column in SPARK_COLUMNS
         ]
     )
 
@@ -179,8 +187,10 @@ def read_traces(
 
     Args:
         spark: The session to read with.
-        paths: Local files, folders or globs (checked as by ``tracekit.load``), or
-            URIs Spark can read (``s3a://bucket/traces``), searched recursively.
+        paths: Local files, folders or globs, or ``s3://bucket/prefix`` locations
+            (checked as by ``tracekit.load``; objects are read by
+            :mod:`tracekit.spark.objects`), or other URIs Spark can read
+            (``s3a://bucket/traces``), searched recursively.
         skip_bad: Leave out bad local files, and files holding a negative or null
             duration, instead of failing.
         cache: Keep the rows in Spark's cache (memory, spilling to disk) after the
@@ -191,7 +201,7 @@ def read_traces(
         InputError: A path is missing, a file is bad or holds a bad duration.
     """
     items = [str(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
-    remote = [item for item in items if _URI.match(item) and not item.startswith("file://")]
+    remote = [item for item in items if _URI.match(item) and not _checked_here(item)]
     if remote and len(remote) != len(items):
         raise InputError(
             "pass either local paths or URIs (s3a://...) to the Spark engine, not both"
@@ -207,6 +217,7 @@ def read_traces(
         return _without_bad_values(SparkTraces(frame, tuple(remote)), skip_bad=skip_bad)
     from tracekit.analysis.identity import duplicate_files
     from tracekit.analysis.sources import Sources, find_sources
+    from tracekit.store.location import is_object_url, resolve_settings
 
     sources = find_sources(items, skip_bad=skip_bad)
     # What tracekit.load does: a file holding the same windows as another counts once.
@@ -218,10 +229,34 @@ def read_traces(
             {path: meta for path, meta in sources.metadata.items() if path not in dropped},
         )
     _refuse_what_spark_cannot_match(sources.metadata)
+    if any(is_object_url(path) for path in sources.files):
+        try:
+            from tracekit.spark.objects import FILE_COLUMN, read_objects
+        except ImportError:  # pyspark.sql.datasource came with Spark 4.0
+            raise InputError(
+                "the Spark engine reads s3:// with pyspark 4.0 or newer: upgrade pyspark, "
+                "or read s3a:// where the cluster has Hadoop's S3 connector"
+            ) from None
+        from tracekit.spark.read_errors import object_read_errors
+
+        frame = read_objects(spark, sources.files, resolve_settings())
+        traces = SparkTraces(frame, sources.files, sources.skipped, sources.metadata)
+        with object_read_errors():
+            traces = _without_bad_values(traces, skip_bad=skip_bad, file_column=FILE_COLUMN)
+        frame = traces.frame.drop(FILE_COLUMN)
+        return dataclasses.replace(traces, frame=frame.cache() if cache else frame)
     frame = reader.parquet(*(_literal(str(Path(path).resolve())) for path in sources.files))
     frame = frame.cache() if cache else frame
     traces = SparkTraces(frame, sources.files, sources.skipped, sources.metadata)
     return _without_bad_values(traces, skip_bad=skip_bad)
+
+
+def _checked_here(item: str) -> bool:
+    """Whether tracekit finds and checks the files of ``item`` itself (local paths and
+    ``s3://`` locations) rather than handing it to Spark."""
+    from tracekit.store.location import is_object_url
+
+    return item.startswith("file://") or is_object_url(item)
 
 
 def _refuse_what_spark_cannot_match(metadata: dict[str, dict[str, str]]) -> None:
@@ -263,16 +298,21 @@ def _literal(path: str) -> str:
     return _HADOOP_GLOB.sub(r"\\\1", path)
 
 
-def _without_bad_values(traces: SparkTraces, *, skip_bad: bool) -> SparkTraces:
+def _without_bad_values(
+    traces: SparkTraces, *, skip_bad: bool, file_column: str | None = None
+) -> SparkTraces:
     """Refuse (or with ``skip_bad`` drop) files with a negative or null duration, as
-    ``tracekit.load`` does."""
+    ``tracekit.load`` does. A row's file is ``file_column``, else Spark's
+    ``input_file_name()``."""
     from pyspark.sql import functions as F
+
+    file = F.input_file_name() if file_column is None else F.col(file_column)
 
     timed = F.col("kind").isin(schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST)
     bad = F.col("duration_ns").isNull() | (F.col("duration_ns") < 0)
     found = (
         traces.frame.filter(timed & bad)
-        .select(F.input_file_name().alias("file"), "kind", "duration_ns")
+        .select(file.alias("file"), "kind", "duration_ns")
         .dropDuplicates(["file"])
         .collect()
     )
@@ -289,7 +329,7 @@ def _without_bad_values(traces: SparkTraces, *, skip_bad: bool) -> SparkTraces:
     from tracekit.analysis.sources import SkippedFile
 
     names = sorted(str(r["file"]) for r in found)
-    frame = traces.frame.filter(~F.input_file_name().isin(names))
+    frame = traces.frame.filter(~file.isin(names))
     skipped = tuple(
         SkippedFile(name, f"{name}: a row has a negative or null duration") for name in names
     )

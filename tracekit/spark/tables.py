@@ -57,7 +57,20 @@ def analyze(
 
 
 def analyze_traces(traces: SparkTraces) -> Analysis:
-    """:func:`analyze` for traces already read."""
+    """:func:`analyze` for traces already read.
+
+    Raises:
+        InputError: An ``s3://`` object cannot be read (see
+            :func:`tracekit.spark.read_errors.object_read_errors`).
+        EmptyDataError: No tick in the data.
+    """
+    from tracekit.spark.read_errors import object_read_errors
+
+    with object_read_errors():
+        return _analysis(traces)
+
+
+def _analysis(traces: SparkTraces) -> Analysis:
     frame = traces.frame
     deadline, parallel = tick_tables(frame)
     ticks = int(deadline["ticks"][0])

@@ -267,9 +267,10 @@ def _reader_filesystem(settings: StoreSettings) -> Any:
     return s3_filesystem(settings)
 
 
-def reader_filesystem() -> Any:
-    """The readers' S3 file system for the current settings (one per settings)."""
-    return _reader_filesystem(resolve_settings())
+def reader_filesystem(settings: StoreSettings | None = None) -> Any:
+    """The readers' S3 file system for ``settings``, by default the current ones (one
+    per settings)."""
+    return _reader_filesystem(resolve_settings() if settings is None else settings)
 
 
 def storage_options(paths: Sequence[str]) -> dict[str, str] | None:
