@@ -47,22 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = harness.S3Server(Path(tmp) / "seaweedfs")
         server.start()
         try:
-            os.environ.update(
-                AWS_ACCESS_KEY_ID=harness.ACCESS_KEY,
-                AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY,
-                AWS_ENDPOINT_URL=server.endpoint,
-                AWS_REGION="us-east-1",
-            )
+            os.environ.update(harness.client_env(server))
             local = Path(tmp) / "windows"
-            paths = write_run(
-                local, "bot", known_ticks("bot", 10 * args.objects, 0), window_ticks=10
-            )
-            filesystem = server.filesystem()
-            for path in paths:
-                key = f"{harness.BUCKET}/bench/{path.relative_to(local).as_posix()}"
-                with filesystem.open_output_stream(key) as sink:
-                    sink.write(path.read_bytes())
-            url = f"s3://{harness.BUCKET}/bench"
+            write_run(local, "bot", known_ticks("bot", 10 * args.objects, 0), window_ticks=10)
+            url = harness.upload(server, local, "bench")
             times: dict[int, list[float]] = {0: [], sources.OBJECT_CHECKS_AHEAD: []}
             sources.find_sources([url])  # untimed: the connection and the server warm
             for round_number in range(args.repeat):

@@ -206,3 +206,15 @@ def corpus() -> dict[str, Builder]:
 def _mkdir(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def negative_duration_run(folder: Path) -> Path:
+    """Windows 1-3 of run ``r`` in ``folder``, window 2 with a stage of -5 ns; window 2."""
+    write_window(folder, 1)
+    write_window(folder, 3)
+    table = base_table(first_tick=11)
+    durations = table.column("duration_ns").to_pylist()
+    durations[1] = -5
+    index = table.schema.get_field_index("duration_ns")
+    table = table.set_column(index, table.schema.field(index), pa.array(durations, pa.int64()))
+    return write_window(folder, 2, with_metadata(table, window=b"2"))

@@ -162,3 +162,24 @@ def objects(server: S3Server, prefix: str) -> dict[str, int]:
         pafs.FileSelector(f"{BUCKET}/{prefix}", recursive=True, allow_not_found=True)
     )
     return {info.path: info.size for info in infos if info.type == pafs.FileType.File}
+
+
+def upload(server: S3Server, local: Path, prefix: str) -> str:
+    """Every Parquet file under ``local`` copied to ``prefix`` of the bucket, keeping
+    its folders; the ``s3://`` location of the copy."""
+    filesystem = server.filesystem()
+    for path in sorted(local.rglob("*.parquet")):
+        key = f"{BUCKET}/{prefix}/{path.relative_to(local).as_posix()}"
+        with filesystem.open_output_stream(key) as sink:
+            sink.write(path.read_bytes())
+    return f"s3://{BUCKET}/{prefix}"
+
+
+def client_env(server: S3Server) -> dict[str, str]:
+    """The AWS variables by which tracekit's readers reach ``server``."""
+    return {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_ENDPOINT_URL": server.endpoint,
+        "AWS_REGION": "us-east-1",
+    }

@@ -18,7 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from s3_server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server, free_port, objects
+from s3_server import (
+    ACCESS_KEY,
+    BUCKET,
+    SECRET_KEY,
+    S3Server,
+    client_env,
+    free_port,
+    objects,
+    upload,
+)
 from typer.testing import CliRunner
 
 from tracekit import TraceConfig, Tracer
@@ -42,10 +51,8 @@ def aws_env(server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    for name, value in client_env(server).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     return server
@@ -144,12 +151,8 @@ def _upload_windows(server: S3Server, prefix: str, tmp_path: Path, windows: int)
     from analysis_helpers import known_ticks, write_run
 
     local = tmp_path / "windows"
-    paths = write_run(local, "bot", known_ticks("bot", 10 * windows, 0), window_ticks=10)
-    filesystem = server.filesystem()
-    for path in paths:
-        key = f"{BUCKET}/{prefix}/{path.relative_to(local).as_posix()}"
-        with filesystem.open_output_stream(key) as sink:
-            sink.write(path.read_bytes())
+    write_run(local, "bot", known_ticks("bot", 10 * windows, 0), window_ticks=10)
+    upload(server, local, prefix)
     return local
 
 

@@ -277,3 +277,28 @@ def test_local_file_names_reach_spark_literally() -> None:
         "/t/run_id=canary\\[1\\]/golden-000001.parquet"
     )
     assert _literal("/t/a*b?{c}") == "/t/a\\*b\\?\\{c\\}"
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_bad_duration_in_a_local_file_is_named_cached_or_not(
+    spark: SparkSession, tmp_path: Path, cache: bool
+) -> None:
+    """The rows' file is taken before Spark's cache (above it, ``input_file_name()``
+    is empty), so the error names the file either way."""
+    from hostile import negative_duration_run
+
+    from tracekit.spark import read_traces
+
+    root = tmp_path / "traces 1%"  # quoted in Spark's file: URI
+    bad = negative_duration_run(root / "run_id=r")
+    with pytest.raises(InputError) as refused:
+        read_traces(spark, root, cache=cache)
+    assert str(refused.value).startswith(f"{bad}: a stage row has a negative (-5 ns)")
+    kept = read_traces(spark, root, cache=cache, skip_bad=True)
+    assert [skipped.path for skipped in kept.skipped] == [str(bad)]
+    assert kept.frame.filter("kind = 'tick'").count() == 20
+    assert kept.frame.columns == [field.name for field in kept.frame.schema.fields]
+    assert "_tracekit_file" not in kept.frame.columns
+    kept.frame.unpersist()
+    as_uri = read_traces(spark, f"file://{root}", skip_bad=True)  # a file: URI is a path
+    assert (as_uri.files, as_uri.skipped) == (kept.files, kept.skipped)

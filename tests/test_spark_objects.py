@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pytest
 from cli_helpers import SAMPLES
-from hostile import base_table, with_metadata, write_window
-from s3_server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server
+from hostile import negative_duration_run, write_window
+from s3_server import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server, client_env, free_port, upload
 from spark_helpers import TABLES, TOLERANCE, assert_frames_close, start_session
 from typer.testing import CliRunner
 
@@ -42,10 +42,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         running.start()
         aws = tmp_path_factory.mktemp("aws")
         for name, value in {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_ENDPOINT_URL": running.endpoint,
-            "AWS_REGION": "us-east-1",
+            **client_env(running),
             "AWS_CONFIG_FILE": str(aws / "no-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(aws / "no-credentials"),
         }.items():
@@ -69,16 +66,6 @@ def spark(server: S3Server) -> Iterator[SparkSession]:
     )
     yield session
     session.stop()
-
-
-def upload(server: S3Server, local: Path, prefix: str) -> str:
-    """Every Parquet file under ``local`` copied to ``prefix``; the location."""
-    filesystem = server.filesystem()
-    for path in sorted(local.rglob("*.parquet")):
-        key = f"{BUCKET}/{prefix}/{path.relative_to(local).as_posix()}"
-        with filesystem.open_output_stream(key) as sink:
-            sink.write(path.read_bytes())
-    return f"s3://{BUCKET}/{prefix}"
 
 
 @pytest.fixture(scope="module")
@@ -135,29 +122,60 @@ def test_cli_engine_spark_reads_the_store(samples: str, spark: SparkSession) -> 
                     assert value == reference[key], (table, key)
 
 
-def test_the_query_carries_the_endpoint_but_never_the_credentials(
-    spark: SparkSession, samples: str, server: S3Server, capsys: pytest.CaptureFixture[str]
+def test_the_query_carries_the_endpoint_but_never_the_credentials() -> None:
+    pytest.importorskip("pyspark")
+    from tracekit.spark.objects import query_options
+    from tracekit.store.location import StoreSettings
+
+    urls = ["s3://b/run_id=r/golden-000001.parquet"]
+    settings = StoreSettings("http://127.0.0.1:9", "eu-west-3", "key-id", "the-secret", "tok")
+    options = query_options(urls, settings, 3)
+    assert options == {
+        "urls": json.dumps(urls),
+        "partitions": "3",
+        "endpoint_url": "http://127.0.0.1:9",
+        "region": "eu-west-3",
+    }
+    aws = query_options(urls, StoreSettings(region="us-east-1"), 1)
+    assert aws["endpoint_url"] == ""  # AWS itself, whatever the executors' variables say
+
+
+def test_a_task_reads_with_its_own_credentials_at_the_drivers_endpoint(
+    server: S3Server, samples: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tracekit.spark import read_traces
+    """What a Spark task runs, in this process: the endpoint comes with the query, so
+    an executor without AWS_ENDPOINT_URL still reaches the driver's store."""
+    pytest.importorskip("pyspark")
+    import pyarrow.parquet as pq
 
-    traces = read_traces(spark, f"{samples}/baseline")
-    traces.frame.explain(mode="extended")
-    plan = capsys.readouterr().out
-    assert "tracekit_golden" in plan or "GoldenObjects" in plan
-    assert SECRET_KEY not in plan
-    assert ACCESS_KEY not in plan
+    from tracekit.spark.objects import _ObjectReader, _Slice, arrow_schema
 
+    local = sorted((SAMPLES / "current").rglob("*.parquet"))[0]
+    url = f"{samples}/current/{local.relative_to(SAMPLES / 'current').as_posix()}"
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    reader = _ObjectReader([url], 1, server.endpoint, "us-east-1")
+    batches = list(reader.read(_Slice([url])))
+    assert all(batch.schema.equals(arrow_schema()) for batch in batches)
+    rows = pa.Table.from_batches(batches)
+    expected = pq.read_table(local)
+    assert rows.num_rows == expected.num_rows > 0
+    for name in expected.column_names:
+        assert rows.column(name).to_pylist() == expected.column(name).to_pylist(), name
+    assert set(rows.column("_tracekit_file").to_pylist()) == {url}
 
-def _bad_window(folder: Path) -> Path:
-    """Window 2 of run ``r`` with a negative stage duration (windows 1 and 3 good)."""
-    write_window(folder, 1)
-    write_window(folder, 3)
-    table = base_table(first_tick=11)
-    durations = table.column("duration_ns").to_pylist()
-    durations[1] = -5
-    index = table.schema.get_field_index("duration_ns")
-    table = table.set_column(index, table.schema.field(index), pa.array(durations, pa.int64()))
-    return write_window(folder, 2, with_metadata(table, window=b"2"))
+    from tracekit.spark.read_errors import MARK, ObjectReadError
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ObjectReadError) as unreachable:
+        list(_ObjectReader([url], 1, closed, "us-east-1").read(_Slice([url])))
+    told = str(unreachable.value)
+    assert told.startswith(f"{MARK}{url}: cannot reach the object store at {closed}")
+    assert told.endswith("(read by a Spark task, its own credentials)")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    with pytest.raises(ObjectReadError) as refused:
+        list(reader.read(_Slice([url])))
+    assert "refused the credentials" in str(refused.value)
+    assert "not-the-secret" not in str(refused.value)
 
 
 def test_a_bad_duration_on_the_store_is_named_or_skipped(
@@ -166,7 +184,7 @@ def test_a_bad_duration_on_the_store_is_named_or_skipped(
     from tracekit.spark import analyze
 
     local = tmp_path / "bad"
-    bad = _bad_window(local / "run_id=r")
+    bad = negative_duration_run(local / "run_id=r")
     location = upload(server, local, "bad")
     bad_url = f"{location}/run_id=r/{bad.name}"
     with pytest.raises(InputError) as refused:
@@ -202,6 +220,58 @@ def test_an_object_gone_after_its_check_is_one_error_naming_it(
         f"{victim}: the object is gone since it was checked; run again once the dataset is settled"
     )
     assert "\n" not in message
+
+
+@pytest.fixture(scope="module")
+def nested(server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A simulated run that records its spans' parents (span_id, parent_span_id)."""
+    from tracekit import TraceConfig
+    from tracekit.sim import SimulationSpec, simulate
+
+    local = tmp_path_factory.mktemp("nested")
+    config = TraceConfig(
+        output_dir=str(local), golden_trace_interval=60, sample_rate=0.5, record_parents=True
+    )
+    simulate(SimulationSpec(ticks=300, seed=5, spike_probability=0.05), config, run_id="nest")
+    return upload(server, local, "nested")
+
+
+def test_recorded_parents_are_read_from_the_store(spark: SparkSession, nested: str) -> None:
+    from pyspark.sql import functions as F
+
+    from tracekit.spark import read_traces
+    from tracekit.spark.tables import analyze_traces
+
+    traces = read_traces(spark, nested)
+    assert "_tracekit_file" not in traces.frame.columns
+    recorded = traces.frame.filter(F.col("parent_span_id").isNotNull()).count()
+    assert recorded > 0  # the columns are read, not made null
+    ours = analyze_traces(traces)
+    theirs = tracekit.load(nested).analyze(self_time=False)
+    for table in TABLES:
+        assert_frames_close(table, getattr(ours, table), getattr(theirs, table))
+    assert ours.attribution.height > 0
+
+
+def test_s3_before_pyspark_4_is_refused_before_any_listing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from tracekit.spark import reading
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == "pyspark.sql.datasource" else real(name, *rest),
+    )
+
+    class NoSession:  # a listing or a read would need a real one
+        pass
+
+    with pytest.raises(InputError, match=r"reads s3:// with pyspark 4\.0 or newer"):
+        reading.read_traces(NoSession(), "s3://nowhere/at-all")  # type: ignore[arg-type]
 
 
 def test_tasks_read_consecutive_slices_of_every_object() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from typing import TYPE_CHECKING, Annotated
 
@@ -61,5 +62,6 @@ def spark_session(master: str | None) -> tuple[SparkSession, bool]:
     if local:
         # tracekit reports a failed read as one `Error:` line; on one machine Spark's
         # own log would print each failed task's stack traces before it.
-        session.sparkContext.setLogLevel("FATAL")
+        with contextlib.suppress(Exception):  # Spark Connect has no SparkContext
+            session.sparkContext.setLogLevel("FATAL")
     return session, local

@@ -9,20 +9,23 @@ read instead through a Python data source (:class:`GoldenObjects`, Spark 4's
 then every Spark task reads a slice of them with pyarrow's S3 file system,
 streamed a batch at a time, in the schema of :func:`~tracekit.spark.reading.spark_schema`.
 
-The executors reach the store at the driver's endpoint and region (passed with the
-query) and with the credentials of their own environment: the AWS variables,
-``~/.aws`` files, or an instance role (on a cluster, ``spark.executorEnv.*`` or the
-nodes' role). Credentials are never part of the query.
+The executors reach the store at the driver's endpoint (AWS itself when the driver
+has none) and region, passed with the query, and with the credentials of their own
+environment: the AWS variables, ``~/.aws`` files, or an instance role (on a
+cluster, the nodes' role or ``spark.executorEnv.*``). Credentials are never part
+of the query (:func:`query_options`).
 
 A failure to read an object in a task (the object deleted since it was checked,
-the store unreachable) fails the Spark job;
-:func:`~tracekit.spark.read_errors.object_read_errors` turns it into the same
-one-line :class:`~tracekit.errors.InputError` the polars readers give.
+the store unreachable, credentials refused) fails the Spark job;
+:func:`~tracekit.spark.read_errors.object_read_errors` turns it into a one-line
+:class:`~tracekit.errors.InputError` naming the object, as the polars readers'.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -30,6 +33,7 @@ from pyspark.sql.datasource import DataSource, DataSourceReader, InputPartition
 
 from tracekit.errors import ConfigError
 from tracekit.spark.read_errors import MARK, ObjectReadError
+from tracekit.spark.reading import FILE_COLUMN, SPARK_COLUMNS, spark_schema
 from tracekit.store import schema
 
 if TYPE_CHECKING:
@@ -41,13 +45,18 @@ if TYPE_CHECKING:
 
 SOURCE_NAME: Final = "tracekit_golden"
 """The data source's name in ``spark.read.format(...)``."""
-FILE_COLUMN: Final = "_tracekit_file"
-"""The column naming each row's object while the rows are checked (then dropped)."""
 BATCH_ROWS: Final = 65_536
 """Rows per Arrow batch a task hands to Spark: a task holds one batch, not a file."""
 PARTITIONS_PER_CORE: Final = 2
-"""Tasks per core of the session: a slow object delays one small task, not a core's
-share."""
+"""Tasks per core of the session, at most (never more tasks than objects): a slow
+object delays one small task, not a core's share."""
+CONNECT_CORES: Final = 8
+"""The cores assumed of a Spark Connect session, which does not tell its own."""
+_NO_ENDPOINT: Final = ""
+"""The ``endpoint_url`` option when the driver reads AWS itself."""
+
+_registered: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Sessions the data source is registered in (Spark warns at a second registration)."""
 
 
 def read_objects(spark: SparkSession, urls: Sequence[str], settings: StoreSettings) -> DataFrame:
@@ -60,22 +69,29 @@ def read_objects(spark: SparkSession, urls: Sequence[str], settings: StoreSettin
         settings: The store the driver reads (its endpoint and region go to the
             executors, never its credentials).
     """
-    spark.dataSource.register(GoldenObjects)
-    options = {
+    if spark not in _registered:
+        spark.dataSource.register(GoldenObjects)
+        _registered.add(spark)
+    options = query_options(urls, settings, _partition_count(spark, len(urls)))
+    return spark.read.format(SOURCE_NAME).options(**options).load()
+
+
+def query_options(urls: Sequence[str], settings: StoreSettings, partitions: int) -> dict[str, str]:
+    """The data source's options: the objects, the tasks, the store's endpoint and
+    region. Nothing else of ``settings``: the options are part of the query."""
+    return {
         "urls": json.dumps(list(urls)),
-        "partitions": str(_partition_count(spark, len(urls))),
+        "partitions": str(partitions),
+        "endpoint_url": settings.endpoint_url or _NO_ENDPOINT,
         "region": settings.region,
     }
-    if settings.endpoint_url is not None:
-        options["endpoint_url"] = settings.endpoint_url
-    return spark.read.format(SOURCE_NAME).options(**options).load()
 
 
 def _partition_count(spark: SparkSession, objects: int) -> int:
     try:
         cores = int(spark.sparkContext.defaultParallelism)
-    except Exception:  # Spark Connect has no SparkContext: let the files decide
-        cores = 8
+    except Exception:  # Spark Connect has no SparkContext
+        cores = CONNECT_CORES
     return max(1, min(objects, PARTITIONS_PER_CORE * cores))
 
 
@@ -83,16 +99,12 @@ def source_schema() -> StructType:
     """The data source's rows: the golden schema and :data:`FILE_COLUMN`."""
     from pyspark.sql import types as T
 
-    from tracekit.spark.reading import spark_schema
-
     return T.StructType([*spark_schema().fields, T.StructField(FILE_COLUMN, T.StringType(), False)])
 
 
 def arrow_schema() -> pa.Schema:
     """:func:`source_schema` as pyarrow, the types each batch is built in."""
     import pyarrow as pa
-
-    from tracekit.spark.reading import SPARK_COLUMNS
 
     golden = schema.arrow_schema(added=True)
     fields = [golden.field(column.name) for column in SPARK_COLUMNS]
@@ -126,7 +138,7 @@ class GoldenObjects(DataSource):
         return _ObjectReader(
             json.loads(options["urls"]),
             int(options.get("partitions", "1")),
-            options.get("endpoint_url"),
+            options.get("endpoint_url") or None,
             options.get("region"),
         )
 
@@ -154,10 +166,12 @@ class _ObjectReader(DataSourceReader):
         from tracekit.store.location import reader_filesystem, resolve_settings
 
         assert isinstance(partition, _Slice)
-        try:
-            settings = resolve_settings(self.endpoint_url, self.region)
+        try:  # the credentials of this executor's environment, the driver's endpoint
+            settings = dataclasses.replace(
+                resolve_settings(region=self.region), endpoint_url=self.endpoint_url
+            )
         except ConfigError as error:  # the executor's own AWS files
-            raise ObjectReadError(f"{MARK}{error}") from None
+            raise ObjectReadError(f"{MARK}{error} (on a Spark executor)") from None
         filesystem = reader_filesystem(settings)
         target = arrow_schema()
         for url in partition.urls:
@@ -194,7 +208,8 @@ def _batches(
             "run again once the dataset is settled"
         ) from None
     except OSError as error:
-        raise ObjectReadError(f"{MARK}{store_error(url, error, settings)}") from None
+        told = f"{store_error(url, error, settings)} (read by a Spark task, its own credentials)"
+        raise ObjectReadError(f"{MARK}{told}") from None
     except (pa.ArrowException, ValueError) as error:
         detail = " ".join(str(error).split())[:200]
         raise ObjectReadError(

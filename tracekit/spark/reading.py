@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from tracekit.analysis.sources import SkippedFile
 
 _URI: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+FILE_COLUMN: Final = "_tracekit_file"
+"""The column naming each row's file while the rows are checked (then dropped)."""
 LOCAL_SHUFFLE_PARTITIONS: Final = 4
 """Shuffle partitions of a local session: Spark's default of 200 costs seconds per
 query on one machine's worth of data."""
@@ -200,12 +202,21 @@ def read_traces(
     Raises:
         InputError: A path is missing, a file is bad or holds a bad duration.
     """
-    items = [str(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
-    remote = [item for item in items if _URI.match(item) and not _checked_here(item)]
+    from pyspark.sql import functions as F
+
+    from tracekit.store.location import is_object_url
+
+    given = [paths] if isinstance(paths, str | Path) else paths
+    items = [str(path).removeprefix("file://") for path in given]
+    remote = [item for item in items if _URI.match(item) and not is_object_url(item)]
     if remote and len(remote) != len(items):
         raise InputError(
-            "pass either local paths or URIs (s3a://...) to the Spark engine, not both"
+            "pass either paths tracekit checks (local files, s3://) or URIs Spark reads as "
+            "they are (s3a://, hdfs://...) to the Spark engine, not both"
         )
+    objects = any(is_object_url(item) for item in items)
+    if objects:
+        _require_data_sources()
     reader = spark.read.schema(spark_schema())
     if remote:
         frame = (
@@ -213,11 +224,10 @@ def read_traces(
             .option("pathGlobFilter", "golden-*.parquet")
             .parquet(*remote)
         )
-        frame = frame.cache() if cache else frame
-        return _without_bad_values(SparkTraces(frame, tuple(remote)), skip_bad=skip_bad)
+        traces = SparkTraces(frame.withColumn(FILE_COLUMN, F.input_file_name()), tuple(remote))
+        return _checked(traces, skip_bad=skip_bad, cache=cache)
     from tracekit.analysis.identity import duplicate_files
     from tracekit.analysis.sources import Sources, find_sources
-    from tracekit.store.location import is_object_url, resolve_settings
 
     sources = find_sources(items, skip_bad=skip_bad)
     # What tracekit.load does: a file holding the same windows as another counts once.
@@ -229,34 +239,44 @@ def read_traces(
             {path: meta for path, meta in sources.metadata.items() if path not in dropped},
         )
     _refuse_what_spark_cannot_match(sources.metadata)
-    if any(is_object_url(path) for path in sources.files):
-        try:
-            from tracekit.spark.objects import FILE_COLUMN, read_objects
-        except ImportError:  # pyspark.sql.datasource came with Spark 4.0
-            raise InputError(
-                "the Spark engine reads s3:// with pyspark 4.0 or newer: upgrade pyspark, "
-                "or read s3a:// where the cluster has Hadoop's S3 connector"
-            ) from None
-        from tracekit.spark.read_errors import object_read_errors
+    if objects:
+        from tracekit.spark.objects import read_objects
+        from tracekit.store.location import resolve_settings
 
         frame = read_objects(spark, sources.files, resolve_settings())
-        traces = SparkTraces(frame, sources.files, sources.skipped, sources.metadata)
-        with object_read_errors():
-            traces = _without_bad_values(traces, skip_bad=skip_bad, file_column=FILE_COLUMN)
-        frame = traces.frame.drop(FILE_COLUMN)
-        return dataclasses.replace(traces, frame=frame.cache() if cache else frame)
-    frame = reader.parquet(*(_literal(str(Path(path).resolve())) for path in sources.files))
-    frame = frame.cache() if cache else frame
+    else:
+        frame = reader.parquet(
+            *(_literal(str(Path(path).resolve())) for path in sources.files)
+        ).withColumn(FILE_COLUMN, F.input_file_name())
     traces = SparkTraces(frame, sources.files, sources.skipped, sources.metadata)
-    return _without_bad_values(traces, skip_bad=skip_bad)
+    return _checked(traces, skip_bad=skip_bad, cache=cache)
 
 
-def _checked_here(item: str) -> bool:
-    """Whether tracekit finds and checks the files of ``item`` itself (local paths and
-    ``s3://`` locations) rather than handing it to Spark."""
-    from tracekit.store.location import is_object_url
+def _require_data_sources() -> None:
+    """Refuse ``s3://`` before any object is listed when pyspark cannot read it."""
+    import importlib.util
 
-    return item.startswith("file://") or is_object_url(item)
+    if importlib.util.find_spec("pyspark.sql.datasource") is None:  # came with Spark 4.0
+        raise InputError(
+            "the Spark engine reads s3:// with pyspark 4.0 or newer: upgrade pyspark, "
+            "or read s3a:// where the cluster has Hadoop's S3 connector"
+        )
+
+
+def _checked(traces: SparkTraces, *, skip_bad: bool, cache: bool) -> SparkTraces:
+    """``traces`` (with :data:`FILE_COLUMN`) cached if asked, checked for bad
+    durations, and without the file column.
+
+    The cache comes first, so that the check's pass fills it and the tables' passes
+    read no file again; the file column is taken before it (above a cache, Spark's
+    ``input_file_name()`` is empty).
+    """
+    from tracekit.spark.read_errors import object_read_errors
+
+    frame = traces.frame.cache() if cache else traces.frame
+    with object_read_errors():
+        checked = _without_bad_values(dataclasses.replace(traces, frame=frame), skip_bad=skip_bad)
+    return dataclasses.replace(checked, frame=checked.frame.drop(FILE_COLUMN))
 
 
 def _refuse_what_spark_cannot_match(metadata: dict[str, dict[str, str]]) -> None:
@@ -298,16 +318,13 @@ def _literal(path: str) -> str:
     return _HADOOP_GLOB.sub(r"\\\1", path)
 
 
-def _without_bad_values(
-    traces: SparkTraces, *, skip_bad: bool, file_column: str | None = None
-) -> SparkTraces:
+def _without_bad_values(traces: SparkTraces, *, skip_bad: bool) -> SparkTraces:
     """Refuse (or with ``skip_bad`` drop) files with a negative or null duration, as
-    ``tracekit.load`` does. A row's file is ``file_column``, else Spark's
-    ``input_file_name()``."""
+    ``tracekit.load`` does. A row's file is its :data:`FILE_COLUMN`; a local file is
+    named by its path, as ``tracekit.load`` names it."""
     from pyspark.sql import functions as F
 
-    file = F.input_file_name() if file_column is None else F.col(file_column)
-
+    file = F.col(FILE_COLUMN)
     timed = F.col("kind").isin(schema.KIND_TICK, schema.KIND_STAGE, schema.KIND_REQUEST)
     bad = F.col("duration_ns").isNull() | (F.col("duration_ns") < 0)
     found = (
@@ -318,19 +335,29 @@ def _without_bad_values(
     )
     if not found:
         return traces
-    row = min(found, key=lambda r: str(r["file"]))
+    named = sorted((_path_of(str(row["file"])), row) for row in found)
+    first, row = named[0]
     what = "null" if row["duration_ns"] is None else f"negative ({row['duration_ns']} ns)"
     reason = (
-        f"{row['file']}: a {row['kind']} row has a {what} duration; the file is corrupt or "
+        f"{first}: a {row['kind']} row has a {what} duration; the file is corrupt or "
         "was not written by tracekit: remove it or pass `skip_bad=True`"
     )
     if not skip_bad:
         raise InputError(reason)
     from tracekit.analysis.sources import SkippedFile
 
-    names = sorted(str(r["file"]) for r in found)
-    frame = traces.frame.filter(~file.isin(names))
+    frame = traces.frame.filter(~file.isin([str(row["file"]) for row in found]))
     skipped = tuple(
-        SkippedFile(name, f"{name}: a row has a negative or null duration") for name in names
+        SkippedFile(name, f"{name}: a row has a negative or null duration") for name, _ in named
     )
     return dataclasses.replace(traces, frame=frame, skipped=(*traces.skipped, *skipped))
+
+
+def _path_of(uri: str) -> str:
+    """A local file's path from the ``file:`` URI Spark names it by; other URIs as
+    they are."""
+    if not uri.startswith("file:"):
+        return uri
+    import urllib.parse
+
+    return urllib.parse.unquote(urllib.parse.urlsplit(uri).path)
