@@ -78,6 +78,7 @@ def test_analyze_in_parts_equals_analyze_whole(
 
     monkeypatch.setattr(traceset, "LARGE_FILE_BYTES", 0)
     monkeypatch.setattr(traceset, "SELF_TIME_BATCH_BYTES", 1)
+    monkeypatch.setattr(traceset, "PART_BYTES", 1)
     monkeypatch.setattr(reader, "read_part", read_part)
     parted = tracekit.load(tmp_path).analyze(self_time=self_time).to_dict()
     assert len([part for part in calls if part.row_groups]) > 1  # it was read in parts
@@ -103,6 +104,7 @@ def test_a_large_file_after_small_ones_is_still_read_in_parts(
     # The small file opens a batch that the large one joins (and closes).
     monkeypatch.setattr(traceset, "SELF_TIME_BATCH_BYTES", small.stat().st_size + 1)
     monkeypatch.setattr(traceset, "LARGE_FILE_BYTES", big.stat().st_size)
+    monkeypatch.setattr(traceset, "PART_BYTES", 1)
     paths = sorted([str(small), str(big)])
     assert traceset._batches(paths) == [paths]
     found = traceset._batches_and_parts(paths)

@@ -66,8 +66,13 @@ SELF_TIME_BATCH_BYTES = 8 * 2**20
 """Bytes on disk of the files read (and held) together: by :meth:`TraceSet.analyze`'s
 one pass, and to find self time."""
 LARGE_FILE_BYTES = 2 * SELF_TIME_BATCH_BYTES
-"""From this size on disk, analyze's one pass reads a file in parts of about
-:data:`SELF_TIME_BATCH_BYTES` where its row groups allow."""
+"""From this size on disk, analyze's one pass reads a file in parts of at least
+:data:`PART_BYTES` where its row groups allow."""
+PART_BYTES = 4 * 2**20
+"""Compressed bytes at which a part of a large file is cut: a row group of a
+compacted or generated file (about 830,000 rows, 6.8 MiB) is a part of its own.
+Parts of two such groups peaked at 1.2 GiB on a 6.4M-row file, parts of one at
+0.86 GiB, in the same time (``docs/benchmarks.md``, analyze round 9)."""
 
 
 def _time_ns(value: datetime | int | str, parameter: str) -> int:
@@ -188,7 +193,7 @@ def _batches(files: Sequence[str]) -> list[list[str]]:
 
 def _batches_and_parts(files: Sequence[str]) -> list[list[str] | reader.FilePart]:
     """:func:`_batches`, with a file of :data:`LARGE_FILE_BYTES` or more read in parts
-    of about :data:`SELF_TIME_BATCH_BYTES` where its row groups allow
+    of at least :data:`PART_BYTES` where its row groups allow
     (:func:`~tracekit.analysis.reader.file_parts`)."""
     found: list[list[str] | reader.FilePart] = []
     for batch in _batches(files):
@@ -201,7 +206,7 @@ def _batches_and_parts(files: Sequence[str]) -> list[list[str] | reader.FilePart
             continue
         if len(batch) > 1:
             found.append(batch[:-1])
-        parts = reader.file_parts(batch[-1], SELF_TIME_BATCH_BYTES)
+        parts = reader.file_parts(batch[-1], PART_BYTES)
         found.extend(parts if len(parts) > 1 else [batch[-1:]])
     return found
 
