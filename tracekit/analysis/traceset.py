@@ -71,8 +71,8 @@ LARGE_FILE_BYTES = 2 * SELF_TIME_BATCH_BYTES
 PART_BYTES = 4 * 2**20
 """Compressed bytes at which a part of a large file is cut: a row group of a
 compacted or generated file (about 830,000 rows, 6.8 MiB) is a part of its own.
-Parts of two such groups peaked at 1.2 GiB on a 6.4M-row file, parts of one at
-0.86 GiB, in the same time (``docs/benchmarks.md``, analyze round 9)."""
+On a 6.4M-row file, parts of two such groups peaked at 1,194 MiB, parts of one at
+828 MiB, in 0.95x the time (``docs/benchmarks.md``, analyze round 9)."""
 
 
 def _time_ns(value: datetime | int | str, parameter: str) -> int:
