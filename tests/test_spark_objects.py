@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -284,6 +285,12 @@ def test_tasks_read_consecutive_slices_of_every_object() -> None:
         assert [url for part in slices for url in part] == urls  # each once, in order
         assert len(slices) == min(count, len(urls))
         assert max(map(len, slices)) - min(map(len, slices)) <= 1
+    # What each task receives: the reader without the list, its slice as its partition.
+    reader = _ObjectReader(urls * 1000, 4, None, "us-east-1")
+    shipped = pickle.dumps(reader)
+    assert len(shipped) < 1000
+    assert pickle.loads(shipped).urls == []
+    assert len(reader.partitions()) == 4  # the reader Spark plans with keeps them
 
 
 def test_only_a_task_failure_tracekit_marked_becomes_an_input_error() -> None:

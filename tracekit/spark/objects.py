@@ -152,6 +152,11 @@ class _ObjectReader(DataSourceReader):
         self.endpoint_url = endpoint_url
         self.region = region
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the objects: Spark pickles the reader into every task's command,
+        and each task's objects come with its partition (a fleet's list is megabytes)."""
+        return {**self.__dict__, "urls": []}
+
     def partitions(self) -> list[_Slice]:
         size, extra = divmod(len(self.urls), self.count)
         slices = []
