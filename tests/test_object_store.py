@@ -417,6 +417,20 @@ def test_local_and_remote_paths_are_not_mixed(tmp_path: Path) -> None:
         resolve_paths([str(tmp_path), f"s3://{BUCKET}/x"])
 
 
+@pytest.mark.parametrize(
+    ("url", "told"),
+    [
+        ("s3a://traces/fleet", "tracekit reads S3 as s3://, not s3a://; pass s3://traces/fleet"),
+        ("gs://traces/fleet", "tracekit reads local paths and s3:// locations, not gs://"),
+    ],
+)
+def test_a_store_tracekit_does_not_read_is_named_as_such(url: str, told: str) -> None:
+    result = cli("analyze", url)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [result.stderr.strip()]  # one line
+    assert result.stderr.startswith(f"Error: {url}: {told}")
+
+
 def test_last_window_reaches_the_store_at_interpreter_exit(aws_env: S3Server) -> None:
     script = (
         "from tracekit import TraceConfig, Tracer\n"

@@ -302,3 +302,23 @@ def test_a_bad_duration_in_a_local_file_is_named_cached_or_not(
     kept.frame.unpersist()
     as_uri = read_traces(spark, f"file://{root}", skip_bad=True)  # a file: URI is a path
     assert (as_uri.files, as_uri.skipped) == (kept.files, kept.skipped)
+
+
+@pytest.mark.parametrize(
+    ("uri", "told"),
+    [
+        ("s3a://traces/fleet", "put Hadoop's hadoop-aws jars and the AWS SDK on its class path"),
+        ("gs://traces/fleet", "add the file system's Hadoop connector to Spark"),
+    ],
+)
+def test_a_scheme_this_spark_cannot_read_is_one_error(
+    spark: SparkSession, uri: str, told: str
+) -> None:
+    from tracekit.spark import read_traces
+
+    scheme = uri.partition("://")[0]
+    with pytest.raises(InputError) as refused:
+        read_traces(spark, uri)
+    message = str(refused.value)
+    assert message.startswith(f"{uri}: this Spark cannot read {scheme}:// URIs; {told}")
+    assert "\n" not in message

@@ -25,6 +25,7 @@ from tracekit.store.compact import covered_by_compacted
 from tracekit.store.footer_cache import FooterCache
 from tracekit.store.footer_cache import enabled as footer_cache_enabled
 from tracekit.store.location import (
+    has_foreign_scheme,
     is_object_url,
     list_parquet,
     reader_filesystem,
@@ -113,6 +114,8 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
             continue
         path = Path(text)
         if not path.exists():
+            if has_foreign_scheme(text):
+                raise InputError(_foreign_scheme(text))
             raise InputError(f"{text}: no such file or folder; check the path")
         found.extend(_files_under(path))
     unique = sorted(set(found))
@@ -123,6 +126,20 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
             "(it holds run_id=*/golden-*.parquet)"
         )
     return unique
+
+
+def _foreign_scheme(text: str) -> str:
+    """The error for a URL of a store tracekit does not read (``gs://``, ``s3a://``)."""
+    scheme, _, rest = text.partition("://")
+    if scheme.lower() in ("s3a", "s3n"):  # Hadoop's names for S3: the same objects
+        return (
+            f"{text}: tracekit reads S3 as s3://, not {scheme}://; "
+            f"pass s3://{rest} (with --engine spark too)"
+        )
+    return (
+        f"{text}: tracekit reads local paths and s3:// locations, not {scheme}://; "
+        "copy the files to one of them"
+    )
 
 
 def _files_under(path: Path) -> Iterable[str]:

@@ -219,11 +219,14 @@ def read_traces(
         _require_data_sources()
     reader = spark.read.schema(spark_schema())
     if remote:
-        frame = (
-            reader.option("recursiveFileLookup", "true")
-            .option("pathGlobFilter", "golden-*.parquet")
-            .parquet(*remote)
-        )
+        try:
+            frame = (
+                reader.option("recursiveFileLookup", "true")
+                .option("pathGlobFilter", "golden-*.parquet")
+                .parquet(*remote)
+            )
+        except Exception as error:  # Py4JJavaError: Spark lists the files here
+            raise _unreadable_scheme(remote[0], error) from None
         traces = SparkTraces(frame.withColumn(FILE_COLUMN, F.input_file_name()), tuple(remote))
         return _checked(traces, skip_bad=skip_bad, cache=cache)
     from tracekit.analysis.identity import duplicate_files
@@ -250,6 +253,22 @@ def read_traces(
         ).withColumn(FILE_COLUMN, F.input_file_name())
     traces = SparkTraces(frame, sources.files, sources.skipped, sources.metadata)
     return _checked(traces, skip_bad=skip_bad, cache=cache)
+
+
+def _unreadable_scheme(uri: str, error: Exception) -> Exception:
+    """A Spark without a file system for ``uri``'s scheme as tracekit's InputError;
+    any other failure as it is."""
+    text = str(error)
+    scheme = uri.partition("://")[0]
+    if _NO_FILE_SYSTEM.search(text):
+        hint = (
+            "put Hadoop's hadoop-aws jars and the AWS SDK on its class path, or pass "
+            f"s3://{uri.partition('://')[2]}, which tracekit reads itself"
+            if scheme.lower() in ("s3a", "s3n")
+            else "add the file system's Hadoop connector to Spark, or copy the files"
+        )
+        return InputError(f"{uri}: this Spark cannot read {scheme}:// URIs; {hint}")
+    return error
 
 
 def _require_data_sources() -> None:
@@ -309,6 +328,10 @@ def _refuse_what_spark_cannot_match(metadata: dict[str, dict[str, str]]) -> None
         )
 
 
+_NO_FILE_SYSTEM: Final = re.compile(
+    r"Class org\.apache\.hadoop\.\S*FileSystem not found|No FileSystem for scheme"
+)
+"""What Hadoop says of a scheme it has no file system class for."""
 _HADOOP_GLOB: Final = re.compile(r"([\\{}\[\]*?])")
 
 
