@@ -322,3 +322,20 @@ def test_a_scheme_this_spark_cannot_read_is_one_error(
     message = str(refused.value)
     assert message.startswith(f"{uri}: this Spark cannot read {scheme}:// URIs; {told}")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("command", ["analyze", "profile"])
+def test_a_missing_path_fails_before_spark_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    import tracekit.spark
+
+    def no_spark(master: str | None = None) -> None:
+        raise AssertionError("Spark was started for a path that does not exist")
+
+    monkeypatch.setattr(tracekit.spark, "default_session", no_spark)
+    missing = tmp_path / "nowhere"
+    extra = ["-o", str(tmp_path / "p.json")] if command == "profile" else []
+    result = CliRunner().invoke(app, [command, str(missing), "--engine", "spark", *extra])
+    assert isinstance(result.exception, InputError), result.exception  # not Spark's start
+    assert str(result.exception) == f"{missing}: no such file or folder; check the path"

@@ -133,7 +133,7 @@ def analyze_command(
         # The Spark engine's stage table is inclusive time (its notes say so).
         from tracekit.spark import analyze
 
-        session, cache = spark_session(spark_master)
+        session, cache = spark_session(spark_master, paths)
         analysis = analyze(session, paths, skip_bad=skip_bad, cache=cache)
     else:
         with file_progress(output_format is OutputFormat.table and output is None) as progress:

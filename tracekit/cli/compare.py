@@ -173,7 +173,7 @@ def profile_command(
     if engine is Engine.spark:
         from tracekit.spark import build_profile
 
-        session, cache = spark_session(spark_master)
+        session, cache = spark_session(spark_master, paths)
         profile = build_profile(session, paths, skip_bad=skip_bad, cache=cache)
     else:
         from tracekit.decisions.sides import load_side

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -52,10 +54,20 @@ def refuse_polars_only(engine: Engine, **options: object) -> None:
         )
 
 
-def spark_session(master: str | None) -> tuple[SparkSession, bool]:
+def spark_session(master: str | None, paths: Sequence[str | Path]) -> tuple[SparkSession, bool]:
     """The session the Spark engine computes with (see ``--spark-master``), and
-    whether to cache the rows (on a local master, where reading files dominates)."""
+    whether to cache the rows (on a local master, where reading files dominates).
+
+    Paths tracekit finds itself (local ones, ``s3://``) are found first: a missing
+    path or an unreachable store fails in a second, not after Spark's JVM started.
+    """
+    from tracekit.analysis.sources import resolve_paths
     from tracekit.spark import default_session
+    from tracekit.store.location import has_foreign_scheme
+
+    texts = [str(path).removeprefix("file://") for path in paths]
+    if not any(has_foreign_scheme(text) for text in texts):
+        resolve_paths(texts)
 
     session = default_session(master)
     local = str(session.conf.get("spark.master", "")).startswith("local")
