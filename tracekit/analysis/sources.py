@@ -25,6 +25,7 @@ from tracekit.store.compact import covered_by_compacted
 from tracekit.store.footer_cache import FooterCache
 from tracekit.store.footer_cache import enabled as footer_cache_enabled
 from tracekit.store.location import (
+    as_s3_url,
     has_foreign_scheme,
     is_object_url,
     list_parquet,
@@ -130,11 +131,12 @@ def resolve_paths(paths: Sequence[str | Path]) -> list[str]:
 
 def _foreign_scheme(text: str) -> str:
     """The error for a URL of a store tracekit does not read (``gs://``, ``s3a://``)."""
-    scheme, _, rest = text.partition("://")
-    if scheme.lower() in ("s3a", "s3n"):  # Hadoop's names for S3: the same objects
+    scheme = text.partition("://")[0]
+    same = as_s3_url(text)
+    if same is not None:
         return (
             f"{text}: tracekit reads S3 as s3://, not {scheme}://; "
-            f"pass s3://{rest} (with --engine spark too)"
+            f"pass {same} (with --engine spark too)"
         )
     return (
         f"{text}: tracekit reads local paths and s3:// locations, not {scheme}://; "

@@ -258,13 +258,14 @@ def read_traces(
 def _unreadable_scheme(uri: str, error: Exception) -> Exception:
     """A Spark without a file system for ``uri``'s scheme as tracekit's InputError;
     any other failure as it is."""
-    text = str(error)
-    scheme = uri.partition("://")[0]
-    if _NO_FILE_SYSTEM.search(text):
+    from tracekit.store.location import as_s3_url
+
+    scheme, same = uri.partition("://")[0], as_s3_url(uri)
+    if _NO_FILE_SYSTEM.search(str(error)):
         hint = (
             "put Hadoop's hadoop-aws jars and the AWS SDK on its class path, or pass "
-            f"s3://{uri.partition('://')[2]}, which tracekit reads itself"
-            if scheme.lower() in ("s3a", "s3n")
+            f"{same}, which tracekit reads itself"
+            if same is not None
             else "add the file system's Hadoop connector to Spark, or copy the files"
         )
         return InputError(f"{uri}: this Spark cannot read {scheme}:// URIs; {hint}")
@@ -358,7 +359,7 @@ def _without_bad_values(traces: SparkTraces, *, skip_bad: bool) -> SparkTraces:
     )
     if not found:
         return traces
-    named = sorted((_path_of(str(row["file"])), row) for row in found)
+    named = sorted(((_path_of(str(row["file"])), row) for row in found), key=lambda pair: pair[0])
     first, row = named[0]
     what = "null" if row["duration_ns"] is None else f"negative ({row['duration_ns']} ns)"
     reason = (

@@ -54,6 +54,13 @@ def has_foreign_scheme(text: str) -> bool:
     return bool(sep) and scheme.isalnum() and not is_object_url(text)
 
 
+def as_s3_url(text: str) -> str | None:
+    """The ``s3://`` URL of a Hadoop S3 URL (``s3a://b/k``, ``s3n://b/k``: the same
+    objects), else None."""
+    scheme, sep, rest = text.partition("://")
+    return f"{SCHEME}{rest}" if sep and scheme.lower() in ("s3a", "s3n") else None
+
+
 @dataclasses.dataclass(frozen=True)
 class ObjectUrl:
     """An ``s3://bucket/key`` location; ``key`` has no leading or trailing slash."""
