@@ -23,6 +23,7 @@ from tracekit.decisions.profile import (
     block_ticks,
 )
 from tracekit.errors import EmptyDataError
+from tracekit.spark.read_errors import object_read_errors
 from tracekit.spark.reading import SparkTraces, read_traces
 from tracekit.spark.tables import NS_PER_MS, stage_rows, stage_table
 from tracekit.stats.histogram import LOG_GAMMA
@@ -63,6 +64,7 @@ def build_profile(
     return profile_traces(read_traces(spark, paths, skip_bad=skip_bad, cache=cache))
 
 
+@object_read_errors()
 def profile_traces(traces: SparkTraces) -> Profile:
     """:func:`build_profile` for traces already read.
 
@@ -71,13 +73,6 @@ def profile_traces(traces: SparkTraces) -> Profile:
             :func:`tracekit.spark.read_errors.object_read_errors`).
         EmptyDataError: No tick in the data.
     """
-    from tracekit.spark.read_errors import object_read_errors
-
-    with object_read_errors():
-        return _profile(traces)
-
-
-def _profile(traces: SparkTraces) -> Profile:
     from pyspark.sql import functions as F
 
     frame = traces.frame

@@ -23,6 +23,7 @@ import polars as pl
 from tracekit.analysis.result import Analysis
 from tracekit.analysis.selection import Selection
 from tracekit.errors import EmptyDataError
+from tracekit.spark.read_errors import object_read_errors
 from tracekit.spark.reading import SparkTraces, read_traces
 from tracekit.stats.intervals import PERCENTILES, min_n_for_quantile
 from tracekit.store import schema
@@ -56,6 +57,7 @@ def analyze(
     return analyze_traces(read_traces(spark, paths, skip_bad=skip_bad, cache=cache))
 
 
+@object_read_errors()
 def analyze_traces(traces: SparkTraces) -> Analysis:
     """:func:`analyze` for traces already read.
 
@@ -64,13 +66,6 @@ def analyze_traces(traces: SparkTraces) -> Analysis:
             :func:`tracekit.spark.read_errors.object_read_errors`).
         EmptyDataError: No tick in the data.
     """
-    from tracekit.spark.read_errors import object_read_errors
-
-    with object_read_errors():
-        return _analysis(traces)
-
-
-def _analysis(traces: SparkTraces) -> Analysis:
     frame = traces.frame
     deadline, parallel = tick_tables(frame)
     ticks = int(deadline["ticks"][0])
