@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -151,6 +151,71 @@ def long_step_allowance(watched: Watched) -> float:
     return max(1.0, (LONG_SHARE + MACHINE_NOISE_FACTOR * control_share) * len(watched.steps))
 
 
+ATTEMPTS = 2
+"""A run whose timing bounds are missed is run once more, and the test fails only when
+every run misses: the VM's noise only lengthens steps, and seldom in two runs in a
+row (a CI run once saw 2 and 5 steps above LONG_STEP_MS, of 6-23 ms, in two tests in
+a row, where a quiet run has none), while a writer whose own steps are long misses
+in every run."""
+
+
+def timing_bounds_missed(watched: Watched) -> list[str]:
+    """The bounds on the writer's steps and on the probe that ``watched`` misses
+    (the same for every writer test), each told with the figures behind it."""
+    steps, held, control = watched.steps, watched.held, watched.control
+    ordered_steps = sorted(steps)
+    missed = []
+    # Cut into steps of about the budget, not done in one go (the mean step would be
+    # long) nor in a few long steps.
+    if len(steps) < sum(steps) // (2 * STEP_BUDGET_NS):
+        missed.append(f"{len(steps)} steps for {sum(steps)} ns of CPU")
+    if ordered_steps[len(steps) // 2] > 2 * STEP_BUDGET_NS:
+        missed.append(f"median step above twice the budget: {ordered_steps[-5:]}")
+    if ordered_steps[len(steps) * 99 // 100] / 1e6 > STEP_P99_MS:
+        missed.append(f"p99 step above {STEP_P99_MS} ms: {ordered_steps[-5:]}")
+    long_steps = sum(step > STEP_P99_MS * 1e6 for step in steps)
+    if long_steps > long_step_allowance(watched):
+        allowed = long_step_allowance(watched)
+        missed.append(
+            f"{long_steps} of {len(steps)} steps long, {allowed:.1f} allowed; "
+            f"control's longest {sorted(control)[-5:]}"
+        )
+    if sum(step > LONG_STEP_MS * 1e6 for step in steps) > 1:
+        missed.append(f"more than one step above {LONG_STEP_MS} ms: {ordered_steps[-5:]}")
+    if ordered_steps[-1] / 1e6 > MAX_STEP_MS:
+        missed.append(f"a step above {MAX_STEP_MS} ms: {ordered_steps[-5:]}")
+    # A coarse second check that needs no cooperation from the writer: what the
+    # writer ran between two of the probe's wake-ups stays short (up to the 5 ms
+    # switch interval when the probe misses a pause; a probe the OS deschedules while
+    # pyarrow compresses adds noise, hence the loose maximum, which still fails a
+    # writer that builds a whole window's table in one go: 250 ms).
+    ordered = sorted(held)
+    if ordered[len(ordered) * 99 // 100] / 1e6 > 5.0:
+        missed.append(f"probe p99 above 5 ms: {ordered[-5:]}")
+    if ordered[-1] / 1e6 > 2 * MAX_STEP_MS:
+        missed.append(f"probe maximum above {2 * MAX_STEP_MS} ms: {ordered[-5:]}")
+    return missed
+
+
+def watched_within_bounds(
+    tmp_path: Path, make_windows: Callable[[], list[list[FinishedTick]]]
+) -> Watched:
+    """:func:`write_and_watch` of ``make_windows()``, run again (up to ATTEMPTS runs,
+    each in a folder of its own) while its timing bounds are missed; the last run.
+
+    Raises:
+        AssertionError: Every run missed a bound (each run's misses told).
+    """
+    misses = []
+    for attempt in range(1, ATTEMPTS + 1):
+        watched = write_and_watch(tmp_path / f"run-{attempt}", make_windows())
+        missed = timing_bounds_missed(watched)
+        if not missed:
+            return watched
+        misses.append(missed)
+    raise AssertionError(f"every run missed the writer's timing bounds: {misses}")
+
+
 def write_and_watch(tmp_path: Path, windows: list[list[FinishedTick]]) -> Watched:
     """Hand ``windows`` to a writer (which then holds their last references, as it
     does the tracer's) and wait until written, with a probe thread and a control
@@ -214,38 +279,16 @@ def write_and_watch(tmp_path: Path, windows: list[list[FinishedTick]]) -> Watche
 def test_no_writer_step_holds_the_gil_long_while_it_writes_200k_row_windows(
     tmp_path: Path,
 ) -> None:
-    watched = write_and_watch(
-        tmp_path, [big_window(first_tick=1 + n * TICKS) for n in range(WINDOWS)]
+    watched = watched_within_bounds(
+        tmp_path, lambda: [big_window(first_tick=1 + n * TICKS) for n in range(WINDOWS)]
     )
     steps, held, control, writer = watched
     stats = writer.stats()
     assert stats.files_written == WINDOWS
     assert stats.rows_written == WINDOWS * ROWS
-    ordered_steps = sorted(steps)
-    # Cut into steps of about the budget, not done in one go (the mean step would be
-    # long) nor in a few long steps.
-    assert len(steps) >= sum(steps) // (2 * STEP_BUDGET_NS)
-    assert ordered_steps[len(steps) // 2] <= 2 * STEP_BUDGET_NS, ordered_steps[-5:]
-    assert ordered_steps[len(steps) * 99 // 100] / 1e6 <= STEP_P99_MS, ordered_steps[-5:]
-    long_steps = sum(step > STEP_P99_MS * 1e6 for step in steps)
-    assert long_steps <= long_step_allowance(watched), (
-        long_steps,
-        len(steps),
-        sorted(control)[-5:],
-    )
     assert len(control) > 100  # the control ran all along
-    assert sum(step > LONG_STEP_MS * 1e6 for step in steps) <= 1, ordered_steps[-5:]
-    assert ordered_steps[-1] / 1e6 <= MAX_STEP_MS, ordered_steps[-5:]
+    assert len(held) > 100  # and the probe
     assert writer.longest_step_ns == max(steps)
-    # A coarse second check that needs no cooperation from the writer: the probe ran
-    # all along, and what the writer ran between two of its wake-ups stays short
-    # (up to the 5 ms switch interval when the probe misses a pause; a probe the OS
-    # deschedules while pyarrow compresses adds noise, hence the loose maximum, which
-    # still fails a writer that builds a whole window's table in one go: 250 ms).
-    ordered = sorted(held)
-    assert len(ordered) > 100
-    assert ordered[len(ordered) * 99 // 100] / 1e6 <= 5.0, ordered[-5:]
-    assert ordered[-1] / 1e6 <= 2 * MAX_STEP_MS, ordered[-5:]
 
 
 @pytest.mark.usefixtures("no_cyclic_gc")
