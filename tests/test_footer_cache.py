@@ -19,7 +19,7 @@ from analysis_helpers import write_known_dataset
 import tracekit
 from tracekit.analysis import sources
 from tracekit.errors import InputError, SchemaError
-from tracekit.store import footer_cache
+from tracekit.store import check_workers, footer_cache
 from tracekit.store.check import check_file
 
 
@@ -45,7 +45,7 @@ def checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(path)
         return check_file(path)
 
-    monkeypatch.setattr(sources, "check_file", counting)
+    monkeypatch.setattr(check_workers, "check_file", counting)
     return seen
 
 

@@ -33,7 +33,7 @@ from typer.testing import CliRunner
 from tracekit import TraceConfig, Tracer
 from tracekit.cli import app
 from tracekit.errors import ConfigError, InputError
-from tracekit.store import location
+from tracekit.store import check_workers, location
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,7 @@ def test_footers_on_a_store_are_checked_several_at_a_time_in_order(
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(sources, "check_file", watched)
+    monkeypatch.setattr(check_workers, "check_file", watched)
     remote = f"s3://{BUCKET}/many"
     with pytest.raises(InputError, match=r"golden-000012\.parquet: not a readable Parquet"):
         sources.find_sources([remote])

@@ -18,8 +18,7 @@ from typing import Any
 
 from tracekit.analysis.prefetch import prefetched
 from tracekit.errors import EmptyDataError, InputError, SchemaError
-from tracekit.store import schema
-from tracekit.store.check import check_file
+from tracekit.store import check_workers, schema
 from tracekit.store.check_workers import checked_in_parallel
 from tracekit.store.compact import covered_by_compacted
 from tracekit.store.footer_cache import FooterCache
@@ -163,8 +162,9 @@ def _files_under(path: Path) -> Iterable[str]:
 def reading(files: Sequence[str]) -> Iterator[None]:
     """Turn a data error met while reading ``files`` into an InputError naming the file.
 
-    The footer checks of :func:`check_file` cannot see a corrupt data page; polars
-    meets it mid-query. On that (rare) path every file is read in turn to find it.
+    The footer checks of :func:`~tracekit.store.check.check_file` cannot see a
+    corrupt data page; polars meets it mid-query. On that (rare) path every file is
+    read in turn to find it.
     """
     import polars as pl
     import pyarrow as pa
@@ -251,12 +251,7 @@ def find_sources(
     known = cache.known(files) if cache is not None else {}
 
     def footer(path: str) -> dict[str, str] | InputError:
-        if path in known:
-            return known[path]
-        try:
-            return check_file(path)
-        except InputError as exc:
-            return exc
+        return known[path] if path in known else check_workers.outcome(path)
 
     def checked(
         paths: Sequence[str],
