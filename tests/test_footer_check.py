@@ -1,15 +1,17 @@
-"""The footer check's verdicts on a repeated column, and its per-schema cache."""
+"""The footer check's verdicts on a repeated column, its per-schema comparison, and
+its footer read from the file's tail (pyarrow's own reader for anything unusual)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from analysis_helpers import EPOCH_NS, MS, Tick, golden_table, metadata
 
-from tracekit.errors import SchemaError
+from tracekit.errors import InputError, SchemaError
 from tracekit.store import check
 
 
@@ -34,12 +36,95 @@ def test_without_tracekit_metadata_that_comes_first(tmp_path: Path) -> None:
         check.check_footer(str(path))
 
 
-def test_files_of_one_writer_share_one_comparison(tmp_path: Path) -> None:
+def test_files_of_one_writer_share_one_comparison(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Their key-value metadata differ (window, ticks), their columns do not.
-    check._columns.cache_clear()
+    compared: list[object] = []
+    real = check._compared
+
+    def counted(arrow_schema: pa.Schema) -> object:
+        compared.append(arrow_schema)
+        return real(arrow_schema)
+
+    monkeypatch.setattr(check, "_compared", counted)
+    monkeypatch.setattr(check, "_recent", ())
     for window in range(1, 6):
         table = golden_table("r", [Tick(window, EPOCH_NS, 10 * MS)], metadata("r", window=window))
         pq.write_table(table, tmp_path / f"golden-{window:06d}.parquet")
         check.check_footer(str(tmp_path / f"golden-{window:06d}.parquet"))
-    info = check._columns.cache_info()
-    assert (info.misses, info.hits) == (1, 4)
+    assert len(compared) == 1
+    # A file of other columns is compared on its own, and refused.
+    _with_tick_id_twice(tmp_path / "twice.parquet", tracekit_metadata=True)
+    with pytest.raises(SchemaError, match="appears twice"):
+        check.check_footer(str(tmp_path / "twice.parquet"))
+    assert len(compared) == 2
+    check.check_footer(str(tmp_path / "golden-000001.parquet"))  # still known
+    assert len(compared) == 2
+
+
+def _golden(path: Path, window: int = 1, **write: Any) -> Path:
+    table = golden_table("r", [Tick(window, EPOCH_NS, 10 * MS)], metadata("r", window=window))
+    pq.write_table(table, path, **write)
+    return path
+
+
+@pytest.mark.parametrize(
+    "write",
+    [{}, {"row_group_size": 1}, {"compression": "none"}, {"write_statistics": False}],
+    ids=["default", "row-groups", "uncompressed", "no-statistics"],
+)
+def test_the_footer_read_from_the_tail_is_pyarrows(tmp_path: Path, write: dict[str, Any]) -> None:
+    path = _golden(tmp_path / "golden-000001.parquet", **write)
+    with path.open("rb") as file:
+        fast = check._footer_from_tail(file)
+    assert fast is not None
+    assert fast.equals(pq.read_metadata(path))
+    assert fast.metadata == pq.read_metadata(path).metadata
+
+
+def test_a_footer_longer_than_one_read_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _golden(tmp_path / "golden-000001.parquet")
+    monkeypatch.setattr(check, "TAIL_BYTES", 16)
+    with path.open("rb") as file:
+        fast = check._footer_from_tail(file)
+    assert fast is not None
+    assert fast.equals(pq.read_metadata(path))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:5],  # under 12 bytes
+        lambda data: data[:-1],  # no PAR1 trailer
+        lambda data: data[:-8] + (len(data)).to_bytes(4, "little") + b"PAR1",  # past the start
+        lambda data: data[:-8] + (0).to_bytes(4, "little") + b"PAR1",  # empty footer
+        lambda data: data[:-200] + b"\xff" * 192 + data[-8:],  # a footer that is not Thrift
+    ],
+    ids=["tiny", "no-trailer", "length-past-start", "zero-length", "garbled"],
+)
+def test_an_unusual_tail_goes_to_pyarrows_reader_and_its_verdict(
+    tmp_path: Path, damage: object
+) -> None:
+    good = _golden(tmp_path / "good.parquet").read_bytes()
+    path = tmp_path / "golden-000001.parquet"
+    path.write_bytes(damage(good))  # type: ignore[operator]
+    with path.open("rb") as file:
+        assert check._footer_from_tail(file) is None
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        check.check_footer(str(path))
+
+
+def test_moved_columns_are_found_anew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(check, "_recent_leaves", {})
+    path = _golden(tmp_path / "golden-000001.parquet")
+    check.check_footer(str(path))
+    table = pq.read_table(path)
+    moved = table.select([*table.column_names[1:], table.column_names[0]])
+    nulls = pa.array([None] * moved.num_rows, pa.string())
+    broken = moved.set_column(moved.num_columns - 1, pa.field("run_id", pa.string()), nulls)
+    pq.write_table(broken, tmp_path / "golden-000002.parquet")
+    with pytest.raises(SchemaError, match="column run_id holds a null"):
+        check.check_footer(str(tmp_path / "golden-000002.parquet"))

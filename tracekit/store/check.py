@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 from typing import Any, Final
 
@@ -26,6 +27,10 @@ MAX_UNCOMPRESSED_BYTES: Final = 4 * 2**30
 """Bytes one golden file's pages may decompress to, as its footer declares them."""
 MAX_SHOWN: Final = 60
 """Characters of a value from the file shown in an error message."""
+
+TAIL_BYTES: Final = 64 * 2**10
+"""Bytes read at once from the end of a local file for its footer: a golden file's
+(about 5 KiB) and its 8-byte trailer; a larger footer takes one more read."""
 
 _SKIP_HINT = "remove it or pass `skip_bad=True`"
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() accepts '²'
@@ -84,13 +89,15 @@ def _read_footer(path: str, file: Any) -> tuple[Any, dict[bytes, bytes], _Column
     import pyarrow.parquet as pq
 
     try:
-        footer = pq.read_metadata(file)
+        footer = _footer_from_tail(file)
+        if footer is None:
+            footer = pq.read_metadata(file)
         pairs = footer.metadata or {}
         stored = pairs.get(b"ARROW:schema")
         if stored is not None:  # the Arrow types the writer meant, as pq.read_schema reads
             columns = _stored_columns(stored)
         else:
-            columns = _columns(footer.schema.to_arrow_schema().remove_metadata())
+            columns = _columns(footer.schema.to_arrow_schema())
     except Exception as exc:  # any failure to parse a footer means the same: unreadable
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise InputError(
@@ -98,6 +105,43 @@ def _read_footer(path: str, file: Any) -> tuple[Any, dict[bytes, bytes], _Column
             f"it may be truncated or not a golden trace: {_SKIP_HINT}"
         ) from None
     return footer, pairs, columns
+
+
+def _footer_from_tail(file: Any) -> Any:
+    """A local file's footer, read with one ``pread`` (two for a footer over
+    :data:`TAIL_BYTES`) and parsed from memory; None for anything unusual, which
+    ``pq.read_metadata`` then reads from the file and judges (its verdict and
+    message are the answer).
+
+    ``pq.read_metadata`` on a Python file object reads it through Python's I/O,
+    in several calls; from memory a small file's check takes about a tenth less
+    (``docs/benchmarks.md``, analyze round 10). None comes back for an object on a
+    store (no descriptor), a file under 12 bytes, no ``PAR1`` trailer, a footer
+    length past the file's start, a short read (the file changed) and a footer
+    pyarrow cannot parse.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        descriptor = file.fileno()
+        size = os.fstat(descriptor).st_size
+        if size < 12:
+            return None
+        wanted = min(size, TAIL_BYTES)
+        tail = os.pread(descriptor, wanted, size - wanted)
+        if len(tail) != wanted or tail[-4:] != b"PAR1":
+            return None
+        length = int.from_bytes(tail[-8:-4], "little")
+        if length <= 0 or length + 12 > size:
+            return None
+        if length + 8 > wanted:
+            tail = os.pread(descriptor, length + 8, size - 8 - length)
+            if len(tail) != length + 8:
+                return None
+        return pq.read_metadata(pa.BufferReader(tail))
+    except Exception:  # read again from the file, which names the problem
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,15 +159,34 @@ def _stored_columns(stored: bytes) -> _Columns:
 
     import pyarrow as pa
 
-    decoded = pa.ipc.read_schema(pa.BufferReader(base64.b64decode(stored)))
-    return _columns(decoded.remove_metadata())
+    return _columns(pa.ipc.read_schema(pa.py_buffer(base64.b64decode(stored))))
 
 
-@functools.lru_cache(maxsize=64)
+RECENT_SCHEMAS: Final = 8
+"""Distinct schemas whose comparison :func:`_columns` keeps (a run's files share one)."""
+_recent: tuple[tuple[Any, _Columns], ...] = ()
+
+
 def _columns(arrow_schema: Any) -> _Columns:
-    """What the columns of a schema (without its key-value metadata, which differs
-    from file to file) say. The files of one writer share them, so over many small
-    files they are compared once (``docs/benchmarks.md``, analyze round 6)."""
+    """What the columns of a schema say, compared once for the files that share them.
+
+    The files of one writer share their columns, not their key-value metadata
+    (window, ticks), so a schema is looked up among the :data:`RECENT_SCHEMAS` last
+    compared by ``Schema.equals``, which ignores metadata (a few microseconds; a
+    hash of the schema took 8: ``docs/benchmarks.md``, analyze rounds 6 and 10).
+    """
+    global _recent
+    recent = _recent  # one read: another thread may replace it meanwhile
+    for known, columns in recent:
+        if known.equals(arrow_schema):
+            return columns
+    columns = _compared(arrow_schema)
+    _recent = ((arrow_schema.remove_metadata(), columns), *recent[: RECENT_SCHEMAS - 1])
+    return columns
+
+
+def _compared(arrow_schema: Any) -> _Columns:
+    """What the columns of a schema say against schema v1 and its added columns."""
     names = arrow_schema.names
     repeated = len(set(names)) != len(names)
     # The added columns a file has (files written before them lack them) are checked
@@ -213,7 +276,7 @@ def _check_nulls(path: str, footer: Any, file: Any) -> None:
     A row group whose footer has no null count for such a column (a writer may leave
     statistics out) has that column read and counted instead.
     """
-    leaves = {footer.schema.column(index).path: index for index in range(footer.num_columns)}
+    leaves = _leaves(footer)
     for group in range(footer.num_row_groups):
         row_group = footer.row_group(group)
         unknown: list[str] = []
@@ -236,6 +299,26 @@ def _check_nulls(path: str, footer: Any, file: Any) -> None:
             for name in unknown:
                 if table.column(name).null_count > 0:
                     _null_error(path, name)
+
+
+_recent_leaves: dict[str, int] = {}
+
+
+def _leaves(footer: Any) -> dict[str, int]:
+    """The leaf column of each of :data:`NON_NULLABLE` in a footer: those of the last
+    file when its columns are where they were (five leaves compared, not all
+    mapped: the files of one writer share them), else found anew."""
+    global _recent_leaves
+    known = _recent_leaves  # one read: another thread may replace it meanwhile
+    columns = footer.num_columns
+    if known and all(
+        index < columns and footer.schema.column(index).path == name
+        for name, index in known.items()
+    ):
+        return known
+    every = {footer.schema.column(index).path: index for index in range(columns)}
+    _recent_leaves = {name: every[name] for name in NON_NULLABLE}
+    return _recent_leaves
 
 
 def _null_error(path: str, column: str) -> None:
