@@ -339,3 +339,65 @@ def test_a_missing_path_fails_before_spark_starts(
     result = CliRunner().invoke(app, [command, str(missing), "--engine", "spark", *extra])
     assert isinstance(result.exception, InputError), result.exception  # not Spark's start
     assert str(result.exception) == f"{missing}: no such file or folder; check the path"
+
+
+def test_a_local_session_logs_errors_only_unless_the_user_chose_a_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracekit.spark import reading
+
+    for name in ("SPARK_CONF_DIR", "SPARK_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    shipped = tmp_path / "site packages" / "log4j2.properties"  # a space in the path
+    shipped.parent.mkdir()
+    shipped.write_text(reading.LOG_CONFIG.read_text())
+    monkeypatch.setattr(reading, "LOG_CONFIG", shipped)
+    ours = f"-Dlog4j2.configurationFile={shipped.as_uri()}"
+    assert " " not in ours
+    assert reading._quiet_java_options("") == ours
+    assert reading._quiet_java_options("-XX:+UseSerialGC") == f"{ours} -XX:+UseSerialGC"
+    # The user's own choice is left alone: in the options, or in Spark's conf folder.
+    theirs = "-Dlog4j2.configurationFile=file:/etc/mine.properties"
+    assert reading._quiet_java_options(theirs) == theirs
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    monkeypatch.setenv("SPARK_CONF_DIR", str(conf))
+    assert reading._quiet_java_options("") == ours
+    (conf / "log4j2.properties").write_text("rootLogger.level = info\n")
+    assert reading._quiet_java_options("-Xss4m") == "-Xss4m"
+    monkeypatch.delenv("SPARK_CONF_DIR")
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path))
+    assert reading._quiet_java_options("") == ""
+
+
+def test_the_cli_prints_its_answer_without_sparks_start_up_log(tmp_path: Path) -> None:
+    """A fresh process (this one's JVM already runs): stdout is the JSON alone, and
+    standard error holds at most the JVM's own line about incubator modules, none of
+    Spark's start-up warnings (hostname, native libraries, default log profile)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("SPARK_CONF_DIR", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS")
+    }
+    command = ["analyze", str(SAMPLES), "--engine", "spark", "--spark-master", "local[1]"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tracekit", *command, "-f", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["inputs"]["files"] > 0
+    noise = [
+        line
+        for line in done.stderr.splitlines()
+        if line.strip() and not line.startswith("WARNING: Using incubator modules")
+    ]
+    assert noise == []

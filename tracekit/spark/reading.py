@@ -78,6 +78,7 @@ def local_session(
         InputError: pyspark is not installed or its JVM cannot start (no Java).
     """
     builder = _builder().master(master).appName(app_name)
+    settings = dict(config or {})
     if master.startswith("local"):
         builder = (
             builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
@@ -86,10 +87,38 @@ def local_session(
             # tracekit passes every file by name; listing them is no job for executors.
             .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000")
         )
+        settings[_DRIVER_JAVA] = _quiet_java_options(settings.get(_DRIVER_JAVA, ""))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
-    for key, value in (config or {}).items():
-        builder = builder.config(key, value)
+    for key, value in settings.items():
+        if key != _DRIVER_JAVA or value:
+            builder = builder.config(key, value)
     return _start(builder)
+
+
+_DRIVER_JAVA: Final = "spark.driver.extraJavaOptions"
+LOG_CONFIG: Final = Path(__file__).with_name("log4j2.properties")
+"""Spark's log in a local session tracekit starts: errors only (the file says why)."""
+
+
+def _quiet_java_options(given: str) -> str:
+    """The driver's JVM options ``given``, led by :data:`LOG_CONFIG` unless the user
+    chose a log configuration: one in them, or a ``log4j2.properties`` in
+    ``$SPARK_CONF_DIR`` or ``$SPARK_HOME/conf``. They take effect only when this
+    session starts the JVM (not in a process whose JVM already runs)."""
+    import os
+
+    folders = [os.environ.get("SPARK_CONF_DIR")]
+    if os.environ.get("SPARK_HOME"):
+        folders.append(os.path.join(os.environ["SPARK_HOME"], "conf"))
+    chosen = "log4j2.configurationFile" in given or any(
+        folder and os.path.isfile(os.path.join(folder, "log4j2.properties")) for folder in folders
+    )
+    if chosen or not LOG_CONFIG.is_file():
+        return given
+    # A file: URI has no spaces to split the options on, whatever the install path.
+    return " ".join(
+        part for part in (f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}", given) if part
+    )
 
 
 def default_session(master: str | None = None) -> SparkSession:
