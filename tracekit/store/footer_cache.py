@@ -1,8 +1,8 @@
 """Footer checks remembered across runs, for files that have not changed since.
 
 Checking a golden file's footer (:func:`~tracekit.store.check.check_file`) takes
-about 0.3 ms; over 10,000 window files that is most of what ``tracekit analyze``
-spends before it reads a row (``docs/benchmarks.md``, analyze round 7). A golden
+about 0.2 ms; over 10,000 window files that is most of what ``tracekit analyze``
+spends before it reads a row (``docs/benchmarks.md``, analyze rounds 7 and 10). A golden
 file never changes once written (the writer renames it into place whole), so the
 answer is kept in a small SQLite database and reused while the file is the same
 file: same device, inode, size, modification and status-change times (on local
