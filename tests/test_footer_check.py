@@ -118,7 +118,7 @@ def test_an_unusual_tail_goes_to_pyarrows_reader_and_its_verdict(
 
 
 def test_moved_columns_are_found_anew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(check, "_recent_leaves", {})
+    monkeypatch.setattr(check, "_recent_leaves", None)
     path = _golden(tmp_path / "golden-000001.parquet")
     check.check_footer(str(path))
     table = pq.read_table(path)
@@ -128,3 +128,60 @@ def test_moved_columns_are_found_anew(tmp_path: Path, monkeypatch: pytest.Monkey
     pq.write_table(broken, tmp_path / "golden-000002.parquet")
     with pytest.raises(SchemaError, match="column run_id holds a null"):
         check.check_footer(str(tmp_path / "golden-000002.parquet"))
+
+
+def _claiming_the_arrow_schema_of(path: Path, table: pa.Table) -> Path:
+    """``path`` with its stored Arrow schema replaced by ``table``'s (padded to the
+    same length, so the footer's offsets hold): a file whose Arrow and Parquet
+    schemas disagree, as only a crafted file's do."""
+    import base64
+
+    raw = path.read_bytes()
+    stored = pq.read_metadata(path).metadata[b"ARROW:schema"]
+    claimed = table.schema.serialize().to_pybytes()
+    room = len(base64.b64decode(stored))
+    assert raw.count(stored) == 1
+    assert room >= len(claimed)
+    path.write_bytes(raw.replace(stored, base64.b64encode(claimed + b"\0" * (room - len(claimed)))))
+    return path
+
+
+def test_a_null_in_a_second_leaf_of_the_same_name_is_found_after_a_good_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Parquet schema names run_id twice, its Arrow schema once (so the column
+    # check sees no repeat): the null in the last run_id leaf, the one a full map of
+    # the leaves finds, is refused whether or not a good file came first.
+    good = _golden(tmp_path / "golden-000001.parquet")
+    table = pq.read_table(good)
+    twice = pa.Table.from_arrays(
+        [*table.columns, pa.array([None] * table.num_rows, pa.string())],
+        names=[*table.column_names, "run_id"],
+    ).replace_schema_metadata(table.schema.metadata)
+    path = tmp_path / "golden-000002.parquet"
+    pq.write_table(twice, path)
+    _claiming_the_arrow_schema_of(path, table)
+    for first in (False, True):
+        monkeypatch.setattr(check, "_recent_leaves", None)
+        if first:
+            check.check_footer(str(good))
+        with pytest.raises(SchemaError, match="column run_id holds a null"):
+            check.check_footer(str(path))
+
+
+@pytest.mark.parametrize("rows", [0, 1], ids=["no-row-group", "one-row-group"])
+def test_a_leaf_the_parquet_schema_lacks_is_refused_by_name(tmp_path: Path, rows: int) -> None:
+    table = pq.read_table(_golden(tmp_path / "golden-000001.parquet")).slice(0, rows)
+    odd = table.drop_columns(["status"]).append_column(
+        "z" * 40, pa.array([None] * rows, pa.string())
+    )
+    path = tmp_path / "golden-000002.parquet"
+    with pq.ParquetWriter(path, odd.schema) as writer:
+        if rows:
+            writer.write_table(odd)
+    _claiming_the_arrow_schema_of(path, table)
+    if rows == 0:  # no row group: no null count to read, and nothing to refuse
+        check.check_footer(str(path))
+        return
+    with pytest.raises(SchemaError, match=r"Parquet schema lacks column\(s\) status"):
+        check.check_footer(str(path))

@@ -344,30 +344,90 @@ def test_a_missing_path_fails_before_spark_starts(
 def test_a_local_session_logs_errors_only_unless_the_user_chose_a_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import os
+
     from tracekit.spark import reading
 
-    for name in ("SPARK_CONF_DIR", "SPARK_HOME"):
+    for name in ("SPARK_CONF_DIR", "SPARK_HOME", "SPARK_SUBMIT_OPTS", "LOG4J_CONFIGURATION_FILE"):
         monkeypatch.delenv(name, raising=False)
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    monkeypatch.setenv("SPARK_CONF_DIR", str(conf))
     shipped = tmp_path / "site packages" / "log4j2.properties"  # a space in the path
     shipped.parent.mkdir()
     shipped.write_text(reading.LOG_CONFIG.read_text())
     monkeypatch.setattr(reading, "LOG_CONFIG", shipped)
     ours = f"-Dlog4j2.configurationFile={shipped.as_uri()}"
     assert " " not in ours
-    assert reading._quiet_java_options("") == ours
-    assert reading._quiet_java_options("-XX:+UseSerialGC") == f"{ours} -XX:+UseSerialGC"
-    # The user's own choice is left alone: in the options, or in Spark's conf folder.
-    theirs = "-Dlog4j2.configurationFile=file:/etc/mine.properties"
-    assert reading._quiet_java_options(theirs) == theirs
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    monkeypatch.setenv("SPARK_CONF_DIR", str(conf))
-    assert reading._quiet_java_options("") == ours
-    (conf / "log4j2.properties").write_text("rootLogger.level = info\n")
-    assert reading._quiet_java_options("-Xss4m") == "-Xss4m"
+
+    def submit_options(config: dict[str, str]) -> str | None:
+        with reading._quiet_log(config):
+            return os.environ.get("SPARK_SUBMIT_OPTS")
+
+    assert submit_options({}) == ours
+    assert os.environ.get("SPARK_SUBMIT_OPTS") is None  # set back once started
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", "-Xss4m")
+    assert submit_options({}) == f"{ours} -Xss4m"
+    assert os.environ["SPARK_SUBMIT_OPTS"] == "-Xss4m"
+    monkeypatch.delenv("SPARK_SUBMIT_OPTS")
+    # The user's driver options are not touched: theirs come after SPARK_SUBMIT_OPTS.
+    assert submit_options({"spark.driver.extraJavaOptions": "-XX:+UseSerialGC"}) == ours
+    # A log configuration of the user's own is left alone, wherever it is chosen.
+    mine = "-Dlog4j.configurationFile=file:/etc/mine.properties"  # the older name too
+    assert submit_options({"spark.driver.extraJavaOptions": mine}) is None
+    monkeypatch.setenv("SPARK_SUBMIT_OPTS", mine)
+    assert submit_options({}) == mine
+    monkeypatch.delenv("SPARK_SUBMIT_OPTS")
+    monkeypatch.setenv("LOG4J_CONFIGURATION_FILE", "/etc/mine.xml")
+    assert submit_options({}) is None
+    monkeypatch.delenv("LOG4J_CONFIGURATION_FILE")
+    (conf / "spark-defaults.conf").write_text(f"spark.driver.extraJavaOptions {mine}\n")
+    assert submit_options({}) is None
+    (conf / "spark-defaults.conf").write_text("spark.driver.memory 2g\n")
+    assert submit_options({}) == ours
+    for name in ("log4j2.xml", "log4j2-test.yaml", "log4j2.properties"):
+        (conf / name).write_text("")
+        assert submit_options({}) is None, name
+        (conf / name).unlink()
+    # SPARK_CONF_DIR, when set, is the only conf folder Spark reads.
+    (tmp_path / "home" / "conf").mkdir(parents=True)
+    (tmp_path / "home" / "conf" / "log4j2.properties").write_text("")
+    monkeypatch.setenv("SPARK_HOME", str(tmp_path / "home"))
+    assert submit_options({}) == ours
     monkeypatch.delenv("SPARK_CONF_DIR")
-    monkeypatch.setenv("SPARK_HOME", str(tmp_path))
-    assert reading._quiet_java_options("") == ""
+    assert submit_options({}) is None
+
+
+def test_a_local_sessions_jvm_keeps_the_users_driver_options(tmp_path: Path) -> None:
+    """A fresh process: the driver options of spark-defaults.conf reach the JVM
+    beside tracekit's log configuration."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "spark-defaults.conf").write_text(
+        "spark.driver.extraJavaOptions -Dtracekit.probe=kept -XX:TieredStopAtLevel=1\n"
+    )
+    script = (
+        "from tracekit.spark import local_session\n"
+        "system = local_session('local[1]').sparkContext._jvm.java.lang.System\n"
+        "print(system.getProperty('tracekit.probe'))\n"
+        "print(system.getProperty('log4j2.configurationFile'))\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SPARK_")}
+    env["SPARK_CONF_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    from tracekit.spark.reading import LOG_CONFIG
+
+    assert done.stdout.split() == ["kept", LOG_CONFIG.as_uri()]
 
 
 def test_the_cli_prints_its_answer_without_sparks_start_up_log(tmp_path: Path) -> None:
@@ -381,7 +441,7 @@ def test_the_cli_prints_its_answer_without_sparks_start_up_log(tmp_path: Path) -
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("SPARK_CONF_DIR", "SPARK_HOME", "PYSPARK_SUBMIT_ARGS")
+        if key not in ("SPARK_CONF_DIR", "SPARK_HOME", "SPARK_SUBMIT_OPTS", "PYSPARK_SUBMIT_ARGS")
     }
     command = ["analyze", str(SAMPLES), "--engine", "spark", "--spark-master", "local[1]"]
     done = subprocess.run(

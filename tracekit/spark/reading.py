@@ -11,9 +11,10 @@ recursively, ``golden-*.parquet`` only.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -78,8 +79,8 @@ def local_session(
         InputError: pyspark is not installed or its JVM cannot start (no Java).
     """
     builder = _builder().master(master).appName(app_name)
-    settings = dict(config or {})
-    if master.startswith("local"):
+    local = master.startswith("local")
+    if local:
         builder = (
             builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
             .config("spark.ui.enabled", "false")
@@ -87,38 +88,86 @@ def local_session(
             # tracekit passes every file by name; listing them is no job for executors.
             .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "1000000")
         )
-        settings[_DRIVER_JAVA] = _quiet_java_options(settings.get(_DRIVER_JAVA, ""))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
-    for key, value in settings.items():
-        if key != _DRIVER_JAVA or value:
-            builder = builder.config(key, value)
-    return _start(builder)
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    with _quiet_log(config or {}) if local else contextlib.nullcontext():
+        return _start(builder)
 
 
-_DRIVER_JAVA: Final = "spark.driver.extraJavaOptions"
 LOG_CONFIG: Final = Path(__file__).with_name("log4j2.properties")
 """Spark's log in a local session tracekit starts: errors only (the file says why)."""
+_LOG_PROPERTIES: Final = ("log4j2.configurationFile", "log4j.configurationFile")
+_LOG_FILE: Final = re.compile(r"log4j2(-test)?\.(properties|xml|ya?ml|jso?n)")
 
 
-def _quiet_java_options(given: str) -> str:
-    """The driver's JVM options ``given``, led by :data:`LOG_CONFIG` unless the user
-    chose a log configuration: one in them, or a ``log4j2.properties`` in
-    ``$SPARK_CONF_DIR`` or ``$SPARK_HOME/conf``. They take effect only when this
-    session starts the JVM (not in a process whose JVM already runs)."""
+@contextlib.contextmanager
+def _quiet_log(config: Mapping[str, str]) -> Iterator[None]:
+    """While a local session starts: :data:`LOG_CONFIG` as the driver JVM's log
+    configuration, unless the user chose one (:func:`_user_log_choice`).
+
+    It goes in ``SPARK_SUBMIT_OPTS``, which ``spark-submit`` puts on the driver's
+    command line before ``spark.driver.extraJavaOptions``: the user's own driver
+    options (from ``config`` or ``spark-defaults.conf``) are all kept, and win.
+    The variable is set back once the JVM has started; a process whose JVM already
+    runs is not changed.
+    """
     import os
 
-    folders = [os.environ.get("SPARK_CONF_DIR")]
-    if os.environ.get("SPARK_HOME"):
-        folders.append(os.path.join(os.environ["SPARK_HOME"], "conf"))
-    chosen = "log4j2.configurationFile" in given or any(
-        folder and os.path.isfile(os.path.join(folder, "log4j2.properties")) for folder in folders
-    )
-    if chosen or not LOG_CONFIG.is_file():
-        return given
+    if _user_log_choice(config) or not LOG_CONFIG.is_file():
+        yield
+        return
+    before = os.environ.get("SPARK_SUBMIT_OPTS")
     # A file: URI has no spaces to split the options on, whatever the install path.
-    return " ".join(
-        part for part in (f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}", given) if part
-    )
+    ours = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    os.environ["SPARK_SUBMIT_OPTS"] = f"{ours} {before}" if before else ours
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("SPARK_SUBMIT_OPTS", None)
+        else:
+            os.environ["SPARK_SUBMIT_OPTS"] = before
+
+
+def _user_log_choice(config: Mapping[str, str]) -> bool:
+    """Whether the user chose Spark's log configuration: a log4j configuration file
+    named in the driver's options (``config``, ``SPARK_SUBMIT_OPTS``, the conf
+    folder's ``spark-defaults.conf``) or in ``LOG4J_CONFIGURATION_FILE``, or a
+    ``log4j2.*`` file in the conf folder Spark reads (``$SPARK_CONF_DIR``, else
+    ``$SPARK_HOME/conf``, else pyspark's own)."""
+    import os
+
+    folder = _conf_folder()
+    texts = [
+        config.get("spark.driver.extraJavaOptions", ""),
+        config.get("spark.driver.defaultJavaOptions", ""),
+        os.environ.get("SPARK_SUBMIT_OPTS", ""),
+    ]
+    if os.environ.get("LOG4J_CONFIGURATION_FILE"):
+        return True
+    if folder is not None:
+        defaults = folder / "spark-defaults.conf"
+        if defaults.is_file():
+            texts.append(defaults.read_text(encoding="utf-8", errors="replace"))
+        if folder.is_dir() and any(_LOG_FILE.fullmatch(entry.name) for entry in folder.iterdir()):
+            return True
+    return any(name in text for text in texts for name in _LOG_PROPERTIES)
+
+
+def _conf_folder() -> Path | None:
+    """The folder Spark reads ``spark-defaults.conf`` and ``log4j2.properties`` from."""
+    import os
+
+    if os.environ.get("SPARK_CONF_DIR"):
+        return Path(os.environ["SPARK_CONF_DIR"])
+    if os.environ.get("SPARK_HOME"):
+        return Path(os.environ["SPARK_HOME"]) / "conf"
+    try:
+        import pyspark
+    except ImportError:
+        return None
+    return Path(pyspark.__file__).parent / "conf"  # a pip install's SPARK_HOME
 
 
 def default_session(master: str | None = None) -> SparkSession:

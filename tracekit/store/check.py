@@ -276,7 +276,9 @@ def _check_nulls(path: str, footer: Any, file: Any) -> None:
     A row group whose footer has no null count for such a column (a writer may leave
     statistics out) has that column read and counted instead.
     """
-    leaves = _leaves(footer)
+    if footer.num_row_groups == 0:
+        return
+    leaves = _leaves(path, footer)
     for group in range(footer.num_row_groups):
         row_group = footer.row_group(group)
         unknown: list[str] = []
@@ -301,24 +303,32 @@ def _check_nulls(path: str, footer: Any, file: Any) -> None:
                     _null_error(path, name)
 
 
-_recent_leaves: dict[str, int] = {}
+_recent_leaves: tuple[Any, dict[str, int]] | None = None
 
 
-def _leaves(footer: Any) -> dict[str, int]:
-    """The leaf column of each of :data:`NON_NULLABLE` in a footer: those of the last
-    file when its columns are where they were (five leaves compared, not all
-    mapped: the files of one writer share them), else found anew."""
+def _leaves(path: str, footer: Any) -> dict[str, int]:
+    """The leaf column of each of :data:`NON_NULLABLE` in a footer (the last leaf of
+    that name): the last file's when its Parquet schema is the same (compared in
+    C++: the files of one writer share it), else found anew.
+
+    Raises:
+        SchemaError: The Parquet schema lacks one of them (its Arrow schema, which
+            the column check read, named it).
+    """
     global _recent_leaves
     known = _recent_leaves  # one read: another thread may replace it meanwhile
-    columns = footer.num_columns
-    if known and all(
-        index < columns and footer.schema.column(index).path == name
-        for name, index in known.items()
-    ):
-        return known
-    every = {footer.schema.column(index).path: index for index in range(columns)}
-    _recent_leaves = {name: every[name] for name in NON_NULLABLE}
-    return _recent_leaves
+    if known is not None and footer.schema.equals(known[0]):
+        return known[1]
+    every = {footer.schema.column(index).path: index for index in range(footer.num_columns)}
+    absent = [name for name in NON_NULLABLE if name not in every]
+    if absent:
+        raise SchemaError(
+            f"{path}: the Parquet schema lacks column(s) {', '.join(absent)} that its Arrow "
+            f"schema names; the file was not written by tracekit: {_SKIP_HINT}"
+        )
+    leaves = {name: every[name] for name in NON_NULLABLE}
+    _recent_leaves = (footer.schema, leaves)
+    return leaves
 
 
 def _null_error(path: str, column: str) -> None:
