@@ -185,3 +185,55 @@ def test_a_leaf_the_parquet_schema_lacks_is_refused_by_name(tmp_path: Path, rows
         return
     with pytest.raises(SchemaError, match=r"Parquet schema lacks column\(s\) status"):
         check.check_footer(str(path))
+
+
+ENCRYPTED_CHECK = """
+import base64, sys
+import pyarrow.parquet as pq
+import pyarrow.parquet.encryption as pe
+sys.path.insert(0, sys.argv[2])
+from analysis_helpers import EPOCH_NS, MS, Tick, golden_table, metadata
+from tracekit.errors import InputError
+from tracekit.store import check
+
+class Kms(pe.KmsClient):
+    def __init__(self, config):
+        super().__init__()
+    def wrap_key(self, key, master_key_identifier):
+        return base64.b64encode(key)
+    def unwrap_key(self, wrapped, master_key_identifier):
+        return base64.b64decode(wrapped)
+
+factory = pe.CryptoFactory(lambda config: Kms(config))
+encryption = pe.EncryptionConfiguration(
+    footer_key="f", column_keys={"c": ["run_id"]}, plaintext_footer=True,
+    double_wrapping=False,
+)
+properties = factory.file_encryption_properties(pe.KmsConnectionConfig(), encryption)
+table = golden_table("r", [Tick(1, EPOCH_NS, 10 * MS)], metadata("r"))
+pq.write_table(table, sys.argv[1], encryption_properties=properties)
+try:
+    check.check_footer(sys.argv[1])
+except InputError as error:
+    print(error)
+"""
+
+
+def test_an_encrypted_file_with_a_plain_footer_is_refused_not_aborted_on(tmp_path: Path) -> None:
+    # pyarrow reads such a footer, then aborts the process (an uncaught C++
+    # exception) when asked for an encrypted column's statistics: hence a child.
+    import subprocess
+    import sys
+
+    path = tmp_path / "golden-000001.parquet"
+    tests = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-c", ENCRYPTED_CHECK, str(path), tests],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{path}: not a readable Parquet file (28 bytes follow")
+    assert "an encrypted Parquet file, which tracekit does not read" in done.stdout

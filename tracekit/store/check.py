@@ -119,6 +119,11 @@ def _footer_from_tail(file: Any) -> Any:
     store (no descriptor), a file under 12 bytes, no ``PAR1`` trailer, a footer
     length past the file's start, a short read (the file changed) and a footer
     pyarrow cannot parse.
+
+    Raises:
+        ValueError: The footer's length covers more than its metadata (an encrypted
+            file with a plain-text footer): refused before any column's metadata is
+            read (``_read_footer`` names the file).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -139,9 +144,18 @@ def _footer_from_tail(file: Any) -> Any:
             tail = os.pread(descriptor, length + 8, size - 8 - length)
             if len(tail) != length + 8:
                 return None
-        return pq.read_metadata(pa.BufferReader(tail))
+        footer = pq.read_metadata(pa.BufferReader(tail))
     except Exception:  # read again from the file, which names the problem
         return None
+    if footer.serialized_size != length:
+        # Bytes after the metadata: the signature of an encrypted file whose footer
+        # is left in plain text. Its column metadata is encrypted, and pyarrow
+        # aborts the process (an uncaught C++ exception) when it is asked for it.
+        raise ValueError(
+            f"{length - footer.serialized_size:,} bytes follow the footer's metadata: "
+            "an encrypted Parquet file, which tracekit does not read"
+        )
+    return footer
 
 
 @dataclasses.dataclass(frozen=True)
