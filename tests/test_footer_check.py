@@ -187,33 +187,47 @@ def test_a_leaf_the_parquet_schema_lacks_is_refused_by_name(tmp_path: Path, rows
         check.check_footer(str(path))
 
 
+def write_encrypted(path: Path) -> Path:
+    """A golden file whose ``run_id`` column is encrypted and whose footer is left in
+    plain text (Parquet modular encryption, with a toy key service). Only its
+    footer's bytes may be read in this process: pyarrow aborts the process when
+    asked for that column's metadata."""
+    import base64
+
+    import pyarrow.parquet.encryption as pe
+
+    class Kms(pe.KmsClient):  # type: ignore[misc]
+        def __init__(self, config: object) -> None:
+            super().__init__()
+
+        def wrap_key(self, key: bytes, master_key_identifier: str) -> bytes:
+            return base64.b64encode(key)
+
+        def unwrap_key(self, wrapped: bytes, master_key_identifier: str) -> bytes:
+            return base64.b64decode(wrapped)
+
+    factory = pe.CryptoFactory(lambda config: Kms(config))
+    encryption = pe.EncryptionConfiguration(
+        footer_key="f",
+        column_keys={"c": ["run_id"]},
+        plaintext_footer=True,
+        double_wrapping=False,
+    )
+    properties = factory.file_encryption_properties(pe.KmsConnectionConfig(), encryption)
+    table = golden_table("r", [Tick(1, EPOCH_NS, 10 * MS)], metadata("r"))
+    pq.write_table(table, path, encryption_properties=properties)
+    return path
+
+
 ENCRYPTED_CHECK = """
-import base64, sys
-import pyarrow.parquet as pq
-import pyarrow.parquet.encryption as pe
+import sys
 sys.path.insert(0, sys.argv[2])
-from analysis_helpers import EPOCH_NS, MS, Tick, golden_table, metadata
+from test_footer_check import write_encrypted
 from tracekit.errors import InputError
 from tracekit.store import check
 
-class Kms(pe.KmsClient):
-    def __init__(self, config):
-        super().__init__()
-    def wrap_key(self, key, master_key_identifier):
-        return base64.b64encode(key)
-    def unwrap_key(self, wrapped, master_key_identifier):
-        return base64.b64decode(wrapped)
-
-factory = pe.CryptoFactory(lambda config: Kms(config))
-encryption = pe.EncryptionConfiguration(
-    footer_key="f", column_keys={"c": ["run_id"]}, plaintext_footer=True,
-    double_wrapping=False,
-)
-properties = factory.file_encryption_properties(pe.KmsConnectionConfig(), encryption)
-table = golden_table("r", [Tick(1, EPOCH_NS, 10 * MS)], metadata("r"))
-pq.write_table(table, sys.argv[1], encryption_properties=properties)
 try:
-    check.check_footer(sys.argv[1])
+    check.check_footer(str(write_encrypted(__import__("pathlib").Path(sys.argv[1]))))
 except InputError as error:
     print(error)
 """

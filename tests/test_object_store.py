@@ -466,3 +466,46 @@ def test_compact_refuses_an_object_store_location() -> None:
         f"Error: s3://{BUCKET}/fleet: tracekit compact works on local folders only (it "
         "renames and removes files); compact a copy and upload it, see docs/object-store.md"
     ]
+
+
+def test_an_objects_footer_is_read_from_its_tail_in_one_request(
+    aws_env: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The footer check reads an object's tail itself (pyarrow's ``read_at``), as a
+    local file's: the same footer as pyarrow's own reader, and an encrypted object
+    with a plain-text footer refused before its column metadata is touched."""
+    import pyarrow.parquet as pq
+    from test_footer_check import write_encrypted
+
+    from tracekit.store import check
+
+    local = _upload_windows(aws_env, "tails", tmp_path, windows=1)
+    write_encrypted(local / "run_id=bot" / "golden-000002.parquet")
+    upload(aws_env, local, "tails")
+    filesystem = location.reader_filesystem()
+    for name, encrypted in (("golden-000001.parquet", False), ("golden-000002.parquet", True)):
+        key = f"{BUCKET}/tails/run_id=bot/{name}"
+        with filesystem.open_input_file(key) as handle:
+            if encrypted:
+                with pytest.raises(ValueError, match="28 bytes follow the footer"):
+                    check._footer_from_tail(handle)
+                continue
+            footer = check._footer_from_tail(handle)
+        assert footer is not None
+        assert footer.equals(pq.read_metadata(local / "run_id=bot" / name))
+    reads: list[tuple[int, int]] = []
+    real = check._positioned_reads
+
+    def counted(file: object) -> tuple[int, object]:
+        size, read_at = real(file)
+
+        def read(count: int, offset: int) -> bytes:
+            reads.append((count, offset))
+            return read_at(count, offset)
+
+        return size, read
+
+    monkeypatch.setattr(check, "_positioned_reads", counted)
+    url = f"s3://{BUCKET}/tails/run_id=bot/golden-000001.parquet"
+    assert check.check_file(url)["tracekit.window"] == "1"
+    assert len(reads) == 1

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import os
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 from tracekit.errors import InputError, SchemaError
@@ -108,17 +109,18 @@ def _read_footer(path: str, file: Any) -> tuple[Any, dict[bytes, bytes], _Column
 
 
 def _footer_from_tail(file: Any) -> Any:
-    """A local file's footer, read with one ``pread`` (two for a footer over
-    :data:`TAIL_BYTES`) and parsed from memory; None for anything unusual, which
-    ``pq.read_metadata`` then reads from the file and judges (its verdict and
+    """A file's footer, read with one positioned read of its tail (two for a footer
+    over :data:`TAIL_BYTES`) and parsed from memory; None for anything unusual,
+    which ``pq.read_metadata`` then reads from the file and judges (its verdict and
     message are the answer).
 
-    ``pq.read_metadata`` on a Python file object reads it through Python's I/O,
-    in several calls; from memory a small file's check takes about a tenth less
-    (``docs/benchmarks.md``, analyze round 10). None comes back for an object on a
-    store (no descriptor), a file under 12 bytes, no ``PAR1`` trailer, a footer
-    length past the file's start, a short read (the file changed) and a footer
-    pyarrow cannot parse.
+    A local file is read with ``os.pread``: ``pq.read_metadata`` on a Python file
+    object reads it through Python's I/O, in several calls, and from memory a small
+    file's check takes about a sixth less (``docs/benchmarks.md``, analyze round
+    10). An object on a store is read with pyarrow's ``read_at``: one request, as
+    pyarrow's own footer read makes. None comes back for a file under 12 bytes, no
+    ``PAR1`` trailer, a footer length past the file's start, a short read (the file
+    changed), a failed read and a footer pyarrow cannot parse.
 
     Raises:
         ValueError: The footer's length covers more than its metadata (an encrypted
@@ -129,19 +131,18 @@ def _footer_from_tail(file: Any) -> Any:
     import pyarrow.parquet as pq
 
     try:
-        descriptor = file.fileno()
-        size = os.fstat(descriptor).st_size
+        size, read_at = _positioned_reads(file)
         if size < 12:
             return None
         wanted = min(size, TAIL_BYTES)
-        tail = os.pread(descriptor, wanted, size - wanted)
+        tail = read_at(wanted, size - wanted)
         if len(tail) != wanted or tail[-4:] != b"PAR1":
             return None
         length = int.from_bytes(tail[-8:-4], "little")
         if length <= 0 or length + 12 > size:
             return None
         if length + 8 > wanted:
-            tail = os.pread(descriptor, length + 8, size - 8 - length)
+            tail = read_at(length + 8, size - 8 - length)
             if len(tail) != length + 8:
                 return None
         footer = pq.read_metadata(pa.BufferReader(tail))
@@ -156,6 +157,17 @@ def _footer_from_tail(file: Any) -> Any:
             "an encrypted Parquet file, which tracekit does not read"
         )
     return footer
+
+
+def _positioned_reads(file: Any) -> tuple[int, Callable[[int, int], bytes]]:
+    """The size of an open file (local, or pyarrow's for an object on a store) and a
+    function reading ``count`` bytes at an offset, without moving its position."""
+    try:
+        descriptor = file.fileno()
+    except OSError:  # pyarrow's files have no descriptor (io.UnsupportedOperation)
+        return int(file.size()), lambda count, offset: bytes(file.read_at(count, offset))
+    size = os.fstat(descriptor).st_size
+    return size, lambda count, offset: os.pread(descriptor, count, offset)
 
 
 @dataclasses.dataclass(frozen=True)
