@@ -226,8 +226,15 @@ from test_footer_check import write_encrypted
 from tracekit.errors import InputError
 from tracekit.store import check
 
+path = str(write_encrypted(__import__("pathlib").Path(sys.argv[1])))
 try:
-    check.check_footer(str(write_encrypted(__import__("pathlib").Path(sys.argv[1]))))
+    check.check_footer(path)
+except InputError as error:
+    print(error)
+# The same when the tail read fails and pyarrow's own reader reads the footer.
+check._footer_from_tail = lambda file: None
+try:
+    check.check_footer(path)
 except InputError as error:
     print(error)
 """
@@ -249,5 +256,8 @@ def test_an_encrypted_file_with_a_plain_footer_is_refused_not_aborted_on(tmp_pat
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{path}: not a readable Parquet file (28 bytes follow")
-    assert "an encrypted Parquet file, which tracekit does not read" in done.stdout
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert line.startswith(f"{path}: not a readable Parquet file (28 bytes follow")
+        assert "an encrypted Parquet file" in line

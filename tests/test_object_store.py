@@ -487,7 +487,7 @@ def test_an_objects_footer_is_read_from_its_tail_in_one_request(
         key = f"{BUCKET}/tails/run_id=bot/{name}"
         with filesystem.open_input_file(key) as handle:
             if encrypted:
-                with pytest.raises(ValueError, match="28 bytes follow the footer"):
+                with pytest.raises(ValueError, match="28 bytes follow the footer's metadata"):
                     check._footer_from_tail(handle)
                 continue
             footer = check._footer_from_tail(handle)

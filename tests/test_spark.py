@@ -348,7 +348,10 @@ def test_a_local_session_logs_errors_only_unless_the_user_chose_a_log(
 
     from tracekit.spark import reading
 
-    for name in ("SPARK_CONF_DIR", "SPARK_HOME", "SPARK_SUBMIT_OPTS", "LOG4J_CONFIGURATION_FILE"):
+    for name in (
+        *("SPARK_CONF_DIR", "SPARK_HOME", "LOG4J_CONFIGURATION_FILE"),
+        *("SPARK_SUBMIT_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"),
+    ):
         monkeypatch.delenv(name, raising=False)
     conf = tmp_path / "conf"
     conf.mkdir()
@@ -366,6 +369,9 @@ def test_a_local_session_logs_errors_only_unless_the_user_chose_a_log(
 
     assert submit_options({}) == ours
     assert os.environ.get("SPARK_SUBMIT_OPTS") is None  # set back once started
+    with pytest.raises(RuntimeError), reading._quiet_log({}):
+        raise RuntimeError("the JVM did not start")
+    assert os.environ.get("SPARK_SUBMIT_OPTS") is None  # and when it did not
     monkeypatch.setenv("SPARK_SUBMIT_OPTS", "-Xss4m")
     assert submit_options({}) == f"{ours} -Xss4m"
     assert os.environ["SPARK_SUBMIT_OPTS"] == "-Xss4m"
@@ -378,14 +384,19 @@ def test_a_local_session_logs_errors_only_unless_the_user_chose_a_log(
     monkeypatch.setenv("SPARK_SUBMIT_OPTS", mine)
     assert submit_options({}) == mine
     monkeypatch.delenv("SPARK_SUBMIT_OPTS")
-    monkeypatch.setenv("LOG4J_CONFIGURATION_FILE", "/etc/mine.xml")
-    assert submit_options({}) is None
-    monkeypatch.delenv("LOG4J_CONFIGURATION_FILE")
-    (conf / "spark-defaults.conf").write_text(f"spark.driver.extraJavaOptions {mine}\n")
-    assert submit_options({}) is None
+    for variable in ("LOG4J_CONFIGURATION_FILE", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"):
+        monkeypatch.setenv(variable, mine if variable.startswith("J") else "/etc/mine.xml")
+        assert submit_options({}) is None, variable
+        monkeypatch.delenv(variable)
+    for name in ("spark-defaults.conf", "java-opts"):
+        (conf / name).write_text(f"spark.driver.extraJavaOptions {mine}\n")
+        assert submit_options({}) is None, name
+        (conf / name).write_text(f"# spark.driver.extraJavaOptions {mine}\n")  # a comment
+        assert submit_options({}) == ours, name
     (conf / "spark-defaults.conf").write_text("spark.driver.memory 2g\n")
     assert submit_options({}) == ours
-    for name in ("log4j2.xml", "log4j2-test.yaml", "log4j2.properties"):
+    log_files = ("log4j2.xml", "log4j2-test.yaml", "log4j2.properties")
+    for name in (*log_files, "log4j2.component.properties"):
         (conf / name).write_text("")
         assert submit_options({}) is None, name
         (conf / name).unlink()

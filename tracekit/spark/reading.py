@@ -98,7 +98,9 @@ def local_session(
 LOG_CONFIG: Final = Path(__file__).with_name("log4j2.properties")
 """Spark's log in a local session tracekit starts: errors only (the file says why)."""
 _LOG_PROPERTIES: Final = ("log4j2.configurationFile", "log4j.configurationFile")
-_LOG_FILE: Final = re.compile(r"log4j2(-test)?\.(properties|xml|ya?ml|jso?n)")
+_LOG_FILE: Final = re.compile(
+    r"log4j2(-test)?\.(properties|xml|ya?ml|jso?n)|log4j2\.component\.properties"
+)
 
 
 @contextlib.contextmanager
@@ -132,27 +134,34 @@ def _quiet_log(config: Mapping[str, str]) -> Iterator[None]:
 
 def _user_log_choice(config: Mapping[str, str]) -> bool:
     """Whether the user chose Spark's log configuration: a log4j configuration file
-    named in the driver's options (``config``, ``SPARK_SUBMIT_OPTS``, the conf
-    folder's ``spark-defaults.conf``) or in ``LOG4J_CONFIGURATION_FILE``, or a
-    ``log4j2.*`` file in the conf folder Spark reads (``$SPARK_CONF_DIR``, else
-    ``$SPARK_HOME/conf``, else pyspark's own)."""
+    named in the driver's options (``config``, :data:`_JVM_VARIABLES`, the conf
+    folder's ``spark-defaults.conf`` and ``java-opts``, comment lines aside) or in
+    ``LOG4J_CONFIGURATION_FILE``, or a ``log4j2.*`` file in the conf folder Spark
+    reads (``$SPARK_CONF_DIR``, else ``$SPARK_HOME/conf``, else pyspark's own)."""
     import os
 
     folder = _conf_folder()
     texts = [
         config.get("spark.driver.extraJavaOptions", ""),
         config.get("spark.driver.defaultJavaOptions", ""),
-        os.environ.get("SPARK_SUBMIT_OPTS", ""),
+        *(os.environ.get(name, "") for name in _JVM_VARIABLES),
     ]
     if os.environ.get("LOG4J_CONFIGURATION_FILE"):
         return True
     if folder is not None:
-        defaults = folder / "spark-defaults.conf"
-        if defaults.is_file():
-            texts.append(defaults.read_text(encoding="utf-8", errors="replace"))
+        for name in ("spark-defaults.conf", "java-opts"):  # java-opts: the launcher's
+            if (folder / name).is_file():
+                text = (folder / name).read_text(encoding="utf-8", errors="replace")
+                lines = text.splitlines()
+                texts.extend(line for line in lines if not line.lstrip().startswith("#"))
         if folder.is_dir() and any(_LOG_FILE.fullmatch(entry.name) for entry in folder.iterdir()):
             return True
     return any(name in text for text in texts for name in _LOG_PROPERTIES)
+
+
+_JVM_VARIABLES: Final = ("SPARK_SUBMIT_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")
+"""Variables whose JVM options reach the driver: a log configuration named in one
+comes before or after tracekit's on its command line, so it is looked for."""
 
 
 def _conf_folder() -> Path | None:

@@ -91,8 +91,10 @@ def _read_footer(path: str, file: Any) -> tuple[Any, dict[bytes, bytes], _Column
 
     try:
         footer = _footer_from_tail(file)
-        if footer is None:
+        if footer is None:  # pyarrow's own reader, then the same look at the trailer
             footer = pq.read_metadata(file)
+            size, read_at = _positioned_reads(file)
+            _refuse_bytes_after_metadata(footer, int.from_bytes(read_at(8, size - 8)[:4], "little"))
         pairs = footer.metadata or {}
         stored = pairs.get(b"ARROW:schema")
         if stored is not None:  # the Arrow types the writer meant, as pq.read_schema reads
@@ -123,9 +125,8 @@ def _footer_from_tail(file: Any) -> Any:
     changed), a failed read and a footer pyarrow cannot parse.
 
     Raises:
-        ValueError: The footer's length covers more than its metadata (an encrypted
-            file with a plain-text footer): refused before any column's metadata is
-            read (``_read_footer`` names the file).
+        ValueError: The footer's length covers more than its metadata
+            (:func:`_refuse_bytes_after_metadata`).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -148,15 +149,27 @@ def _footer_from_tail(file: Any) -> Any:
         footer = pq.read_metadata(pa.BufferReader(tail))
     except Exception:  # read again from the file, which names the problem
         return None
+    _refuse_bytes_after_metadata(footer, length)
+    return footer
+
+
+def _refuse_bytes_after_metadata(footer: Any, length: int) -> None:
+    """Refuse a footer whose length (the trailer's) covers more than its metadata.
+
+    Those bytes are the signature of an encrypted file whose footer is left in
+    plain text: its column metadata is encrypted, and pyarrow aborts the process
+    (an uncaught C++ exception) when it is asked for it, so this is looked at
+    before any column is. No writer tried pads a footer (pyarrow, polars, DuckDB,
+    Spark: ``docs/benchmarks.md``, analyze round 10).
+
+    Raises:
+        ValueError: There are such bytes (``_read_footer`` names the file).
+    """
     if footer.serialized_size != length:
-        # Bytes after the metadata: the signature of an encrypted file whose footer
-        # is left in plain text. Its column metadata is encrypted, and pyarrow
-        # aborts the process (an uncaught C++ exception) when it is asked for it.
         raise ValueError(
             f"{length - footer.serialized_size:,} bytes follow the footer's metadata: "
-            "an encrypted Parquet file, which tracekit does not read"
+            "an encrypted Parquet file, or one no Parquet writer tracekit knows wrote"
         )
-    return footer
 
 
 def _positioned_reads(file: Any) -> tuple[int, Callable[[int, int], bytes]]:
