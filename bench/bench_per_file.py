@@ -41,22 +41,7 @@ from types import ModuleType
 
 from bench_analyze import BENCH_DIR, dataset
 
-COLUMNS = (
-    "run_id",
-    "symbol",
-    "kind",
-    "name",
-    "verb",
-    "status",
-    "detail",
-    "start_unix_ns",
-    "duration_ns",
-    "deadline_ns",
-    "deadline_missed",
-    "parallel_symbols",
-    "tick_id",
-)
-
+from tracekit.analysis.traceset import ANALYZE_COLUMNS as COLUMNS
 
 REPEATS = 3
 """Runs of each polars read; the one of least CPU counts (the first pays warm-ups)."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -409,12 +411,28 @@ def test_a_local_session_logs_errors_only_unless_the_user_chose_a_log(
     assert submit_options({}) is None
 
 
+def _in_a_fresh_process(
+    arguments: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """This interpreter run with ``arguments`` in a process of its own (a JVM of its
+    own: this one's already runs), which must succeed."""
+    done = subprocess.run(
+        [sys.executable, *arguments],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 def test_a_local_sessions_jvm_keeps_the_users_driver_options(tmp_path: Path) -> None:
     """A fresh process: the driver options of spark-defaults.conf reach the JVM
     beside tracekit's log configuration."""
     import os
-    import subprocess
-    import sys
 
     (tmp_path / "spark-defaults.conf").write_text(
         "spark.driver.extraJavaOptions -Dtracekit.probe=kept -XX:TieredStopAtLevel=1\n"
@@ -427,15 +445,7 @@ def test_a_local_sessions_jvm_keeps_the_users_driver_options(tmp_path: Path) -> 
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith("SPARK_")}
     env["SPARK_CONF_DIR"] = str(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _in_a_fresh_process(["-c", script], env, tmp_path)
     from tracekit.spark.reading import LOG_CONFIG
 
     assert done.stdout.split() == ["kept", LOG_CONFIG.as_uri()]
@@ -446,8 +456,6 @@ def test_the_cli_prints_its_answer_without_sparks_start_up_log(tmp_path: Path) -
     standard error holds at most the JVM's own line about incubator modules, none of
     Spark's start-up warnings (hostname, native libraries, default log profile)."""
     import os
-    import subprocess
-    import sys
 
     env = {
         key: value
@@ -455,16 +463,7 @@ def test_the_cli_prints_its_answer_without_sparks_start_up_log(tmp_path: Path) -
         if key not in ("SPARK_CONF_DIR", "SPARK_HOME", "SPARK_SUBMIT_OPTS", "PYSPARK_SUBMIT_ARGS")
     }
     command = ["analyze", str(SAMPLES), "--engine", "spark", "--spark-master", "local[1]"]
-    done = subprocess.run(
-        [sys.executable, "-m", "tracekit", *command, "-f", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _in_a_fresh_process(["-m", "tracekit", *command, "-f", "json"], env, tmp_path)
     assert json.loads(done.stdout)["inputs"]["files"] > 0
     noise = [
         line

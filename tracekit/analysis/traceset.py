@@ -31,7 +31,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import polars as pl
 
@@ -155,6 +155,23 @@ class _ValueCheck:
     a set and the sets selected from it, so it runs once)."""
 
     pending: bool = False
+
+
+ANALYZE_COLUMNS: Final = (
+    *queries.LANE,
+    "kind",
+    "name",
+    "verb",
+    "status",
+    "detail",
+    "start_unix_ns",
+    "duration_ns",
+    "deadline_ns",
+    "deadline_missed",
+    "parallel_symbols",
+)
+"""The columns :meth:`TraceSet.analyze` reads from every file, beside the nesting
+columns (:data:`~tracekit.analysis.queries.NESTING`) and a weighted set's weight."""
 
 
 MANY_FILES = 500
@@ -955,20 +972,7 @@ class TraceSet:
         batches: list[list[str] | reader.FilePart | None] = (
             [None] if self._frame is not None else [*_batches_and_parts(self.files)]
         )
-        needed = [
-            *queries.LANE,
-            "kind",
-            "name",
-            "verb",
-            "status",
-            "detail",
-            "start_unix_ns",
-            "duration_ns",
-            "deadline_ns",
-            "deadline_missed",
-            "parallel_symbols",
-            *([_WEIGHT] if self.weighted else []),
-        ]
+        needed = [*ANALYZE_COLUMNS, *([_WEIGHT] if self.weighted else [])]
         parts: dict[str, list[pl.DataFrame]] = {}
         nesting = list(queries.NESTING)  # all nulls in files written before them
         keys = [*by, *([WINDOW_COLUMN] if every is not None else [])]
