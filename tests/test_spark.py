@@ -402,6 +402,14 @@ def test_a_local_session_logs_errors_only_unless_the_user_chose_a_log(
         (conf / name).write_text("")
         assert submit_options({}) is None, name
         (conf / name).unlink()
+
+    # A conf folder this process cannot read is left to Spark, as it is.
+    def refused(self: Path) -> object:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "iterdir", refused)
+        assert submit_options({}) is None
     # SPARK_CONF_DIR, when set, is the only conf folder Spark reads.
     (tmp_path / "home" / "conf").mkdir(parents=True)
     (tmp_path / "home" / "conf" / "log4j2.properties").write_text("")

@@ -149,12 +149,15 @@ def _user_log_choice(config: Mapping[str, str]) -> bool:
     if os.environ.get("LOG4J_CONFIGURATION_FILE"):
         return True
     if folder is not None:
-        for name in ("spark-defaults.conf", "java-opts"):  # java-opts: the launcher's
-            if (folder / name).is_file():
-                text = (folder / name).read_text(encoding="utf-8", errors="replace")
-                lines = text.splitlines()
-                texts.extend(line for line in lines if not line.lstrip().startswith("#"))
-        if folder.is_dir() and any(_LOG_FILE.fullmatch(entry.name) for entry in folder.iterdir()):
+        try:
+            for name in ("spark-defaults.conf", "java-opts"):  # java-opts: the launcher's
+                if (folder / name).is_file():
+                    text = (folder / name).read_text(encoding="utf-8", errors="replace")
+                    lines = text.splitlines()
+                    texts.extend(line for line in lines if not line.lstrip().startswith("#"))
+            if folder.is_dir() and any(_LOG_FILE.fullmatch(e.name) for e in folder.iterdir()):
+                return True
+        except OSError:  # a conf folder this process cannot read: Spark's log is left alone
             return True
     return any(name in text for text in texts for name in _LOG_PROPERTIES)
 

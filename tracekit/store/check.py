@@ -30,8 +30,9 @@ MAX_SHOWN: Final = 60
 """Characters of a value from the file shown in an error message."""
 
 TAIL_BYTES: Final = 64 * 2**10
-"""Bytes read at once from the end of a local file for its footer: a golden file's
-(about 5 KiB) and its 8-byte trailer; a larger footer takes one more read."""
+"""Bytes read at once from the end of a file (or an object on a store) for its
+footer: a golden file's (about 5 KiB) and its 8-byte trailer; a larger footer takes
+one more read."""
 
 _SKIP_HINT = "remove it or pass `skip_bad=True`"
 _DIGITS = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() accepts '²'
