@@ -10,7 +10,7 @@ The layout and the files are those of tracekit's golden writer:
 ``<out>/run_id=<run>/golden-000001.parquet``, one file per window of consecutive
 ticks, the schema of :func:`tracekit.store.schema.arrow_schema` with the run-level
 key-value metadata, zstd compression and dictionary-encoded string columns
-(as :func:`tracekit.store.parquet.write_parquet`).
+(with :func:`tracekit.store.parquet.parquet_writer`, as the golden writer).
 
 What the rows look like (modelled on ``samples/``):
 
@@ -63,12 +63,14 @@ import pyarrow.parquet as pq
 
 from tracekit._version import __version__
 from tracekit.store import schema
+from tracekit.store.parquet import parquet_writer
 from tracekit.store.summary import Summary, encode, merge, summarize
 
-GEN_VERSION = 3
+GEN_VERSION = 4
 """Bumped whenever the generated data changes, so cached datasets are rebuilt (2: each
 file carries its ``tracekit.summary``, as the golden writer writes it; 3: summary
-version 2, with its levels)."""
+version 2, with its levels; 4: no ``ARROW:schema`` footer entry, as the golden writer
+writes since analyze round 10)."""
 
 MANIFEST_SUFFIX = ".gen.json"
 CHUNK_TICKS = 1 << 17
@@ -524,11 +526,8 @@ def write_run(root: Path, params: Params, run_index: int, rows: int, files: int)
             )
             meta = file_metadata(file_index)
             if writer is None:
-                writer = pq.ParquetWriter(
-                    folder / f"golden-{file_index + 1:06d}.parquet",
-                    schema.arrow_schema(meta),
-                    compression="zstd",
-                    use_dictionary=list(schema.DICTIONARY_COLUMNS),
+                writer = parquet_writer(
+                    folder / f"golden-{file_index + 1:06d}.parquet", schema.arrow_schema(meta)
                 )
             piece = piece.replace_schema_metadata(meta)
             writer.write_table(piece)

@@ -115,6 +115,12 @@ def test_files_have_the_v1_schema_and_describe_their_run(
         assert config == tracer.config.to_dict()
         assert TraceConfig.from_mapping(config) == tracer.config
         assert set(pq.read_table(path).column("run_id").to_pylist()) == {"meta-run"}
+        # Each key-value pair is in the footer once: no ARROW:schema entry repeating
+        # them (docs/schema.md); the footer's pairs are the schema's metadata.
+        footer = pq.read_metadata(path).metadata
+        assert b"ARROW:schema" not in footer
+        assert footer == file_schema.metadata
+        assert "tracekit.summary" in meta
 
 
 def test_columns_that_do_not_apply_to_a_kind_are_null(

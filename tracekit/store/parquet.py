@@ -56,31 +56,39 @@ def atomic_write(path: Path, write: Callable[[Path], T], *, durable: bool = Fals
 
 
 def write_parquet(table: Any, path: Path | Any) -> None:
-    """Write a golden-trace table as Parquet: zstd, dictionary-encoded label columns.
+    """Write a golden-trace table as Parquet (see :func:`parquet_writer`).
 
     ``path`` is a file name or a pyarrow output stream (an in-memory buffer)."""
-    import pyarrow.parquet as pq
-
-    pq.write_table(
-        table,
-        path,
-        compression="zstd",
-        use_dictionary=list(schema.DICTIONARY_COLUMNS),
-    )
+    with parquet_writer(path, table.schema) as writer:
+        writer.write_table(table)
 
 
 def parquet_writer(where: Path | Any, arrow_schema: Any) -> Any:
-    """An open ``pyarrow.parquet.ParquetWriter`` with :func:`write_parquet`'s options,
-    for a caller that times the writer's setup, ``write_table`` and ``close`` apart
-    (the golden writer thread). The caller closes it."""
+    """An open ``pyarrow.parquet.ParquetWriter`` for golden traces: zstd,
+    dictionary-encoded label columns, the schema's key-value metadata in the footer
+    once. The caller writes tables of ``arrow_schema`` (their metadata is not read)
+    and closes it; the golden writer thread times its setup, ``write_table`` and
+    ``close`` apart.
+
+    pyarrow would also store the whole Arrow schema, metadata included, as the
+    footer's ``ARROW:schema`` entry: every key-value pair twice, about 30% of a
+    window file of 100 ticks (``docs/benchmarks.md``, "Bytes per row"). The Arrow
+    types of schema v1 (``string``, ``int64``, ``int32``, ``bool``) are what the
+    Parquet types read back as anyway, so it is left out (``store_schema=False``):
+    ``pq.read_schema`` and ``pq.read_table`` give the same schema and metadata.
+    """
     import pyarrow.parquet as pq
 
-    return pq.ParquetWriter(
+    writer = pq.ParquetWriter(
         where,
-        arrow_schema,
+        arrow_schema.remove_metadata(),
         compression="zstd",
         use_dictionary=list(schema.DICTIONARY_COLUMNS),
+        store_schema=False,
     )
+    if arrow_schema.metadata:
+        writer.add_key_value_metadata(arrow_schema.metadata)
+    return writer
 
 
 def put_object(filesystem: Any, key: str, data: Any) -> None:
