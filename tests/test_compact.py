@@ -85,11 +85,11 @@ def test_many_small_files_read_once_give_the_same_answers(
     from tracekit.analysis import traceset
 
     scanned = tracekit.load(dataset)
-    assert scanned._frame is None
+    assert scanned._memory.frame is None
     expected = scanned.analyze(by=["symbol"], every="1m", sketches=True).to_dict()
     monkeypatch.setattr(traceset, "MANY_FILES", 10)
     in_memory = tracekit.load(dataset)
-    assert in_memory._frame is not None
+    assert in_memory._memory.frame is not None  # read by load's value check
     actual = in_memory.analyze(by=["symbol"], every="1m", sketches=True).to_dict()
     for key in ("stages", "deadline", "guards", "requests", "attribution", "parallel_symbols"):
         assert actual[key] == expected[key], key

@@ -112,14 +112,23 @@ def test_bad_values_lists_the_files_of_a_deferred_set(tmp_path: Path) -> None:
 def test_many_small_files_in_memory_are_checked_in_the_pass(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Few enough bytes to be read into memory once: the one pass checks that frame
-    # as it checks a batch, with no read of its own.
+    # Few enough bytes to be read into memory once. A deferred load reads nothing
+    # into memory: the one pass reads and checks its batches. Once a question that
+    # reads every file has read them into memory (here the list of bad files, which
+    # leaves the check deferred), the pass checks that frame as it checks a batch.
+    # Neither pass runs a check of its own.
     monkeypatch.setattr(traceset, "MANY_FILES", 2)
     root = _dataset(tmp_path, bad=None)
     eager = tracekit.load(root).analyze().to_dict()
     scans = _count_scans(monkeypatch)
     traces = tracekit.load(root, defer_value_check=True)
-    assert traces._frame is not None  # the in-memory path
+    assert traces.analyze().to_dict() == eager
+    assert traces._memory.frame is None  # batches, not the frame
+    assert scans == []
+    traces = tracekit.load(root, defer_value_check=True)
+    assert traces.bad_values() == []  # every file read, so into memory; still deferred
+    assert traces._memory.frame is not None  # the in-memory path
+    scans.clear()
     assert traces.analyze().to_dict() == eager
     assert scans == []
     bad_root = _dataset(tmp_path / "bad", bad="negative")
