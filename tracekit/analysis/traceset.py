@@ -483,7 +483,7 @@ class TraceSet:
         overrides = {override.path: override.run_id for override in self.run_overrides}
         weights = self._weights
         # Every file (not a batch of them): the frame in memory, read now if wanted.
-        whole = self._memory.read() if only is None else self._memory.frame
+        whole = self._memory.read() if only is None else None
         if whole is not None:
             frame = whole.lazy()
             if overrides:
