@@ -255,7 +255,7 @@ def test_spark_own_configuration_decides_the_master_when_none_is_given(
 ) -> None:
     from tracekit.spark.reading import _configured_elsewhere
 
-    for name in ("PYSPARK_GATEWAY_PORT", "SPARK_REMOTE", "SPARK_HOME"):
+    for name in ("PYSPARK_GATEWAY_PORT", "SPARK_REMOTE", "SPARK_HOME", "SPARK_CONF_DIR"):
         monkeypatch.delenv(name, raising=False)
     assert not _configured_elsewhere()
     (tmp_path / "conf").mkdir()
@@ -263,8 +263,16 @@ def test_spark_own_configuration_decides_the_master_when_none_is_given(
     defaults.write_text("spark.executor.memory 4g\n")
     monkeypatch.setenv("SPARK_HOME", str(tmp_path))
     assert not _configured_elsewhere()
+    defaults.write_text("# spark.master   yarn\n")  # a comment
+    assert not _configured_elsewhere()
     defaults.write_text("spark.master   yarn\n")
     assert _configured_elsewhere()
+    # SPARK_CONF_DIR, as for Spark itself, is where spark-defaults.conf is read.
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert not _configured_elsewhere()
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "conf"))
+    assert _configured_elsewhere()
+    monkeypatch.delenv("SPARK_CONF_DIR")
     monkeypatch.delenv("SPARK_HOME")
     monkeypatch.setenv("SPARK_REMOTE", "sc://localhost")
     assert _configured_elsewhere()

@@ -151,10 +151,7 @@ def _user_log_choice(config: Mapping[str, str]) -> bool:
     if folder is not None:
         try:
             for name in ("spark-defaults.conf", "java-opts"):  # java-opts: the launcher's
-                if (folder / name).is_file():
-                    text = (folder / name).read_text(encoding="utf-8", errors="replace")
-                    lines = text.splitlines()
-                    texts.extend(line for line in lines if not line.lstrip().startswith("#"))
+                texts.extend(_settings_lines(folder / name))
             if folder.is_dir() and any(_LOG_FILE.fullmatch(e.name) for e in folder.iterdir()):
                 return True
         except OSError:  # a conf folder this process cannot read: Spark's log is left alone
@@ -165,6 +162,18 @@ def _user_log_choice(config: Mapping[str, str]) -> bool:
 _JVM_VARIABLES: Final = ("SPARK_SUBMIT_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")
 """Variables whose JVM options reach the driver: a log configuration named in one
 comes before or after tracekit's on its command line, so it is looked for."""
+
+
+def _settings_lines(path: Path) -> list[str]:
+    """The lines of a Spark settings file that are not comments; none if it is absent.
+
+    Raises:
+        OSError: It is there but cannot be read.
+    """
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [line for line in text.splitlines() if not line.lstrip().startswith("#")]
 
 
 def _conf_folder() -> Path | None:
@@ -185,7 +194,8 @@ def _conf_folder() -> Path | None:
 def default_session(master: str | None = None) -> SparkSession:
     """The active session, or a new one: ``master`` if given, else Spark's own
     configuration (run under ``spark-submit``, ``SPARK_REMOTE``, or ``spark.master``
-    in ``$SPARK_HOME/conf/spark-defaults.conf``), else a local one (``local[*]``)."""
+    in the ``spark-defaults.conf`` of Spark's conf folder: ``$SPARK_CONF_DIR``, else
+    ``$SPARK_HOME/conf``), else a local one (``local[*]``)."""
     if master is not None:
         if master.startswith("local"):
             return local_session(master)
@@ -206,11 +216,8 @@ def _configured_elsewhere() -> bool:
 
     if os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("SPARK_REMOTE"):
         return True  # launched by spark-submit, or Spark Connect
-    home = os.environ.get("SPARK_HOME")
-    defaults = Path(home) / "conf" / "spark-defaults.conf" if home else None
-    if defaults is None or not defaults.is_file():
-        return False
-    lines = defaults.read_text(encoding="utf-8", errors="replace").splitlines()
+    folder = _conf_folder()
+    lines = _settings_lines(folder / "spark-defaults.conf") if folder is not None else []
     return any(line.split()[:1] == ["spark.master"] for line in lines)
 
 
